@@ -1,0 +1,47 @@
+# switchyard: see README.md. `make run` and `make test` are the two commands
+# a newcomer needs; both install what they miss from Debian's packages.
+
+GO      ?= go
+BIN     := bin/switchyard
+CONFIG  ?= conf/switchyard.yaml
+FUZZTIME ?= 10s
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: build run test test-unit fuzz lint bench deps-test clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/switchyard
+
+run: build
+	$(BIN) serve --config $(CONFIG)
+
+# redis-server is needed by the tests that start a real Redis.
+deps-test:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server from Debian's packages"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; }
+	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server is missing and could not be installed" >&2; exit 1; }
+
+test: deps-test lint test-unit fuzz
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+# A short run of every native fuzz target; their seed corpora also run in test-unit.
+fuzz:
+	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -H '^func Fuzz' | sed -E 's#^\./([^:]*)/[^/:]*:func (Fuzz[A-Za-z0-9_]*).*#\1:\2#' | sort -u); do \
+	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
+	  echo "fuzz ./$$pkg $$fn for $(FUZZTIME)"; \
+	  $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench: build
+	bash bench/run.sh $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf bin var
