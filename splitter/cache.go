@@ -1,0 +1,114 @@
+package splitter
+
+import (
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// Process-wide bounded caches. They only ever hold values derived from
+// their keys, so sharing them between snapshots (and keeping them across
+// table reloads) is safe; the caps bound their memory. Past a cap the value
+// is computed without caching.
+
+const (
+	// maxCachedVersions bounds the parsed request versions kept.
+	maxCachedVersions = 10000
+	// maxMemoPerRange bounds the versions whose answer a range remembers.
+	maxMemoPerRange = 4096
+	// maxInterned bounds distinct ranges and regexps shared between appkeys.
+	maxInterned = 100000
+	// maxVersionLen: longer request versions never match.
+	maxVersionLen = 64
+)
+
+// boundedMap is a sync.Map with a cap on stores.
+type boundedMap struct {
+	m   sync.Map
+	n   atomic.Int64
+	max int64
+}
+
+// load returns the cached value for key. A string key does not allocate.
+func (b *boundedMap) load(key string) (any, bool) { return b.m.Load(key) }
+
+// store caches v under a copy of key (keys may alias request buffers)
+// unless the map is full, and returns the value now cached, or v.
+func (b *boundedMap) store(key string, v any) any {
+	if b.n.Load() >= b.max {
+		return v
+	}
+	actual, loaded := b.m.LoadOrStore(strings.Clone(key), v)
+	if !loaded {
+		b.n.Add(1)
+	}
+	return actual
+}
+
+var (
+	versionCache = boundedMap{max: maxCachedVersions}
+	rangeCache   = boundedMap{max: maxInterned}
+	regexpCache  = boundedMap{max: maxInterned}
+)
+
+// parseVersion returns the parsed request version, nil when it is not a
+// version (also cached, so a junk version is not re-parsed every time).
+func parseVersion(s string) *semver.Version {
+	if v, ok := versionCache.load(s); ok {
+		return v.(*semver.Version)
+	}
+	var v *semver.Version
+	if len(s) <= maxVersionLen {
+		v, _ = semver.NewVersion(s)
+	}
+	versionCache.store(s, v)
+	return v
+}
+
+// versionMemo is a compiled semver range with the answers it gave.
+// Constraints.Check allocates an error on every miss; the memo makes the
+// steady state allocation-free.
+type versionMemo struct {
+	c       *semver.Constraints
+	answers boundedMap
+}
+
+func (m *versionMemo) check(s string) bool {
+	if ok, found := m.answers.load(s); found {
+		return ok.(bool)
+	}
+	ok := false
+	if v := parseVersion(s); v != nil {
+		ok = m.c.Check(v)
+	}
+	m.answers.store(s, ok)
+	return ok
+}
+
+// compileRange returns the shared memo for a semver range.
+func compileRange(s string) (*versionMemo, error) {
+	if m, ok := rangeCache.load(s); ok {
+		return m.(*versionMemo), nil
+	}
+	c, err := semver.NewConstraint(s)
+	if err != nil {
+		return nil, err
+	}
+	m := &versionMemo{c: c, answers: boundedMap{max: maxMemoPerRange}}
+	return rangeCache.store(s, m).(*versionMemo), nil
+}
+
+// compileRegexp returns the shared compiled RE2 expression.
+func compileRegexp(s string) (*regexp.Regexp, error) {
+	if re, ok := regexpCache.load(s); ok {
+		return re.(*regexp.Regexp), nil
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		return nil, err
+	}
+	return regexpCache.store(s, re).(*regexp.Regexp), nil
+}

@@ -1,0 +1,595 @@
+package splitter
+
+import (
+	"cmp"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits of a table. They keep a push's validation and memory bounded and
+// catch generated tables gone wrong; each problem message names the limit.
+const (
+	MaxAppkeys    = 1_000_000
+	MaxRules      = 256    // per appkey
+	MaxUsers      = 10_000 // exact user ids per rule
+	MaxRanges     = 1_000  // per rule
+	MaxSuffixes   = 1_000  // per rule
+	MaxCIDRs      = 10_000 // per rule
+	MaxConditions = 64     // all + any, per rule
+	MaxListValues = 10_000 // values of an in / not_in condition
+	MaxNameLen    = 128    // bytes of an appkey, rule or group name
+	MaxPatternLen = 1024   // bytes of a regexp, version range or condition value
+	MaxGroups     = 256    // groups of a weighted rule
+	maxWeight     = 1_000_000
+)
+
+// Env is what a table is compiled against.
+type Env struct {
+	// Groups are the groups (dialer pools) a rule or default may name. A
+	// name not in it is a problem; a nil map knows no group at all.
+	Groups map[string]bool
+	// Scripts binds lua rules; nil makes every lua rule a problem.
+	Scripts ScriptSet
+}
+
+// compiler validates and builds; with build false (ParseTable) it only
+// checks what does not depend on the environment.
+type compiler struct {
+	env       Env
+	checkEnv  bool
+	known     string // the known groups, for messages; built on first use
+	luaGroups map[string]string
+	problems
+}
+
+// Compile validates the whole table against env and builds its snapshot.
+// Any problem returns a *ValidationError listing all of them, and nothing
+// is built. t must not be modified afterwards (the snapshot keeps it as
+// its source, see Snapshot.Table).
+func Compile(t *Table, version uint64, env Env) (*Snapshot, error) {
+	if t == nil {
+		return nil, &ValidationError{Problems: []Problem{{Message: "no table"}}}
+	}
+	c := compiler{env: env, checkEnv: true}
+	s := c.table(t, version)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// CompileBytes is ParseTable then Compile, reporting the problems of both
+// steps in one *ValidationError: what an admin push needs.
+func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
+	n, prob := parseTree(data)
+	if prob != nil {
+		return nil, &ValidationError{Problems: []Problem{*prob}}
+	}
+	var d decoder
+	t := d.table(n)
+	c := compiler{env: env, checkEnv: true}
+	s := c.table(t, version)
+	if len(d.list)+len(c.list) > 0 {
+		return nil, &ValidationError{Problems: mergeProblems(d.list, c.list)}
+	}
+	return s, nil
+}
+
+// ParseTable decodes a table from JSON or YAML and checks everything that
+// does not depend on the configured groups and scripts (Compile checks
+// those). Unknown fields, wrong types and every other problem are returned
+// together in a *ValidationError.
+func ParseTable(data []byte) (*Table, error) {
+	n, prob := parseTree(data)
+	if prob != nil {
+		return nil, &ValidationError{Problems: []Problem{*prob}}
+	}
+	var d decoder
+	t := d.table(n)
+	var c compiler
+	c.table(t, 0)
+	if list := mergeProblems(d.list, c.list); len(list) > 0 {
+		return nil, &ValidationError{Problems: list}
+	}
+	return t, nil
+}
+
+// ParseAppkey decodes one appkey's entry (the body of PUT
+// /admin/v1/appkeys/{appkey}) with the same rules as ParseTable; paths are
+// relative to the entry ("rules[0].percent").
+func ParseAppkey(data []byte) (*Appkey, error) {
+	n, prob := parseTree(data)
+	if prob != nil {
+		return nil, &ValidationError{Problems: []Problem{*prob}}
+	}
+	var d decoder
+	var root path
+	a := d.appkey(n, &root)
+	var c compiler
+	// The table default is not known here: assume one, Compile checks.
+	c.entry("", a, "", &root)
+	if list := mergeProblems(d.list, c.list); len(list) > 0 {
+		return nil, &ValidationError{Problems: list}
+	}
+	return a, nil
+}
+
+func (c *compiler) table(t *Table, version uint64) *Snapshot {
+	var root path
+	if t.DefaultGroup != "" {
+		p := root.at("default_group")
+		c.group(t.DefaultGroup, &p)
+	}
+	ap := root.at("appkeys")
+	if len(t.Appkeys) > MaxAppkeys {
+		c.add(&ap, "has %d appkeys; at most %d are allowed", len(t.Appkeys), MaxAppkeys)
+		return nil
+	}
+	names := make([]string, 0, len(t.Appkeys))
+	for name := range t.Appkeys {
+		names = append(names, name)
+	}
+	// Sorted: problems come out in a stable order, and the entries slice
+	// is laid out the same way for the same table.
+	slices.Sort(names)
+	entries := make([]*entry, len(names))
+	for i, name := range names {
+		p := ap.at(name)
+		c.name(name, "appkey", &p)
+		entries[i] = c.entry(name, t.Appkeys[name], t.DefaultGroup, &p)
+	}
+	if len(c.list) > 0 || !c.checkEnv {
+		return nil
+	}
+	tc := *t
+	tc.Version = version
+	return newSnapshot(&tc, version, entries, nil)
+}
+
+func (c *compiler) name(s, what string, p *path) {
+	switch {
+	case s == "":
+		c.add(p, "missing %s name", what)
+	case len(s) > MaxNameLen:
+		c.add(p, "%s name is %d bytes; at most %d are allowed", what, len(s), MaxNameLen)
+	case !utf8.ValidString(s):
+		c.add(p, "%s name must be valid UTF-8", what)
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		c.add(p, "%s name must not contain control characters", what)
+	}
+}
+
+// group checks a group name against the environment.
+func (c *compiler) group(g string, p *path) bool {
+	if g == "" {
+		c.add(p, "missing group")
+		return false
+	}
+	if !c.checkEnv || c.env.Groups[g] {
+		return true
+	}
+	if len(c.env.Groups) == 0 {
+		c.add(p, "unknown group %q: no groups are configured", g)
+		return false
+	}
+	if c.known == "" {
+		known := make([]string, 0, len(c.env.Groups))
+		for k := range c.env.Groups {
+			known = append(known, k)
+		}
+		slices.Sort(known)
+		if len(known) > 20 {
+			known = append(known[:20], "…")
+		}
+		c.known = strings.Join(known, ", ")
+	}
+	c.add(p, "unknown group %q; configured groups: %s", g, c.known)
+	return false
+}
+
+// entry validates and compiles one appkey; p is the appkey's path.
+func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *entry {
+	if a == nil {
+		c.add(p, "must be an object with split, default_group and rules")
+		return nil
+	}
+	e := &entry{name: name, split: bool(a.Split), defaultGroup: a.DefaultGroup, src: a}
+	dp := p.at("default_group")
+	if a.DefaultGroup != "" {
+		c.group(a.DefaultGroup, &dp)
+	} else if tableDefault == "" && c.checkEnv {
+		c.add(&dp, "missing: set it, or the table's default_group")
+	} else {
+		e.defaultGroup = tableDefault
+	}
+	rp := p.at("rules")
+	if len(a.Rules) > MaxRules {
+		c.add(&rp, "has %d rules; at most %d are allowed", len(a.Rules), MaxRules)
+		return nil
+	}
+	e.rules = make([]compiledRule, len(a.Rules))
+	for i := range a.Rules {
+		r := &a.Rules[i]
+		ip := rp.idx(i)
+		e.rules[i] = compiledRule{name: r.Name, m: c.rule(name, r, &ip)}
+		for j := range i {
+			if a.Rules[j].Name == r.Name && r.Name != "" {
+				np := ip.at("name")
+				c.add(&np, "duplicate rule name %q (also rules[%d])", r.Name, j)
+				break
+			}
+		}
+	}
+	return e
+}
+
+func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
+	np := p.at("name")
+	c.name(r.Name, "rule", &np)
+	tp := p.at("type")
+	allowed, ok := typeFields[r.Type]
+	if !ok {
+		if r.Type == "" {
+			c.add(&tp, "missing rule type; want one of user, version, canary, weighted, ip, match, lua")
+		} else {
+			c.add(&tp, "unknown rule type %q; want one of user, version, canary, weighted, ip, match, lua", r.Type)
+		}
+		return nil
+	}
+	c.inapplicable(r, allowed, p)
+	var group string
+	if allowed&fGroup != 0 {
+		gp := p.at("group")
+		if c.group(r.Group, &gp) {
+			group = r.Group
+		}
+	}
+	switch r.Type {
+	case TypeUser:
+		return c.userRule(r, group, p)
+	case TypeVersion:
+		mp := p.at("match")
+		switch {
+		case r.Match == "":
+			c.add(&mp, `missing version range, e.g. ">=2.3.0 <3.0.0"`)
+		case len(r.Match) > MaxPatternLen:
+			c.add(&mp, "is %d bytes; at most %d are allowed", len(r.Match), MaxPatternLen)
+		default:
+			memo, err := compileRange(r.Match)
+			if err != nil {
+				c.add(&mp, "bad version range %q: %v", r.Match, err)
+				return nil
+			}
+			return &versionRule{group: group, memo: memo}
+		}
+	case TypeCanary:
+		pp := p.at("percent")
+		hundredths := math.Round(r.Percent * 100)
+		switch {
+		case r.Percent < 0 || r.Percent > 100 || math.IsNaN(r.Percent):
+			c.add(&pp, "must be between 0 and 100; got %v", r.Percent)
+		case math.Abs(r.Percent*100-hundredths) > 1e-6:
+			c.add(&pp, "has a resolution of 0.01; got %v", r.Percent)
+		}
+		key := c.hashOn(r.HashOn, p)
+		return &canaryRule{group: group, appkey: appkey, name: r.Name, key: key, threshold: uint32(hundredths)}
+	case TypeWeighted:
+		return c.weightedRule(appkey, r, p)
+	case TypeIP:
+		return c.ipRule(r, group, p)
+	case TypeMatch:
+		return c.matchRule(r, group, p)
+	case TypeLua:
+		return c.luaRule(r, p)
+	}
+	return nil
+}
+
+// inapplicable reports set fields the rule's type does not take (for
+// tables built in Go; the decoder also reports fields present but zero).
+func (c *compiler) inapplicable(r *Rule, allowed ruleField, p *path) {
+	var set ruleField
+	flag := func(f ruleField, on bool) {
+		if on {
+			set |= f
+		}
+	}
+	flag(fGroup, r.Group != "")
+	flag(fUsers, r.Users != nil)
+	flag(fRanges, r.Ranges != nil)
+	flag(fSuffixes, r.Suffixes != nil)
+	flag(fMatch, r.Match != "")
+	flag(fPercent, r.Percent != 0)
+	flag(fHashOn, r.HashOn != "")
+	flag(fWeights, r.Weights != nil)
+	flag(fCIDRs, r.CIDRs != nil)
+	flag(fAll, r.All != nil)
+	flag(fAny, r.Any != nil)
+	flag(fScript, r.Script != "")
+	flag(fArgs, r.Args != nil)
+	if set&^allowed == 0 {
+		return
+	}
+	for i, name := range ruleFieldNames {
+		if f := ruleField(1) << i; set&f != 0 && allowed&f == 0 {
+			fp := p.at(name)
+			c.add(&fp, "does not apply to a %s rule; it takes %s", r.Type, fieldList(allowed))
+		}
+	}
+}
+
+func (c *compiler) hashOn(s string, p *path) Key {
+	if s == "" {
+		return Key{Kind: KeyUserID}
+	}
+	k, ok := ParseKey(s)
+	switch {
+	case !ok, k.Kind == KeyVersion, k.Kind == KeyAppkey:
+		hp := p.at("hash_on")
+		c.add(&hp, "unknown hash_on %q; want user_id, callee, ip, attr:NAME, header:NAME or random", s)
+	}
+	return k
+}
+
+func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
+	if len(r.Users)+len(r.Ranges)+len(r.Suffixes) == 0 {
+		c.add(p, "a user rule needs users, ranges or suffixes")
+	}
+	u := &userRule{group: group, suffixes: r.Suffixes}
+	up := p.at("users")
+	if len(r.Users) > MaxUsers {
+		c.add(&up, "has %d users; at most %d are allowed (use ranges or suffixes)", len(r.Users), MaxUsers)
+	}
+	for i, id := range r.Users {
+		if id == "" {
+			ip := up.idx(i)
+			c.add(&ip, "must not be empty")
+		}
+	}
+	if len(r.Users) >= userSetMin {
+		u.set = make(map[string]struct{}, len(r.Users))
+		for _, id := range r.Users {
+			u.set[id] = struct{}{}
+		}
+	} else {
+		u.list = r.Users
+	}
+	rp := p.at("ranges")
+	if len(r.Ranges) > MaxRanges {
+		c.add(&rp, "has %d ranges; at most %d are allowed", len(r.Ranges), MaxRanges)
+	}
+	for i, rg := range r.Ranges {
+		if rg[0] > rg[1] {
+			ip := rp.idx(i)
+			c.add(&ip, "low end %d is above high end %d", rg[0], rg[1])
+		}
+	}
+	if len(r.Ranges) > 0 {
+		u.ranges = mergeRanges(r.Ranges)
+	}
+	sp := p.at("suffixes")
+	if len(r.Suffixes) > MaxSuffixes {
+		c.add(&sp, "has %d suffixes; at most %d are allowed", len(r.Suffixes), MaxSuffixes)
+	}
+	for i, s := range r.Suffixes {
+		if s == "" {
+			ip := sp.idx(i)
+			c.add(&ip, "must not be empty (it would match every user)")
+		}
+	}
+	return u
+}
+
+// mergeRanges sorts ranges by low end and merges overlapping ones, so that
+// matching is a binary search.
+func mergeRanges(in [][2]int64) [][2]int64 {
+	rs := slices.Clone(in)
+	slices.SortFunc(rs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	out := rs[:0]
+	for _, r := range rs {
+		if r[0] > r[1] {
+			continue
+		}
+		if n := len(out); n > 0 && r[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], r[1])
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (c *compiler) weightedRule(appkey string, r *Rule, p *path) matcher {
+	wp := p.at("weights")
+	w := &weightedRule{appkey: appkey, name: r.Name, key: c.hashOn(r.HashOn, p)}
+	if len(r.Weights) == 0 {
+		c.add(&wp, "missing weights, e.g. {stable: 90, canary: 10}")
+		return w
+	}
+	if len(r.Weights) > MaxGroups {
+		c.add(&wp, "has %d groups; at most %d are allowed", len(r.Weights), MaxGroups)
+		return w
+	}
+	groups := make([]string, 0, len(r.Weights))
+	for g := range r.Weights {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	bad := false
+	for _, g := range groups {
+		gp := wp.at(g)
+		c.group(g, &gp)
+		switch wt := r.Weights[g]; {
+		case wt < 0:
+			bad = true
+			c.add(&gp, "weight must not be negative; got %d", wt)
+		case wt > maxWeight:
+			bad = true
+			c.add(&gp, "weight must be at most %d; got %d", maxWeight, wt)
+		case wt > 0:
+			w.groups = append(w.groups, g)
+			w.weights = append(w.weights, wt)
+			w.total += wt
+		}
+	}
+	if w.total == 0 && !bad {
+		c.add(&wp, "weights must add up to more than 0")
+	}
+	return w
+}
+
+func (c *compiler) ipRule(r *Rule, group string, p *path) matcher {
+	cp := p.at("cidrs")
+	if len(r.CIDRs) == 0 {
+		c.add(&cp, `missing cidrs, e.g. ["10.0.0.0/8", "fd00::/8"]`)
+	}
+	if len(r.CIDRs) > MaxCIDRs {
+		c.add(&cp, "has %d cidrs; at most %d are allowed", len(r.CIDRs), MaxCIDRs)
+	}
+	m := &ipRule{group: group, prefixes: make([]netip.Prefix, 0, len(r.CIDRs))}
+	for i, s := range r.CIDRs {
+		ip := cp.idx(i)
+		pf, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				c.add(&ip, "bad CIDR %q: missing prefix length (e.g. %s/%d)", s, s, a.BitLen())
+			} else {
+				c.add(&ip, "bad CIDR %q: %v", s, err)
+			}
+			continue
+		}
+		if pf.Addr().Is4In6() {
+			c.add(&ip, "bad CIDR %q: an IPv4-mapped prefix never matches (addresses are unmapped); write the IPv4 prefix", s)
+			continue
+		}
+		m.prefixes = append(m.prefixes, pf.Masked())
+	}
+	return m
+}
+
+func (c *compiler) matchRule(r *Rule, group string, p *path) matcher {
+	if len(r.All)+len(r.Any) == 0 {
+		c.add(p, `a match rule needs all or any conditions, e.g. all: [["attr:region", "in", ["bj", "tj"]]]`)
+	}
+	if len(r.All)+len(r.Any) > MaxConditions {
+		c.add(p, "has %d conditions; at most %d are allowed", len(r.All)+len(r.Any), MaxConditions)
+	}
+	m := &matchRule{group: group}
+	ap, yp := p.at("all"), p.at("any")
+	m.all = c.conditions(r.All, &ap)
+	m.any = c.conditions(r.Any, &yp)
+	return m
+}
+
+func (c *compiler) conditions(cs []Condition, p *path) []cond {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]cond, len(cs))
+	for i := range cs {
+		ip := p.idx(i)
+		out[i] = c.condition(&cs[i], &ip)
+	}
+	return out
+}
+
+func (c *compiler) condition(in *Condition, p *path) cond {
+	kp, op, vp := p.idx(0), p.idx(1), p.idx(2)
+	var out cond
+	k, ok := ParseKey(in.Key)
+	if !ok || k.Kind == KeyRandom {
+		c.add(&kp, "unknown key %q; want user_id, version, callee, ip, appkey, attr:NAME or header:NAME", in.Key)
+	}
+	out.key = k
+	out.op = opKinds[in.Op]
+	switch out.op {
+	case 0:
+		c.add(&op, "unknown operator %q; want ==, !=, in, not_in, prefix, ~~, >, >=, <, <=", in.Op)
+	case opIn, opNotIn:
+		list, ok := in.Value.([]string)
+		if !ok {
+			c.add(&vp, "%s needs a list of strings", in.Op)
+			break
+		}
+		if len(list) > MaxListValues {
+			c.add(&vp, "has %d values; at most %d are allowed", len(list), MaxListValues)
+		}
+		if len(list) >= userSetMin {
+			out.set = make(map[string]struct{}, len(list))
+			for _, v := range list {
+				out.set[v] = struct{}{}
+			}
+		} else {
+			out.list = list
+		}
+	case opGT, opGE, opLT, opLE:
+		switch v := in.Value.(type) {
+		case float64:
+			out.num = v
+		case int:
+			out.num = float64(v)
+		case int64:
+			out.num = float64(v)
+		default:
+			c.add(&vp, "%s needs a number", in.Op)
+		}
+		if math.IsNaN(out.num) || math.IsInf(out.num, 0) {
+			c.add(&vp, "%s needs a finite number", in.Op)
+		}
+	default:
+		s, ok := in.Value.(string)
+		if !ok {
+			c.add(&vp, "%s needs a string", in.Op)
+			break
+		}
+		if len(s) > MaxPatternLen {
+			c.add(&vp, "is %d bytes; at most %d are allowed", len(s), MaxPatternLen)
+			break
+		}
+		out.s = s
+		switch out.op {
+		case opEq:
+			if s == "" {
+				c.add(&vp, "== \"\" never matches: an empty attribute counts as missing")
+			}
+		case opRegexp:
+			re, err := compileRegexp(s)
+			if err != nil {
+				c.add(&vp, "bad regular expression %q: %v", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+				break
+			}
+			out.re = re
+		}
+	}
+	return out
+}
+
+func (c *compiler) luaRule(r *Rule, p *path) matcher {
+	if r.Script == "" {
+		sp := p.at("script")
+		c.add(&sp, "missing script name")
+		return nil
+	}
+	if !c.checkEnv {
+		return nil
+	}
+	if c.env.Scripts == nil {
+		c.add(p, "lua rule %q: no Lua runtime is configured", r.Name)
+		return nil
+	}
+	pol, err := c.env.Scripts.Bind(r.Script, r.Args)
+	if err != nil {
+		c.add(p, "lua script %q: %v", r.Script, err)
+		return nil
+	}
+	if c.luaGroups == nil {
+		c.luaGroups = make(map[string]string, len(c.env.Groups))
+		for g := range c.env.Groups {
+			c.luaGroups[g] = g
+		}
+	}
+	return &luaRule{policy: pol, groups: c.luaGroups}
+}

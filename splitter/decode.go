@@ -1,0 +1,624 @@
+package splitter
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+	"gopkg.in/yaml.v3"
+)
+
+// Decoding.
+//
+// Both formats are first turned into one small tree of nodes: JSON with
+// fastjson (yaml.v3 parses JSON too, but ten times slower, which matters for
+// a table of a million appkeys), YAML with yaml.v3's Node API. The schema is
+// then walked by hand so that every problem is reported with its path;
+// decoding never stops at the first one.
+
+type nodeKind uint8
+
+const (
+	nodeNull nodeKind = iota
+	nodeBool
+	nodeNumber
+	nodeString
+	nodeList
+	nodeMap
+)
+
+func (k nodeKind) String() string {
+	return [...]string{"null", "a boolean", "a number", "a string", "a list", "an object"}[k]
+}
+
+// node is one decoded value. Numbers keep their text; maps keep their keys
+// in document order as alternating key, value children.
+type node struct {
+	kind nodeKind
+	s    string // the text of a scalar: "true"/"false", a number, a string
+	kids []node
+}
+
+// maxDepth bounds nesting (rule args are free-form).
+const maxDepth = 64
+
+func parseTree(data []byte) (*node, *Problem) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, &Problem{Message: "empty table: want a JSON or YAML object"}
+	}
+	if trimmed[0] == '{' || trimmed[0] == '[' {
+		jerr := fastjson.ValidateBytes(trimmed)
+		if jerr == nil {
+			var p fastjson.Parser
+			v, err := p.ParseBytes(trimmed)
+			if err == nil {
+				n, prob := fromJSON(v, 0)
+				if prob != nil {
+					return nil, prob
+				}
+				return &n, nil
+			}
+			jerr = err
+		}
+		// Perhaps YAML flow style ({a: b}); report the JSON error otherwise.
+		if n, prob := parseYAML(data); prob == nil {
+			return n, nil
+		}
+		return nil, &Problem{Message: "cannot parse JSON: " + jerr.Error()}
+	}
+	return parseYAML(data)
+}
+
+func parseYAML(data []byte) (*node, *Problem) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &Problem{Message: "cannot parse YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, &Problem{Message: "empty table: want a JSON or YAML object"}
+	}
+	n, prob := fromYAML(doc.Content[0], 0)
+	if prob != nil {
+		return nil, prob
+	}
+	return &n, nil
+}
+
+func fromJSON(v *fastjson.Value, depth int) (node, *Problem) {
+	if depth > maxDepth {
+		return node{}, &Problem{Message: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
+	}
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return node{kind: nodeNull}, nil
+	case fastjson.TypeTrue:
+		return node{kind: nodeBool, s: "true"}, nil
+	case fastjson.TypeFalse:
+		return node{kind: nodeBool, s: "false"}, nil
+	case fastjson.TypeNumber:
+		return node{kind: nodeNumber, s: v.String()}, nil
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return node{kind: nodeString, s: string(b)}, nil
+	case fastjson.TypeArray:
+		items, _ := v.Array()
+		n := node{kind: nodeList, kids: make([]node, len(items))}
+		for i, it := range items {
+			var prob *Problem
+			if n.kids[i], prob = fromJSON(it, depth+1); prob != nil {
+				return node{}, prob
+			}
+		}
+		return n, nil
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		n := node{kind: nodeMap, kids: make([]node, 0, 2*o.Len())}
+		var prob *Problem
+		o.Visit(func(k []byte, v *fastjson.Value) {
+			if prob != nil {
+				return
+			}
+			var kid node
+			kid, prob = fromJSON(v, depth+1)
+			n.kids = append(n.kids, node{kind: nodeString, s: internKey(k)}, kid)
+		})
+		return n, prob
+	}
+	return node{}, &Problem{Message: "unexpected JSON value " + v.Type().String()}
+}
+
+// internKey returns the schema's field names without allocating.
+func internKey(k []byte) string {
+	switch string(k) {
+	case "name":
+		return "name"
+	case "type":
+		return "type"
+	case "group":
+		return "group"
+	case "users":
+		return "users"
+	case "percent":
+		return "percent"
+	case "hash_on":
+		return "hash_on"
+	case "weights":
+		return "weights"
+	case "rules":
+		return "rules"
+	case "split":
+		return "split"
+	case "default_group":
+		return "default_group"
+	case "match":
+		return "match"
+	case "cidrs":
+		return "cidrs"
+	case "all":
+		return "all"
+	}
+	return string(k)
+}
+
+func fromYAML(y *yaml.Node, depth int) (node, *Problem) {
+	if depth > maxDepth {
+		return node{}, &Problem{Message: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
+	}
+	switch y.Kind {
+	case yaml.AliasNode:
+		return fromYAML(y.Alias, depth+1)
+	case yaml.DocumentNode:
+		if len(y.Content) == 0 {
+			return node{kind: nodeNull}, nil
+		}
+		return fromYAML(y.Content[0], depth+1)
+	case yaml.SequenceNode:
+		n := node{kind: nodeList, kids: make([]node, len(y.Content))}
+		for i, c := range y.Content {
+			var prob *Problem
+			if n.kids[i], prob = fromYAML(c, depth+1); prob != nil {
+				return node{}, prob
+			}
+		}
+		return n, nil
+	case yaml.MappingNode:
+		n := node{kind: nodeMap, kids: make([]node, len(y.Content))}
+		for i, c := range y.Content {
+			var prob *Problem
+			if n.kids[i], prob = fromYAML(c, depth+1); prob != nil {
+				return node{}, prob
+			}
+		}
+		for i := 0; i < len(n.kids); i += 2 {
+			if n.kids[i].kind == nodeList || n.kids[i].kind == nodeMap {
+				return node{}, &Problem{Message: fmt.Sprintf("line %d: a mapping key must be a scalar", y.Content[i].Line)}
+			}
+			n.kids[i].kind = nodeString
+		}
+		return n, nil
+	case yaml.ScalarNode:
+		switch y.ShortTag() {
+		case "!!null":
+			return node{kind: nodeNull}, nil
+		case "!!bool":
+			return node{kind: nodeBool, s: strconv.FormatBool(strings.EqualFold(y.Value, "true"))}, nil
+		case "!!int":
+			s := strings.ReplaceAll(y.Value, "_", "")
+			if i, err := strconv.ParseInt(s, 0, 64); err == nil {
+				s = strconv.FormatInt(i, 10)
+			} else if u, err := strconv.ParseUint(s, 0, 64); err == nil {
+				s = strconv.FormatUint(u, 10)
+			}
+			return node{kind: nodeNumber, s: s}, nil
+		case "!!float":
+			return node{kind: nodeNumber, s: y.Value}, nil
+		}
+		return node{kind: nodeString, s: y.Value}, nil
+	}
+	return node{}, &Problem{Message: fmt.Sprintf("line %d: unexpected YAML node", y.Line)}
+}
+
+// decoder walks a node tree into a Table, collecting problems.
+type decoder struct {
+	problems
+}
+
+// mapFields calls f for each key of a map node; it reports duplicate keys.
+func (d *decoder) mapFields(n *node, p *path, f func(key string, v *node, p *path)) {
+	var seen map[string]bool
+	if len(n.kids) > 16 {
+		seen = make(map[string]bool, len(n.kids)/2)
+	}
+	for i := 0; i+1 < len(n.kids); i += 2 {
+		k := n.kids[i].s
+		kp := p.at(k)
+		dup := false
+		if seen != nil {
+			dup = seen[k]
+			seen[k] = true
+		} else {
+			for j := 0; j < i; j += 2 {
+				if n.kids[j].s == k {
+					dup = true
+					break
+				}
+			}
+		}
+		if dup {
+			d.add(&kp, "duplicate key")
+			continue
+		}
+		if !utf8.ValidString(k) {
+			d.add(&kp, "key must be valid UTF-8")
+			continue
+		}
+		f(k, &n.kids[i+1], &kp)
+	}
+}
+
+func (d *decoder) expect(n *node, kind nodeKind, p *path, what string) bool {
+	if n.kind == kind {
+		return true
+	}
+	d.add(p, "must be %s; got %s", what, n.kind)
+	return false
+}
+
+func (d *decoder) str(n *node, p *path) string {
+	if !d.expect(n, nodeString, p, "a string") {
+		return ""
+	}
+	if !utf8.ValidString(n.s) {
+		d.add(p, "must be valid UTF-8")
+		return ""
+	}
+	return n.s
+}
+
+func (d *decoder) strList(n *node, p *path) []string {
+	if !d.expect(n, nodeList, p, "a list of strings") {
+		return nil
+	}
+	out := make([]string, len(n.kids))
+	for i := range n.kids {
+		ip := p.idx(i)
+		out[i] = d.str(&n.kids[i], &ip)
+	}
+	return out
+}
+
+func (d *decoder) number(n *node, p *path) (float64, bool) {
+	if !d.expect(n, nodeNumber, p, "a number") {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(n.s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		d.add(p, "must be a finite number; got %s", n.s)
+		return 0, false
+	}
+	return f, true
+}
+
+func (d *decoder) integer(n *node, p *path) (int64, bool) {
+	if !d.expect(n, nodeNumber, p, "an integer") {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(n.s, 10, 64)
+	if err != nil {
+		// 1e3 and 5.0 are integers too.
+		f, ferr := strconv.ParseFloat(n.s, 64)
+		if ferr != nil || f != math.Trunc(f) || f < -9.2e18 || f > 9.2e18 {
+			d.add(p, "must be an integer; got %s", n.s)
+			return 0, false
+		}
+		i = int64(f)
+	}
+	return i, true
+}
+
+func (d *decoder) table(n *node) *Table {
+	t := &Table{Appkeys: map[string]*Appkey{}}
+	var root path
+	if !d.expect(n, nodeMap, &root, "an object with default_group and appkeys") {
+		return t
+	}
+	d.mapFields(n, &root, func(k string, v *node, p *path) {
+		switch k {
+		case "version":
+			if _, ok := d.integer(v, p); ok && strings.HasPrefix(v.s, "-") {
+				d.add(p, "must not be negative")
+			}
+		case "default_group":
+			t.DefaultGroup = d.str(v, p)
+		case "appkeys":
+			if v.kind == nodeNull {
+				return
+			}
+			if !d.expect(v, nodeMap, p, "an object of appkey: policy") {
+				return
+			}
+			t.Appkeys = make(map[string]*Appkey, len(v.kids)/2)
+			d.mapFields(v, p, func(name string, v *node, p *path) {
+				t.Appkeys[name] = d.appkey(v, p)
+			})
+		default:
+			d.add(p, "unknown field; want default_group or appkeys")
+		}
+	})
+	return t
+}
+
+func (d *decoder) appkey(n *node, p *path) *Appkey {
+	a := &Appkey{Split: true}
+	if !d.expect(n, nodeMap, p, "an object with split, default_group and rules") {
+		return a
+	}
+	d.mapFields(n, p, func(k string, v *node, p *path) {
+		switch k {
+		case "split":
+			s, ok := parseSwitch(v.s)
+			if (v.kind != nodeString && v.kind != nodeBool) || !ok {
+				d.add(p, msgSwitch)
+				return
+			}
+			a.Split = s
+		case "default_group":
+			a.DefaultGroup = d.str(v, p)
+		case "rules":
+			if v.kind == nodeNull {
+				return
+			}
+			if !d.expect(v, nodeList, p, "a list of rules") {
+				return
+			}
+			a.Rules = make([]Rule, len(v.kids))
+			for i := range v.kids {
+				ip := p.idx(i)
+				d.rule(&v.kids[i], &ip, &a.Rules[i])
+			}
+		default:
+			d.add(p, "unknown field; want split, default_group or rules")
+		}
+	})
+	return a
+}
+
+// ruleField is a bit per rule field, to check which apply to the type.
+type ruleField uint16
+
+const (
+	fGroup ruleField = 1 << iota
+	fUsers
+	fRanges
+	fSuffixes
+	fMatch
+	fPercent
+	fHashOn
+	fWeights
+	fCIDRs
+	fAll
+	fAny
+	fScript
+	fArgs
+)
+
+var ruleFieldNames = []string{"group", "users", "ranges", "suffixes", "match", "percent", "hash_on", "weights", "cidrs", "all", "any", "script", "args"}
+
+// typeFields lists the fields each rule type takes besides name and type.
+var typeFields = map[string]ruleField{
+	TypeUser:     fGroup | fUsers | fRanges | fSuffixes,
+	TypeVersion:  fGroup | fMatch,
+	TypeCanary:   fGroup | fPercent | fHashOn,
+	TypeWeighted: fWeights | fHashOn,
+	TypeIP:       fGroup | fCIDRs,
+	TypeMatch:    fGroup | fAll | fAny,
+	TypeLua:      fScript | fArgs,
+}
+
+func fieldList(fs ruleField) string {
+	var names []string
+	for i, n := range ruleFieldNames {
+		if fs&(1<<i) != 0 {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func (d *decoder) rule(n *node, p *path, r *Rule) {
+	if !d.expect(n, nodeMap, p, "an object with name, type and the type's fields") {
+		return
+	}
+	var present ruleField
+	d.mapFields(n, p, func(k string, v *node, p *path) {
+		switch k {
+		case "name":
+			r.Name = d.str(v, p)
+		case "type":
+			r.Type = d.str(v, p)
+		case "group":
+			present |= fGroup
+			r.Group = d.str(v, p)
+		case "users":
+			present |= fUsers
+			r.Users = d.strList(v, p)
+		case "suffixes":
+			present |= fSuffixes
+			r.Suffixes = d.strList(v, p)
+		case "cidrs":
+			present |= fCIDRs
+			r.CIDRs = d.strList(v, p)
+		case "ranges":
+			present |= fRanges
+			r.Ranges = d.ranges(v, p)
+		case "match":
+			present |= fMatch
+			r.Match = d.str(v, p)
+		case "percent":
+			present |= fPercent
+			r.Percent, _ = d.number(v, p)
+		case "hash_on":
+			present |= fHashOn
+			r.HashOn = d.str(v, p)
+		case "weights":
+			present |= fWeights
+			r.Weights = d.weights(v, p)
+		case "all":
+			present |= fAll
+			r.All = d.conditions(v, p)
+		case "any":
+			present |= fAny
+			r.Any = d.conditions(v, p)
+		case "script":
+			present |= fScript
+			r.Script = d.str(v, p)
+		case "args":
+			present |= fArgs
+			if d.expect(v, nodeMap, p, "an object") {
+				r.Args, _ = d.anyValue(v, p).(map[string]any)
+			}
+		default:
+			d.add(p, "unknown field; want name, type, %s", fieldList(^ruleField(0)))
+		}
+	})
+	allowed, ok := typeFields[r.Type]
+	if !ok {
+		return // Compile reports the type
+	}
+	for i, name := range ruleFieldNames {
+		f := ruleField(1) << i
+		if present&f != 0 && allowed&f == 0 {
+			fp := p.at(name)
+			d.add(&fp, "does not apply to a %s rule; it takes %s", r.Type, fieldList(allowed))
+		}
+	}
+}
+
+func (d *decoder) ranges(n *node, p *path) [][2]int64 {
+	if !d.expect(n, nodeList, p, "a list of [low, high] pairs") {
+		return nil
+	}
+	out := make([][2]int64, len(n.kids))
+	for i := range n.kids {
+		ip := p.idx(i)
+		it := &n.kids[i]
+		if it.kind != nodeList || len(it.kids) != 2 {
+			d.add(&ip, "must be a [low, high] pair of integers")
+			continue
+		}
+		for j := range 2 {
+			jp := ip.idx(j)
+			out[i][j], _ = d.integer(&it.kids[j], &jp)
+		}
+	}
+	return out
+}
+
+func (d *decoder) weights(n *node, p *path) map[string]int {
+	if !d.expect(n, nodeMap, p, "an object of group: weight") {
+		return nil
+	}
+	out := make(map[string]int, len(n.kids)/2)
+	d.mapFields(n, p, func(g string, v *node, p *path) {
+		w, ok := d.integer(v, p)
+		if !ok {
+			return
+		}
+		if w > maxWeight || w < -maxWeight {
+			d.add(p, "must be at most %d", maxWeight)
+			return
+		}
+		out[g] = int(w)
+	})
+	return out
+}
+
+func (d *decoder) conditions(n *node, p *path) []Condition {
+	if !d.expect(n, nodeList, p, `a list of [key, op, value] conditions`) {
+		return nil
+	}
+	out := make([]Condition, len(n.kids))
+	for i := range n.kids {
+		ip := p.idx(i)
+		it := &n.kids[i]
+		if it.kind != nodeList || len(it.kids) != 3 {
+			d.add(&ip, `must be a [key, op, value] condition such as ["attr:region", "in", ["bj", "tj"]]`)
+			continue
+		}
+		c := &out[i]
+		kp, op, vp := ip.idx(0), ip.idx(1), ip.idx(2)
+		c.Key = d.str(&it.kids[0], &kp)
+		c.Op = d.str(&it.kids[1], &op)
+		v := &it.kids[2]
+		switch c.Op {
+		case OpIn, OpNotIn:
+			c.Value = d.scalarList(v, &vp)
+		case OpGT, OpGE, OpLT, OpLE:
+			if f, ok := d.number(v, &vp); ok {
+				c.Value = f
+			}
+		default:
+			// ==, !=, prefix, ~~, and unknown ops (reported by Compile).
+			c.Value = d.scalar(v, &vp)
+		}
+	}
+	return out
+}
+
+// scalar accepts a string, and a number or boolean as its text: YAML users
+// write ["attr:tier", "==", 1] and mean "1".
+func (d *decoder) scalar(n *node, p *path) string {
+	switch n.kind {
+	case nodeNumber, nodeBool:
+		return n.s
+	case nodeString:
+		return d.str(n, p)
+	}
+	d.add(p, "must be a string; got %s", n.kind)
+	return ""
+}
+
+func (d *decoder) scalarList(n *node, p *path) []string {
+	if !d.expect(n, nodeList, p, "a list of strings") {
+		return nil
+	}
+	out := make([]string, len(n.kids))
+	for i := range n.kids {
+		ip := p.idx(i)
+		out[i] = d.scalar(&n.kids[i], &ip)
+	}
+	return out
+}
+
+// anyValue decodes Lua args: objects, lists, strings, numbers (float64),
+// booleans and null.
+func (d *decoder) anyValue(n *node, p *path) any {
+	switch n.kind {
+	case nodeNull:
+		return nil
+	case nodeBool:
+		return n.s == "true"
+	case nodeNumber:
+		f, _ := d.number(n, p)
+		return f
+	case nodeString:
+		return d.str(n, p)
+	case nodeList:
+		out := make([]any, len(n.kids))
+		for i := range n.kids {
+			ip := p.idx(i)
+			out[i] = d.anyValue(&n.kids[i], &ip)
+		}
+		return out
+	}
+	out := make(map[string]any, len(n.kids)/2)
+	d.mapFields(n, p, func(k string, v *node, p *path) {
+		out[k] = d.anyValue(v, p)
+	})
+	return out
+}

@@ -1,0 +1,104 @@
+// Package splitter holds the policy table (SPEC §2) and the split engine:
+// it decodes and validates tables, compiles them into immutable snapshots,
+// and decides, per call task, which group (dialer pool) the task goes to.
+//
+// # Lifecycle
+//
+// ParseTable (or CompileBytes) decodes JSON or YAML strictly: it walks the
+// document itself, so every problem (unknown field, wrong type, bad value)
+// is reported at once with its path, e.g.
+// "appkeys.collect-app.rules[2].percent: must be between 0 and 100; got 120".
+// Compile checks the table against an Env (the configured groups and the Lua
+// runtime) and builds a Snapshot; any problem returns a *ValidationError with
+// all of them and builds nothing. A Snapshot is never modified: WithAppkey
+// and WithSplit return a new one that shares the unchanged entries. Callers
+// keep the current snapshot in an atomic.Pointer and swap it.
+//
+// # Deciding
+//
+// Decide looks the appkey up and runs its rules in order; the first rule that
+// matches picks the group, else the appkey's default_group (or the table's)
+// is used and Decision.Rule is "". With split off no rule runs. An appkey the
+// table does not list goes to the table's default_group, or is
+// ErrUnknownAppkey when there is none. Decide allocates nothing for the
+// native rule types (tests assert it).
+//
+// Rule semantics, including the choices SPEC §2 leaves open:
+//
+//   - user: users (exact user_id), ranges ([[lo, hi]] inclusive, user_id read
+//     as a base-10 integer with an optional sign; anything else is not in a
+//     range) and suffixes (user_id ends with one); any of them matches. A
+//     missing user_id never matches.
+//   - version: match is a Masterminds semver/v3 range (">=2.3.0 <3.0.0",
+//     "^1.4", "~2.9", "<1 || >=5"). Versions compare numerically (2.10.0 >
+//     2.9.9); the request version is parsed leniently as that library does
+//     ("2.3" is 2.3.0, a leading "v" is allowed). As in that library, a
+//     prerelease version (2.4.0-beta) only matches a range that itself names
+//     a prerelease (">=2.4.0-0"). A missing, unparseable or over-64-byte
+//     version never matches. Parsed versions, and each range's answers, are
+//     kept in bounded process-wide caches (10,000 versions; 4,096 answers per
+//     range), so the hot path does not parse or allocate.
+//   - canary: percent in [0, 100] with a resolution of 0.01; the task is in
+//     the canary when CanaryBucket(appkey, rule name, key) <
+//     round(percent*100), so raising percent only adds keys. hash_on
+//     (default user_id) is user_id, callee, ip, attr:NAME, header:NAME or
+//     random; random draws a fresh bucket per request (not sticky). A
+//     request without the hash key does not match.
+//   - weighted: weights {group: weight} (integers 0..1,000,000, sum > 0, no
+//     group field); the group with the highest RendezvousScore wins, ties to
+//     the lexically smaller group, so changing one weight moves keys only
+//     into or out of that group. Groups of weight 0 are never picked. A
+//     request without the hash key does not match (the next rule, or the
+//     default group, decides); hash_on random picks by weight at random.
+//   - ip: cidrs, IPv4 and IPv6 (netip prefixes; host bits are masked off).
+//     The client address is unmapped (::ffff:10.1.2.3 is 10.1.2.3) and its
+//     zone dropped before matching, so IPv4-mapped prefixes are rejected as
+//     never matching. hash_on ip hashes the unmapped address's text.
+//   - match: all (every condition holds) and any (at least one holds, when
+//     given); both may be given. A condition is [key, op, value] with key as
+//     in splitter.ParseKey (not random). Ops: == and != (string), prefix,
+//     ~~ (RE2, compiled once and shared), in and not_in (a list of strings),
+//     > >= < <= (the value must be a number; the request value is read as a
+//     decimal number, else the condition is false). YAML numbers and booleans
+//     given to a string operator are taken as their text. A missing or empty
+//     request value makes EVERY condition false, != and not_in included:
+//     a rule never matches on what the task did not say.
+//   - lua: script and args are bound once at Compile through Env.Scripts
+//     (a bind error is a problem at the rule's path). At request time a
+//     script error or time-out, or a returned group that is not configured,
+//     counts as a failure (Decision.Failures, Decision.FailedRule) and as no
+//     match; it never fails the request.
+//
+// # Validation and limits
+//
+// Rejected: unknown fields anywhere; fields that do not apply to the rule's
+// type; wrong types; invalid UTF-8; duplicate keys; unknown rule types; an
+// unknown group (not in Env.Groups) anywhere; an appkey without a default
+// (neither its own nor the table's default_group); missing or duplicate rule
+// names within an appkey; empty users or suffixes; ranges with lo > hi; bad
+// CIDRs; bad version ranges; bad regexps; percent out of range or finer
+// than 0.01; negative weights or a zero sum; bad hash_on, keys or operators;
+// == "" (it can never match); lua rules without a runtime or whose script
+// does not bind. Limits (see the Max constants): 1,000,000 appkeys, 256
+// rules per appkey, 10,000 users, 1,000 ranges, 1,000 suffixes and 10,000
+// CIDRs per rule, 64 conditions per rule, 10,000 values per in/not_in list,
+// 256 groups per weighted rule, names of 128 bytes, regexps, version ranges
+// and condition values of 1 KiB, nesting of 64 levels.
+//
+// split accepts on/off and true/false (YAML turns a bare on into a boolean)
+// and defaults to on when absent; note that the Go zero value of Switch is
+// off. A pushed version is ignored: Compile stamps the version it is given.
+// The table marshals to canonical JSON (encoding/json): appkeys sorted,
+// split as "on"/"off", fields that do not apply left out.
+//
+// # Layout
+//
+// A snapshot keeps its compiled entries in a slice sorted by appkey, and
+// the appkey → position index in a fastcache.Cache written once at build
+// (see index.go); the cache's off-heap memory is released by a cleanup when
+// no snapshot uses it any more. Everything a rule needs is precomputed at
+// compile time: merged integer ranges, user and value sets (maps past 16
+// entries), masked prefixes, sorted weighted groups, and semver ranges and
+// regexps interned process-wide so that 100,000 appkeys sharing a handful
+// of them compile each once.
+package splitter

@@ -1,0 +1,182 @@
+package splitter
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// ErrUnknownAppkey is returned by Decide for an appkey the table does not
+// list when the table has no default_group.
+var ErrUnknownAppkey = errors.New("unknown appkey")
+
+// Snapshot is a compiled table: immutable after Compile and safe for
+// concurrent use. Keep the current one in an atomic.Pointer and swap it.
+type Snapshot struct {
+	version      uint64
+	table        *Table
+	defaultGroup string
+	entries      []*entry // sorted by name
+	idx          *index
+}
+
+// entry is one compiled appkey.
+type entry struct {
+	name         string
+	split        bool
+	defaultGroup string // resolved: the appkey's, else the table's
+	rules        []compiledRule
+	src          *Appkey
+}
+
+// Decision is the outcome of one split.
+type Decision struct {
+	// Appkey is the entry's name; for an appkey the table does not list it
+	// is the request's Appkey (which may alias the request's buffers).
+	Appkey string
+	Group  string
+	// Rule is the name of the rule that matched; "" when a default group
+	// was used (no rule matched, split is off, or the appkey is unlisted).
+	Rule    string
+	Version uint64 // the table version that decided
+	// Failures counts the rules that failed (a Lua error or time-out, or a
+	// Lua policy naming an unknown group) and were treated as no match.
+	Failures int
+	// FailedRule is the name of the first rule that failed.
+	FailedRule string
+}
+
+func newSnapshot(t *Table, version uint64, entries []*entry, idx *index) *Snapshot {
+	if idx == nil {
+		names := make([]string, len(entries))
+		for i, e := range entries {
+			names[i] = e.name
+		}
+		idx = newIndex(names)
+	}
+	return &Snapshot{version: version, table: t, defaultGroup: t.DefaultGroup, entries: entries, idx: idx}
+}
+
+// Version returns the table version the snapshot was compiled as.
+func (s *Snapshot) Version() uint64 { return s.version }
+
+// Table returns the source table, with Version set. Callers must not
+// modify it.
+func (s *Snapshot) Table() *Table { return s.table }
+
+// Len returns the number of appkeys listed.
+func (s *Snapshot) Len() int { return len(s.entries) }
+
+func (s *Snapshot) lookup(appkey string) *entry {
+	i, ok := s.idx.lookup(appkey)
+	if !ok || int(i) >= len(s.entries) {
+		return nil
+	}
+	return s.entries[i]
+}
+
+// Decide splits one request: the first matching rule of its appkey picks
+// the group, else the appkey's default group. It does not allocate for the
+// native rule types, and keeps nothing of r.
+func (s *Snapshot) Decide(r *Request) (Decision, error) {
+	e := s.lookup(r.Appkey)
+	if e == nil {
+		if s.defaultGroup == "" {
+			return Decision{}, ErrUnknownAppkey
+		}
+		return Decision{Appkey: r.Appkey, Group: s.defaultGroup, Version: s.version}, nil
+	}
+	d := Decision{Appkey: e.name, Group: e.defaultGroup, Version: s.version}
+	if !e.split {
+		return d, nil
+	}
+	for i := range e.rules {
+		c := &e.rules[i]
+		g, ok, err := c.m.match(r)
+		if err != nil {
+			if d.Failures == 0 {
+				d.FailedRule = c.name
+			}
+			d.Failures++
+			continue
+		}
+		if ok {
+			d.Group, d.Rule = g, c.name
+			return d, nil
+		}
+	}
+	return d, nil
+}
+
+// WithAppkey returns a snapshot with appkey name's entry replaced by a
+// (added when new, deleted when a is nil), compiled against env; the other
+// entries are shared with s, which is left unchanged. Deleting an appkey
+// that is not listed is an error.
+func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (*Snapshot, error) {
+	pos, listed := slices.BinarySearchFunc(s.entries, name, func(e *entry, n string) int {
+		return cmpString(e.name, n)
+	})
+	t := *s.table
+	t.Version = version
+	t.Appkeys = maps.Clone(s.table.Appkeys)
+	if a == nil {
+		if !listed {
+			return nil, fmt.Errorf("cannot delete appkey %q: %w", name, ErrUnknownAppkey)
+		}
+		delete(t.Appkeys, name)
+		entries := slices.Delete(slices.Clone(s.entries), pos, pos+1)
+		return newSnapshot(&t, version, entries, nil), nil
+	}
+	c := compiler{env: env, checkEnv: true}
+	var root path
+	p := root.at("appkeys")
+	p = p.at(name)
+	c.name(name, "appkey", &p)
+	e := c.entry(name, a, s.table.DefaultGroup, &p)
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	t.Appkeys[name] = a
+	if listed {
+		entries := slices.Clone(s.entries)
+		entries[pos] = e
+		return newSnapshot(&t, version, entries, s.idx), nil
+	}
+	entries := slices.Insert(slices.Clone(s.entries), pos, e)
+	return newSnapshot(&t, version, entries, nil), nil
+}
+
+// WithSplit returns a snapshot with appkey name's kill-switch set; s is
+// left unchanged. The appkey must be listed.
+func (s *Snapshot) WithSplit(name string, on bool, version uint64) (*Snapshot, error) {
+	e := s.lookup(name)
+	if e == nil {
+		return nil, fmt.Errorf("cannot set split of appkey %q: %w", name, ErrUnknownAppkey)
+	}
+	pos, _ := slices.BinarySearchFunc(s.entries, name, func(e *entry, n string) int {
+		return cmpString(e.name, n)
+	})
+	a := *e.src
+	a.Split = Switch(on)
+	ne := *e
+	ne.split = on
+	ne.src = &a
+	t := *s.table
+	t.Version = version
+	t.Appkeys = maps.Clone(s.table.Appkeys)
+	t.Appkeys[name] = &a
+	entries := slices.Clone(s.entries)
+	entries[pos] = &ne
+	return newSnapshot(&t, version, entries, s.idx), nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
