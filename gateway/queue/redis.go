@@ -1,0 +1,526 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOptions configures a Redis queue. The zero value is usable.
+type RedisOptions struct {
+	// Prefix starts every key (default "sy:q"); it must not contain '{' or '}'.
+	Prefix string
+	// Shards spreads appkeys over this many hash tags (default 1), so that
+	// a Redis Cluster can hold the queue on several masters. All tasks of
+	// one appkey live in one shard. Changing it strands the tasks queued
+	// under the old value: drain first.
+	Shards int
+	// Consumer names this instance when it claims tasks (default
+	// hostname-pid-random). Two live instances must not share a name.
+	Consumer string
+	// ConsumerTTL is how long this consumer counts as alive after its last
+	// heartbeat (default 15s); a heartbeat is sent every ConsumerTTL/3.
+	ConsumerTTL time.Duration
+	// DedupTTL is how long a dedup_key is remembered (default 24h).
+	DedupTTL time.Duration
+	// RecordTTL is how long a task's record is kept after Done (default 7 days).
+	RecordTTL time.Duration
+}
+
+func (o *RedisOptions) fill() error {
+	if o.Prefix == "" {
+		o.Prefix = "sy:q"
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return fmt.Errorf("redis queue prefix %q contains '{' or '}'; use a plain name", o.Prefix)
+	}
+	if o.Shards == 0 {
+		o.Shards = 1
+	}
+	if o.Shards < 0 || o.Shards > 1024 {
+		return fmt.Errorf("redis queue shards %d out of range; want 1..1024", o.Shards)
+	}
+	if o.Consumer == "" {
+		host, _ := os.Hostname()
+		o.Consumer = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), newID(0)[16:])
+	}
+	if o.ConsumerTTL == 0 {
+		o.ConsumerTTL = 15 * time.Second
+	}
+	if o.ConsumerTTL < 100*time.Millisecond {
+		return fmt.Errorf("redis queue consumer TTL %s too short; want at least 100ms", o.ConsumerTTL)
+	}
+	if o.DedupTTL == 0 {
+		o.DedupTTL = 24 * time.Hour
+	}
+	if o.RecordTTL == 0 {
+		o.RecordTTL = 7 * 24 * time.Hour
+	}
+	return nil
+}
+
+// Redis is a durable Store on Redis or Redis Cluster; doc.go describes its
+// keys. Every enqueue is one Lua script on one hash tag, so a task is either
+// wholly stored or not at all, and Enqueue returns only after Redis
+// answered. Any failure to reach Redis wraps ErrUnavailable.
+type Redis struct {
+	c    redis.UniversalClient
+	o    RedisOptions
+	tags []string // "{prefix:N}" per shard
+	next atomic.Uint32
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// NewRedis returns a queue on c and starts its consumer heartbeat; Close
+// stops it. It does not contact Redis: an unreachable Redis shows as
+// ErrUnavailable on use.
+func NewRedis(c redis.UniversalClient, o RedisOptions) (*Redis, error) {
+	if err := o.fill(); err != nil {
+		return nil, err
+	}
+	q := &Redis{c: c, o: o, stop: make(chan struct{})}
+	for i := 0; i < o.Shards; i++ {
+		q.tags = append(q.tags, "{"+o.Prefix+":"+strconv.Itoa(i)+"}")
+	}
+	q.wg.Add(1)
+	go q.heartbeatLoop()
+	return q, nil
+}
+
+// Consumer returns the name this queue claims tasks under.
+func (q *Redis) Consumer() string { return q.o.Consumer }
+
+// Close stops the heartbeat and forgets this consumer in Redis, so that
+// other instances can Recover its unfinished tasks at once. It does not
+// close the Redis client.
+func (q *Redis) Close() error {
+	q.stopOnce.Do(func() { close(q.stop) })
+	q.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var first error
+	for _, tag := range q.tags {
+		if err := q.c.Del(ctx, q.aliveKey(tag)).Err(); err != nil && first == nil {
+			first = unavailable("forget consumer", err)
+		}
+	}
+	return first
+}
+
+func (q *Redis) heartbeatLoop() {
+	defer q.wg.Done()
+	t := time.NewTicker(q.o.ConsumerTTL / 3)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), q.o.ConsumerTTL/3)
+		_ = q.Heartbeat(ctx) // a missed beat shows in the next Claim's error
+		cancel()
+		select {
+		case <-q.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Heartbeat tells Redis this consumer is alive for another ConsumerTTL.
+// NewRedis runs it in the background; it is exported for tests and tools.
+func (q *Redis) Heartbeat(ctx context.Context) error {
+	_, err := q.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, tag := range q.tags {
+			p.Set(ctx, q.aliveKey(tag), "1", q.o.ConsumerTTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return unavailable("heartbeat", err)
+	}
+	return nil
+}
+
+// part encodes one variable part of a key with its length, so that names
+// containing ':' cannot collide.
+func part(s string) string { return strconv.Itoa(len(s)) + ":" + s }
+
+func (q *Redis) shardOf(appkey string) int {
+	if len(q.tags) == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(appkey))
+	return int(h.Sum32() % uint32(len(q.tags)))
+}
+
+func (q *Redis) tagOf(id string) (string, bool) {
+	n, ok := parseID(id)
+	if !ok || n >= len(q.tags) {
+		return "", false
+	}
+	return q.tags[n], true
+}
+
+func taskKey(tag, id string) string         { return tag + ":t:" + id }
+func claimedKey(tag, group string) string   { return tag + ":c:" + part(group) }
+func (q *Redis) aliveKey(tag string) string { return tag + ":alive:" + q.o.Consumer }
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("redis queue %s: %w: %w", op, ErrUnavailable, err)
+}
+
+// enqueueScript stores one task. KEYS: task, dedup, ready, ring, ring set.
+// ARGV: id, record JSON, appkey, "1" when the task has a dedup key, dedup
+// TTL in ms. It answers {id, dup}. A retry of a stored id (the reply was
+// lost) answers the same id, so a client-side retry never stores twice.
+var enqueueScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return {ARGV[1], 0} end
+if ARGV[4] == '1' then
+  local first = redis.call('GET', KEYS[2])
+  if first then return {first, 1} end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('LPUSH', KEYS[3], ARGV[1])
+if redis.call('SADD', KEYS[5], ARGV[3]) == 1 then redis.call('RPUSH', KEYS[4], ARGV[3]) end
+if ARGV[4] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5]) end
+return {ARGV[1], 0}
+`)
+
+// claimScript takes up to max ready tasks of a group from one shard.
+// KEYS: claimed hash, this consumer's alive key. ARGV: tag, encoded group,
+// max, consumer, consumer TTL ms. It answers {id1, record1, id2, ...}.
+var claimScript = redis.NewScript(`
+local T, g, max, me = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
+local out = {}
+for p = 9, 0, -1 do
+  if #out >= 2 * max then break end
+  local ring = T .. ':a:' .. g .. ':' .. p
+  local set = T .. ':as:' .. g .. ':' .. p
+  while #out < 2 * max do
+    local a = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')
+    if not a then break end
+    local id = redis.call('RPOP', T .. ':r:' .. g .. #a .. ':' .. a .. ':' .. p)
+    if id then
+      local rec = redis.call('GET', T .. ':t:' .. id)
+      if rec then
+        redis.call('HSET', KEYS[1], id, me)
+        out[#out + 1] = id
+        out[#out + 1] = rec
+      end
+    else
+      redis.call('LREM', ring, -1, a)
+      redis.call('SREM', set, a)
+    end
+  end
+end
+return out
+`)
+
+// recoverScript moves the claims of dead consumers to this one. KEYS:
+// claimed hash, this consumer's alive key. ARGV: tag, consumer, consumer
+// TTL ms, max. It answers {id1, record1, ...}.
+var recoverScript = redis.NewScript(`
+local T, me, max = ARGV[1], ARGV[2], tonumber(ARGV[4])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+local all = redis.call('HGETALL', KEYS[1])
+local out, dead = {}, {}
+for i = 1, #all, 2 do
+  local id, owner = all[i], all[i + 1]
+  if owner ~= me then
+    local d = dead[owner]
+    if d == nil then
+      d = redis.call('EXISTS', T .. ':alive:' .. owner) == 0
+      dead[owner] = d
+    end
+    if d then
+      local rec = redis.call('GET', T .. ':t:' .. id)
+      if rec then
+        redis.call('HSET', KEYS[1], id, me)
+        out[#out + 1] = id
+        out[#out + 1] = rec
+        if #out >= 2 * max then break end
+      else
+        redis.call('HDEL', KEYS[1], id)
+      end
+    end
+  end
+end
+return out
+`)
+
+// enqueueArgs prepares t for enqueueScript; it assigns t.ID.
+func (q *Redis) enqueueArgs(t *Task) (keys []string, args []any, err error) {
+	shard := q.shardOf(t.Appkey)
+	if t.ID == "" {
+		t.ID = newID(shard)
+	} else if n, _ := parseID(t.ID); n != shard {
+		return nil, nil, fmt.Errorf("task id %q names shard %d; appkey %q lives in shard %d", t.ID, n, t.Appkey, shard)
+	}
+	rec := newRecord(t, time.Now().UTC())
+	js, err := json.Marshal(rec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot encode task %s: %w", t.ID, err)
+	}
+	tag := q.tags[shard]
+	g := part(t.Group)
+	p := strconv.Itoa(t.Priority)
+	keys = []string{
+		taskKey(tag, t.ID),
+		tag + ":d:" + part(t.Appkey) + part(t.DedupKey),
+		tag + ":r:" + g + part(t.Appkey) + ":" + p,
+		tag + ":a:" + g + ":" + p,
+		tag + ":as:" + g + ":" + p,
+	}
+	hasDedup := "0"
+	if t.DedupKey != "" {
+		hasDedup = "1"
+	}
+	return keys, []any{t.ID, js, t.Appkey, hasDedup, q.o.DedupTTL.Milliseconds()}, nil
+}
+
+func enqueueReply(v any) (string, bool, error) {
+	a, ok := v.([]any)
+	if !ok || len(a) != 2 {
+		return "", false, fmt.Errorf("BUG: enqueue script answered %v", v)
+	}
+	id, _ := a[0].(string)
+	dup, _ := a[1].(int64)
+	return id, dup == 1, nil
+}
+
+// Enqueue implements Queue. It returns after Redis has executed the write.
+func (q *Redis) Enqueue(ctx context.Context, t *Task) (string, bool, error) {
+	if err := checkTask(t); err != nil {
+		return "", false, err
+	}
+	keys, args, err := q.enqueueArgs(t)
+	if err != nil {
+		return "", false, err
+	}
+	v, err := enqueueScript.Run(ctx, q.c, keys, args...).Result()
+	if err != nil {
+		return "", false, unavailable("enqueue", err)
+	}
+	return enqueueReply(v)
+}
+
+// EnqueueBatch implements Batcher: one pipeline of EVALSHA (per node on a
+// cluster), and a second one with EVAL for any that found no script cached.
+func (q *Redis) EnqueueBatch(ctx context.Context, ts []*Task) []Enqueued {
+	out := make([]Enqueued, len(ts))
+	type call struct {
+		i          int
+		keys       []string
+		args       []any
+		cmd        *redis.Cmd
+		fullScript bool
+	}
+	calls := make([]*call, 0, len(ts))
+	for i, t := range ts {
+		if err := checkTask(t); err != nil {
+			out[i].Err = err
+			continue
+		}
+		keys, args, err := q.enqueueArgs(t)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		calls = append(calls, &call{i: i, keys: keys, args: args})
+	}
+	pending := calls
+	for round := 0; round < 2 && len(pending) > 0; round++ {
+		p := q.c.Pipeline()
+		for _, c := range pending {
+			if round == 0 {
+				c.cmd = enqueueScript.EvalSha(ctx, p, c.keys, c.args...)
+			} else {
+				c.cmd = enqueueScript.Eval(ctx, p, c.keys, c.args...)
+			}
+		}
+		_, _ = p.Exec(ctx) // each command carries its own error
+		var again []*call
+		for _, c := range pending {
+			v, err := c.cmd.Result()
+			if err != nil && round == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				again = append(again, c)
+				continue
+			}
+			if err != nil {
+				out[c.i].Err = unavailable("enqueue", err)
+				continue
+			}
+			out[c.i].ID, out[c.i].Dup, out[c.i].Err = enqueueReply(v)
+		}
+		pending = again
+	}
+	return out
+}
+
+// Get implements Queue.
+func (q *Redis) Get(ctx context.Context, id string) (*Record, error) {
+	tag, ok := q.tagOf(id)
+	if !ok {
+		return nil, fmt.Errorf("task %q: %w", id, ErrNotFound)
+	}
+	b, err := q.c.Get(ctx, taskKey(tag, id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("task %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, unavailable("get", err)
+	}
+	return decodeRecord(id, b)
+}
+
+func decodeRecord(id string, b []byte) (*Record, error) {
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("cannot decode record of task %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// Claim implements Source. Shards are visited in turn from a rotating
+// start, so the priority order is strict within a shard and approximate
+// across shards.
+func (q *Redis) Claim(ctx context.Context, group string, max int) ([]*Task, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	var out []*Task
+	start := int(q.next.Add(1))
+	for i := 0; i < len(q.tags) && len(out) < max; i++ {
+		tag := q.tags[(start+i)%len(q.tags)]
+		v, err := claimScript.Run(ctx, q.c, []string{claimedKey(tag, group), q.aliveKey(tag)},
+			tag, part(group), max-len(out), q.o.Consumer, q.o.ConsumerTTL.Milliseconds()).Result()
+		if err != nil {
+			return out, unavailable("claim", err)
+		}
+		recs, err := pairs(v)
+		if err != nil {
+			return out, err
+		}
+		for _, r := range recs {
+			t := r.Task
+			out = append(out, &t)
+		}
+	}
+	return out, nil
+}
+
+// pairs decodes a script's {id, record, ...} answer.
+func pairs(v any) ([]*Record, error) {
+	a, _ := v.([]any)
+	out := make([]*Record, 0, len(a)/2)
+	for i := 0; i+1 < len(a); i += 2 {
+		id, _ := a[i].(string)
+		js, _ := a[i+1].(string)
+		r, err := decodeRecord(id, []byte(js))
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Update implements Source: an optimistic transaction (WATCH) on the
+// record's key, retried when another writer changed it meanwhile.
+func (q *Redis) Update(ctx context.Context, id string, fn func(*Record) error) error {
+	tag, ok := q.tagOf(id)
+	if !ok {
+		return fmt.Errorf("task %q: %w", id, ErrNotFound)
+	}
+	key := taskKey(tag, id)
+	for try := 0; try < 50; try++ {
+		var fnErr error
+		err := q.c.Watch(ctx, func(tx *redis.Tx) error {
+			b, err := tx.Get(ctx, key).Bytes()
+			if errors.Is(err, redis.Nil) {
+				fnErr = fmt.Errorf("task %q: %w", id, ErrNotFound)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			old, err := decodeRecord(id, b)
+			if err != nil {
+				fnErr = err
+				return nil
+			}
+			rec, err := applyUpdate(old, fn)
+			if err != nil {
+				fnErr = err
+				return nil
+			}
+			js, err := json.Marshal(rec)
+			if err != nil {
+				fnErr = fmt.Errorf("cannot encode record of task %s: %w", id, err)
+				return nil
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.SetArgs(ctx, key, js, redis.SetArgs{KeepTTL: true})
+				return nil
+			})
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		if err != nil {
+			return unavailable("update", err)
+		}
+		return fnErr
+	}
+	return fmt.Errorf("update of task %s lost 50 races with other writers; retry", id)
+}
+
+// Done implements Source: the task is no longer claimed, and its record
+// expires after RecordTTL.
+func (q *Redis) Done(ctx context.Context, t *Task) error {
+	tag, ok := q.tagOf(t.ID)
+	if !ok {
+		return fmt.Errorf("task %q: %w", t.ID, ErrNotFound)
+	}
+	_, err := q.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, claimedKey(tag, t.Group), t.ID)
+		p.PExpire(ctx, taskKey(tag, t.ID), q.o.RecordTTL)
+		return nil
+	})
+	if err != nil {
+		return unavailable("done", err)
+	}
+	return nil
+}
+
+// Recover implements Source; it hands over at most 1000 records per shard
+// and call.
+func (q *Redis) Recover(ctx context.Context, group string) ([]*Record, error) {
+	var out []*Record
+	for _, tag := range q.tags {
+		v, err := recoverScript.Run(ctx, q.c, []string{claimedKey(tag, group), q.aliveKey(tag)},
+			tag, q.o.Consumer, q.o.ConsumerTTL.Milliseconds(), 1000).Result()
+		if err != nil {
+			return out, unavailable("recover", err)
+		}
+		recs, err := pairs(v)
+		out = append(out, recs...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,200 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"switchyard/admin/redistest"
+)
+
+func newTestClient(t testing.TB, addr string) redis.UniversalClient {
+	t.Helper()
+	c := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:       strings.Split(addr, ","),
+		DialTimeout: 500 * time.Millisecond, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		MaxRetries: 1,
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func newTestRedis(t testing.TB, c redis.UniversalClient, o RedisOptions) *Redis {
+	t.Helper()
+	q, err := NewRedis(c, o)
+	if err != nil {
+		t.Fatalf("NewRedis: %v", err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+func redisHarness(addr string, shards int) func(t *testing.T) harness {
+	return func(t *testing.T) harness {
+		c := newTestClient(t, addr)
+		prefix := "test:" + strings.NewReplacer("/", ":").Replace(t.Name())
+		q := newTestRedis(t, c, RedisOptions{Prefix: prefix, Shards: shards, Consumer: "main", ConsumerTTL: time.Second})
+		return harness{q: q, other: func(t *testing.T, name string) (Store, func()) {
+			o, err := NewRedis(c, RedisOptions{Prefix: prefix, Shards: shards, Consumer: name, ConsumerTTL: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return o, func() { o.Close() }
+		}}
+	}
+}
+
+func TestRedis(t *testing.T) {
+	s := redistest.Start(t)
+	testStore(t, redisHarness(s.Addr, 1))
+}
+
+func TestRedisCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	testStore(t, redisHarness(c.Addrs(), 1))
+
+	// Three shards spread the appkeys over the masters: every task is
+	// claimed once, and each appkey's tasks come out in order.
+	ctx := context.Background()
+	q := newTestRedis(t, newTestClient(t, c.Addrs()), RedisOptions{Prefix: "sharded", Shards: 3})
+	want := map[string][]string{}
+	for i := 0; i < 40; i++ {
+		appkey := fmt.Sprintf("app%d", i%8)
+		id, _, err := q.Enqueue(ctx, &Task{Appkey: appkey, Group: "stable", Callee: "10086", Priority: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[appkey] = append(want[appkey], id)
+	}
+	shards := map[int]bool{}
+	got := map[string][]string{}
+	for n := 0; n < 40; {
+		ts, err := q.Claim(ctx, "stable", 7)
+		if err != nil || len(ts) == 0 {
+			t.Fatalf("Claim after %d = %d, %v", n, len(ts), err)
+		}
+		for _, x := range ts {
+			got[x.Appkey] = append(got[x.Appkey], x.ID)
+			s, _ := parseID(x.ID)
+			shards[s] = true
+			if _, err := q.Get(ctx, x.ID); err != nil {
+				t.Fatalf("Get(%s): %v", x.ID, err)
+			}
+		}
+		n += len(ts)
+	}
+	if len(shards) < 2 {
+		t.Fatalf("tasks landed in %d shard(s); want several", len(shards))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("claimed %v; want %v", got, want)
+	}
+}
+
+// TestRedisDurable checks that Enqueue returns only once Redis holds the
+// task, seen through a separate client, and that an outage refuses tasks
+// without storing anything.
+func TestRedisDurable(t *testing.T) {
+	s := redistest.Start(t)
+	ctx := context.Background()
+	q := newTestRedis(t, newTestClient(t, s.Addr), RedisOptions{})
+	spy := newTestClient(t, s.Addr)
+
+	id, _, err := q.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := spy.Exists(ctx, "{sy:q:0}:t:"+id).Result(); err != nil || n != 1 {
+		t.Fatalf("record of %s seen by another client: %d, %v; want 1", id, n, err)
+	}
+	if n, err := spy.LLen(ctx, "{sy:q:0}:r:6:stable3:app:0").Result(); err != nil || n != 1 {
+		t.Fatalf("ready list length %d, %v; want 1", n, err)
+	}
+
+	s.Stop()
+	_, _, err = q.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086"})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Enqueue with Redis down = %v; want ErrUnavailable", err)
+	}
+	res := q.EnqueueBatch(ctx, []*Task{{Appkey: "app", Group: "stable", Callee: "1"}})
+	if !errors.Is(res[0].Err, ErrUnavailable) {
+		t.Fatalf("EnqueueBatch with Redis down = %v; want ErrUnavailable", res[0].Err)
+	}
+	if _, err := q.Claim(ctx, "stable", 1); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Claim with Redis down = %v; want ErrUnavailable", err)
+	}
+	if _, err := q.Get(ctx, id); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Get with Redis down = %v; want ErrUnavailable", err)
+	}
+
+	s.Restart() // the test server keeps nothing on disk: it comes back empty
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		id, _, err = q.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086"})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("Enqueue after restart: %v", err)
+	}
+	if n, _ := spy.DBSize(ctx).Result(); n < 1 {
+		t.Fatalf("after restart Redis holds %d keys", n)
+	}
+	if got, err := q.Claim(ctx, "stable", 10); err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("Claim after restart = %v, %v; want only %s", got, err, id)
+	}
+}
+
+// TestRedisBatchNoScript checks that a batch still works after the server
+// forgot its scripts.
+func TestRedisBatchNoScript(t *testing.T) {
+	s := redistest.Start(t)
+	ctx := context.Background()
+	c := newTestClient(t, s.Addr)
+	q := newTestRedis(t, c, RedisOptions{})
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res := q.EnqueueBatch(ctx, []*Task{{Appkey: "a", Group: "g", Callee: "1"}, {Appkey: "b", Group: "g", Callee: "2"}})
+	for i, r := range res {
+		if r.Err != nil || r.ID == "" {
+			t.Fatalf("result %d = %+v", i, r)
+		}
+	}
+}
+
+func TestRedisOptions(t *testing.T) {
+	if _, err := NewRedis(nil, RedisOptions{Prefix: "a{b}"}); err == nil {
+		t.Fatalf("prefix with braces accepted")
+	}
+	if _, err := NewRedis(nil, RedisOptions{Shards: -1}); err == nil {
+		t.Fatalf("negative shards accepted")
+	}
+}
+
+func BenchmarkEnqueue(b *testing.B) {
+	run := func(b *testing.B, q Queue) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, _, err := q.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086", Priority: 5}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.Run("memory", func(b *testing.B) { run(b, NewMemory()) })
+	b.Run("redis", func(b *testing.B) {
+		s := redistest.Start(b)
+		run(b, newTestRedis(b, newTestClient(b, s.Addr), RedisOptions{}))
+	})
+}
