@@ -1,0 +1,206 @@
+package pool
+
+import (
+	"context"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"switchyard/admin/redistest"
+)
+
+// maxInWindow returns the most timestamps in any half-open window of span.
+func maxInWindow(ts []int64, span int64) int {
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	best, j := 0, 0
+	for i := range ts {
+		for ts[i]-ts[j] >= span {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
+}
+
+// TestLocalLimiterCAPS drives 60 simulated seconds with callers that wake
+// up to 2 ms late: no one-second window over CAPS, the total within ±2%
+// of CAPS × 60, and the calls paced, not bursted.
+func TestLocalLimiterCAPS(t *testing.T) {
+	for _, caps := range []int{7, 30, 100, 1000} {
+		now := time.Unix(1_000_000, 0)
+		l := NewLocalLimiter([]Limit{{Key: "node:a", CAPS: caps}, {Key: "line:x", CAPS: caps * 2}})
+		l.Now = func() time.Time { return now }
+		end := now.Add(60 * time.Second)
+		rnd := rand.New(rand.NewPCG(1, 2))
+		var ts []int64
+		cands := []Combo{{0, 1}}
+		for now.Before(end) {
+			i, wait, _ := l.Admit(context.Background(), cands)
+			if i == 0 {
+				ts = append(ts, now.UnixNano())
+				l.Release(context.Background(), cands[0])
+				continue
+			}
+			now = now.Add(wait + time.Duration(rnd.IntN(2000))*time.Microsecond)
+		}
+		if got := maxInWindow(ts, int64(time.Second)); got > caps {
+			t.Errorf("caps %d: got %d calls in one second; want at most %d", caps, got, caps)
+		}
+		want := caps * 60
+		if d := float64(len(ts)-want) / float64(want); d < -0.02 || d > 0.02 {
+			t.Errorf("caps %d: got %d calls in 60s; want %d ±2%%", caps, len(ts), want)
+		}
+		// Paced: no 100 ms window holds more than a tenth of CAPS plus
+		// the catch-up tolerance.
+		limit := caps/10 + 1 + int(tolerance(caps)/interval(caps))
+		if got := maxInWindow(ts, int64(100*time.Millisecond)); got > limit {
+			t.Errorf("caps %d: got %d calls in 100ms; want at most %d (paced)", caps, got, limit)
+		}
+	}
+}
+
+func TestLocalLimiterAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	l := NewLocalLimiter([]Limit{{Key: "node:a", Max: 2}, {Key: "line:x", Max: 5}, {Key: "line:y", Max: 1}})
+	must := func(cands []Combo, want int) {
+		t.Helper()
+		if got, _, _ := l.Admit(ctx, cands); got != want {
+			t.Fatalf("admit %v: got %d; want %d", cands, got, want)
+		}
+	}
+	must([]Combo{{0, 2}}, 0)
+	must([]Combo{{0, 2}, {0, 1}}, 1) // y full: falls to x
+	must([]Combo{{0, 1}}, -1)        // node full
+	if got := l.InFlight(1); got != 1 {
+		t.Fatalf("line x in flight: got %d; want 1 (nothing reserved by a refused call)", got)
+	}
+	l.Release(ctx, Combo{0, 2})
+	must([]Combo{{0, 1}}, 0)
+	if got := l.InFlight(1); got != 2 {
+		t.Fatalf("line x in flight: got %d; want 2", got)
+	}
+}
+
+func startRedis(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// TestRedisLimiterShared runs two instances against one Redis, each with
+// four callers, for three seconds of real time: no one-second window over
+// CAPS, never more than the concurrency limit in progress, and the CAPS
+// mostly used.
+func TestRedisLimiterShared(t *testing.T) {
+	rdb := startRedis(t)
+	limits := []Limit{{Key: "node:a", CAPS: 100, Max: 6}, {Key: "line:x", CAPS: 60, Max: 50}, {Key: "line:y", CAPS: 40, Max: 50}}
+	inst := []Limiter{
+		NewRedisLimiter(rdb, "gw1").For("g")(limits),
+		NewRedisLimiter(rdb, "gw2").For("g")(limits),
+	}
+	ctx := context.Background()
+	var mu sync.Mutex
+	var ts []int64
+	var inflight, peak atomic.Int64
+	var admitErr atomic.Value
+	deadline := time.Now().Add(3 * time.Second)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(l Limiter) {
+			defer wg.Done()
+			cands := []Combo{{0, 1}, {0, 2}}
+			for time.Now().Before(deadline) {
+				i, wait, err := l.Admit(ctx, cands)
+				if err != nil {
+					admitErr.Store(err)
+					return
+				}
+				if i < 0 {
+					if wait == 0 {
+						wait = time.Millisecond
+					}
+					time.Sleep(wait)
+					continue
+				}
+				mu.Lock()
+				ts = append(ts, time.Now().UnixNano())
+				mu.Unlock()
+				n := inflight.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				time.Sleep(30 * time.Millisecond)
+				inflight.Add(-1)
+				if err := l.Release(ctx, cands[i]); err != nil {
+					admitErr.Store(err)
+					return
+				}
+			}
+		}(inst[w%2])
+	}
+	wg.Wait()
+	if err := admitErr.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if p := peak.Load(); p > 6 {
+		t.Errorf("got %d calls in progress; want at most 6", p)
+	}
+	// Client-side timestamps jitter around the server's: allow one.
+	if got := maxInWindow(ts, int64(time.Second)); got > 101 {
+		t.Errorf("got %d calls in one second; want at most 100", got)
+	}
+	// Concurrency 6 with 30 ms calls caps at ~200/s, so CAPS 100 binds.
+	if len(ts) < 200 {
+		t.Errorf("got %d calls in 3s; want about 300 (CAPS 100)", len(ts))
+	}
+}
+
+// TestRedisLimiterDeadInstance: calls of an instance whose lease ran out
+// stop holding the concurrency limit.
+func TestRedisLimiterDeadInstance(t *testing.T) {
+	rdb := startRedis(t)
+	ctx := context.Background()
+	limits := []Limit{{Key: "line:x", Max: 2}}
+	dead := NewRedisLimiter(rdb, "gw-dead")
+	dead.lease = 500 * time.Millisecond
+	a := dead.For("g")(limits)
+	b := NewRedisLimiter(rdb, "gw-live").For("g")(limits)
+	for i := 0; i < 2; i++ {
+		if got, _, err := a.Admit(ctx, []Combo{{0}}); got != 0 || err != nil {
+			t.Fatalf("got %d, %v; want 0, nil", got, err)
+		}
+	}
+	if got, _, _ := b.Admit(ctx, []Combo{{0}}); got != -1 {
+		t.Fatalf("got %d; want -1 (full)", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, _, err := b.Admit(ctx, []Combo{{0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dead instance's calls still hold the limit after 10s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n, err := b.(*redisPoolLimiter).InFlight(ctx, 0)
+	if err != nil || n != 1 {
+		t.Fatalf("in flight: got %d, %v; want 1", n, err)
+	}
+	// Restarting under the same name forgets the earlier run's calls.
+	b2 := NewRedisLimiter(rdb, "gw-live").For("g")(limits)
+	if n, _ := b2.(*redisPoolLimiter).InFlight(ctx, 0); n != 0 {
+		t.Fatalf("after restart: got %d in flight; want 0", n)
+	}
+}
