@@ -1,0 +1,275 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"switchyard/splitter"
+)
+
+// ErrTimeout is wrapped by the error of a call that ran past its deadline.
+var ErrTimeout = errors.New("lua policy timed out")
+
+// ErrBusy is wrapped by the error of a call that found every state of its
+// script in use (Options.MaxStatesPerScript) until its deadline.
+var ErrBusy = errors.New("lua policy has no free state")
+
+// script is one compiled version of a NAME.lua: the shared proto and the
+// pool of states that run it. A state is used by one goroutine at a time.
+type script struct {
+	name  string
+	src   []byte
+	proto *lua.FunctionProto
+	opts  Options
+
+	pool chan *state
+	live atomic.Int32 // states created and not yet closed
+}
+
+func newScript(name string, src []byte, proto *lua.FunctionProto, opts Options) *script {
+	return &script{
+		name:  name,
+		src:   src,
+		proto: proto,
+		opts:  opts,
+		pool:  make(chan *state, opts.MaxStatesPerScript),
+	}
+}
+
+// get returns an idle state, a new one while fewer than MaxStatesPerScript
+// are alive, or waits for one to be returned until deadline.
+func (sc *script) get(deadline time.Time) (*state, error) {
+	select {
+	case st := <-sc.pool:
+		return st, nil
+	default:
+	}
+	for {
+		n := sc.live.Load()
+		if int(n) >= sc.opts.MaxStatesPerScript {
+			break
+		}
+		if sc.live.CompareAndSwap(n, n+1) {
+			return sc.newState(), nil
+		}
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case st := <-sc.pool:
+		return st, nil
+	case <-t.C:
+		return nil, fmt.Errorf("lua policy %q: %w: all %d states busy", sc.name, ErrBusy, sc.opts.MaxStatesPerScript)
+	}
+}
+
+// put returns st to the pool, or closes it when reuse is false (its call
+// failed or ran into its deadline) or the pool is full.
+func (sc *script) put(st *state, reuse bool) {
+	if reuse {
+		select {
+		case sc.pool <- st:
+			return
+		default:
+		}
+	}
+	st.close()
+	sc.live.Add(-1)
+}
+
+// state is one LState with its sandbox, its deadline and its per-state
+// copies of the rules' args.
+type state struct {
+	*sandbox
+	sc       *script
+	deadline *deadline
+	args     map[uint64]*lua.LTable // by policy id; LTables are never shared between states
+	req      *splitter.Request      // the request of the running call, nil between calls
+	reqMeta  *lua.LTable
+	header   *lua.LFunction
+}
+
+// maxCachedArgs bounds the args tables a state keeps: a state outlives the
+// policy tables that bound it, so the cache is dropped when it grows.
+const maxCachedArgs = 64
+
+func (sc *script) newState() *state {
+	st := &state{sandbox: newSandbox(), sc: sc, deadline: newDeadline()}
+	st.L.SetContext(st.deadline)
+	st.reqMeta = st.L.CreateTable(0, 2)
+	st.reqMeta.RawSetString("__index", st.L.NewFunction(st.reqIndex))
+	st.reqMeta.RawSetString("__metatable", lua.LFalse)
+	st.header = st.L.NewFunction(st.luaHeader)
+	return st
+}
+
+func (st *state) close() {
+	st.deadline.stop()
+	st.L.Close()
+}
+
+// run executes the chunk in a fresh environment and then its split
+// function with req and args; it returns split's first result. A fresh
+// environment per call means nothing a script stores in globals or in its
+// chunk's locals survives into the next call (gopher-lua #335).
+// reuse is false when the state must not be reused.
+func (st *state) run(r *splitter.Request, args *lua.LTable, timeout time.Duration) (ret lua.LValue, reuse bool, err error) {
+	L := st.L
+	st.req = r
+	st.deadline.arm(timeout)
+	defer func() {
+		st.req = nil
+		if !st.disarm(timeout, &err) {
+			reuse = false
+		}
+	}()
+	split, err := st.instantiate()
+	if err != nil {
+		return nil, false, err
+	}
+	req := L.CreateTable(0, 4)
+	req.Metatable = st.reqMeta
+	L.Push(split)
+	L.Push(req)
+	L.Push(args)
+	if err := L.PCall(2, 1, nil); err != nil {
+		return nil, false, st.sc.luaError(err)
+	}
+	ret = L.Get(-1)
+	L.Pop(1)
+	return ret, true, nil
+}
+
+// check runs the chunk once, as loading a script does.
+func (st *state) check(timeout time.Duration) (reuse bool, err error) {
+	st.deadline.arm(timeout)
+	_, err = st.instantiate()
+	if !st.disarm(timeout, &err) {
+		return false, err
+	}
+	return err == nil, err
+}
+
+// disarm stops the deadline; false means it fired, and then *err, if set,
+// becomes a time-out error.
+func (st *state) disarm(timeout time.Duration, err *error) bool {
+	if st.deadline.disarm() {
+		return true
+	}
+	if *err != nil {
+		*err = fmt.Errorf("lua policy %q: %w after %v%s", st.sc.name, ErrTimeout, timeout, where(*err))
+	}
+	return false
+}
+
+// instantiate runs the chunk in a fresh environment whose _G is itself and
+// returns the split function it defined.
+func (st *state) instantiate() (*lua.LFunction, error) {
+	L := st.L
+	env := L.CreateTable(0, 2)
+	env.Metatable = st.envMeta
+	env.RawSetString("_G", env)
+	chunk := L.NewFunctionFromProto(st.sc.proto)
+	chunk.Env = env
+	L.Push(chunk)
+	if err := L.PCall(0, 0, nil); err != nil {
+		return nil, st.sc.luaError(err)
+	}
+	split, ok := env.RawGetString("split").(*lua.LFunction)
+	if !ok {
+		return nil, fmt.Errorf("lua policy %q: %s.lua defines no global function split(req, args)", st.sc.name, st.sc.name)
+	}
+	return split, nil
+}
+
+// luaError turns a Lua error into an error naming the script; the message
+// of a runtime error starts with NAME.lua:LINE.
+func (sc *script) luaError(err error) error {
+	var ae *lua.ApiError
+	if !errors.As(err, &ae) {
+		return fmt.Errorf("lua policy %q: %v", sc.name, err)
+	}
+	var msg string
+	switch o := ae.Object.(type) {
+	case lua.LString:
+		msg = string(o)
+	case lua.LNumber:
+		msg = o.String()
+	default:
+		msg = "error object is a " + ae.Object.Type().String()
+		if line := firstTraceLine(ae.StackTrace); line != "" {
+			msg = line + ": " + msg
+		}
+	}
+	return fmt.Errorf("lua policy %q: %s", sc.name, strings.Clone(msg))
+}
+
+// firstTraceLine returns the innermost NAME.lua:LINE of a stack trace.
+func firstTraceLine(trace string) string {
+	for line := range strings.Lines(trace) {
+		line = strings.TrimSpace(line)
+		if i := strings.Index(line, ".lua:"); i > 0 {
+			if j := strings.Index(line[i+5:], ":"); j > 0 {
+				return line[:i+5+j]
+			}
+		}
+	}
+	return ""
+}
+
+// where extracts " at NAME.lua:LINE" from a Lua error message.
+func where(err error) string {
+	msg := err.Error()
+	i := strings.Index(msg, ".lua:")
+	if i < 0 {
+		return ""
+	}
+	start := strings.LastIndexAny(msg[:i], " \"") + 1
+	end := i + 5
+	for end < len(msg) && msg[end] >= '0' && msg[end] <= '9' {
+		end++
+	}
+	return " at " + msg[start:end]
+}
+
+// deadline is the context of a state's calls: a stopped timer armed for
+// each call. Reusing it avoids a context and timer per call; once it has
+// fired, the state is closed.
+type deadline struct {
+	done  chan struct{}
+	timer *time.Timer
+}
+
+func newDeadline() *deadline {
+	d := &deadline{done: make(chan struct{})}
+	d.timer = time.AfterFunc(time.Hour, func() { close(d.done) })
+	d.timer.Stop()
+	return d
+}
+
+func (d *deadline) arm(timeout time.Duration) { d.timer.Reset(timeout) }
+
+// disarm stops the timer; false means it fired (or is firing).
+func (d *deadline) disarm() bool { return d.timer.Stop() }
+
+func (d *deadline) stop() { d.timer.Stop() }
+
+func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (d *deadline) Done() <-chan struct{}       { return d.done }
+func (d *deadline) Value(any) any               { return nil }
+func (d *deadline) Err() error {
+	select {
+	case <-d.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+var _ context.Context = (*deadline)(nil)

@@ -1,0 +1,511 @@
+package policies
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Limits of the sandbox. The VM checks its deadline only between
+// instructions (gopher-lua #521), so every library function that could
+// allocate or loop without bound inside one instruction is capped here.
+const (
+	maxRepBytes    = 64 << 10 // string.rep result
+	maxResultBytes = 1 << 20  // string.format, string.gsub, table.concat results
+	maxPatternCost = 1e7      // estimated backtracking steps of one pattern call
+	maxFormatWidth = 99       // as Lua 5.1: at most two digits of width or precision
+
+	callStackSize   = 200     // Lua call frames: deep recursion fails with "stack overflow"
+	registrySize    = 1024    // initial value stack slots
+	registryMaxSize = 1 << 16 // value stack slots: unpack of a huge range fails
+)
+
+// baseAllowed lists the base library functions a script may use; everything
+// else the base and package libraries define (load*, dofile, require, module,
+// getfenv/setfenv, collectgarbage, newproxy, print, _printregs) is removed.
+// next, pairs, ipairs, rawget, rawset and unpack are replaced by versions
+// that understand read-only tables.
+var baseAllowed = map[string]bool{
+	"assert": true, "error": true, "getmetatable": true, "pcall": true,
+	"rawequal": true, "select": true, "setmetatable": true, "tonumber": true,
+	"tostring": true, "type": true, "xpcall": true, "_VERSION": true,
+}
+
+// sandbox is what one LState needs besides the VM: the functions that
+// recognise read-only tables and the per-call request.
+type sandbox struct {
+	L       *lua.LState
+	refuse  *lua.LFunction // __newindex of every read-only table: its identity marks them
+	envMeta *lua.LTable    // metatable of each call's environment: __index = the globals
+}
+
+// newSandboxState returns a state with only the safe libraries, the string,
+// table and math tables read-only, and the capped helpers installed.
+func newSandbox() *sandbox {
+	L := lua.NewState(lua.Options{
+		SkipOpenLibs:    true,
+		CallStackSize:   callStackSize,
+		RegistrySize:    registrySize,
+		RegistryMaxSize: registryMaxSize,
+	})
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{
+		{lua.LoadLibName, lua.OpenPackage}, // base's require and module need it to load
+		{lua.BaseLibName, lua.OpenBase},
+		{lua.TabLibName, lua.OpenTable},
+		{lua.StringLibName, lua.OpenString},
+		{lua.MathLibName, lua.OpenMath},
+	} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	sb := &sandbox{L: L}
+	sb.refuse = L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("attempt to modify a read-only table (copy it into a local table first)")
+		return 0
+	})
+
+	g := L.G.Global
+	strLib := g.RawGetString("string").(*lua.LTable)
+	tabLib := g.RawGetString("table").(*lua.LTable)
+	mathLib := g.RawGetString("math").(*lua.LTable)
+
+	// Strip the globals down to the allow-list.
+	var drop []lua.LValue
+	g.ForEach(func(k, _ lua.LValue) {
+		if s, ok := k.(lua.LString); !ok || !baseAllowed[string(s)] {
+			drop = append(drop, k)
+		}
+	})
+	for _, k := range drop {
+		g.RawSet(k, lua.LNil)
+	}
+	loaded := L.GetField(L.Get(lua.RegistryIndex), "_LOADED")
+	if t, ok := loaded.(*lua.LTable); ok {
+		for _, name := range []string{"_G", "package", "string", "table", "math"} {
+			t.RawSetString(name, lua.LNil)
+		}
+	}
+
+	sb.installBase(g)
+	sb.installString(strLib)
+	sb.installTable(tabLib)
+	mathLib.RawSetString("randomseed", lua.LNil) // would reseed the process-wide source
+
+	g.RawSetString("string", sb.lock(strLib))
+	g.RawSetString("table", sb.lock(tabLib))
+	g.RawSetString("math", sb.lock(mathLib))
+	g.RawSetString("localtime", L.NewFunction(luaLocaltime))
+
+	// Method calls on strings ("x"):upper() use this metatable; it is
+	// protected so a script cannot reach and change the real string table.
+	strMeta := L.CreateTable(0, 2)
+	strMeta.RawSetString("__index", strLib)
+	strMeta.RawSetString("__metatable", lua.LFalse)
+	L.SetMetatable(lua.LString(""), strMeta)
+
+	sb.envMeta = L.CreateTable(0, 2)
+	sb.envMeta.RawSetString("__index", g)
+	sb.envMeta.RawSetString("__metatable", lua.LFalse)
+	return sb
+}
+
+// lock returns a read-only view of t: reads go through to t, writes raise
+// an error, # and the sandbox's pairs, ipairs, next, unpack and rawget see
+// t's contents. t itself stays unreachable from Lua.
+func (sb *sandbox) lock(t *lua.LTable) *lua.LTable {
+	mt := sb.L.CreateTable(0, 4)
+	mt.RawSetString("__index", t)
+	mt.RawSetString("__newindex", sb.refuse)
+	mt.RawSetString("__len", sb.L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LNumber(t.Len()))
+		return 1
+	}))
+	mt.RawSetString("__metatable", lua.LFalse)
+	p := sb.L.CreateTable(0, 0)
+	p.Metatable = mt
+	return p
+}
+
+// backing returns the table behind a read-only view, or nil.
+func (sb *sandbox) backing(t *lua.LTable) *lua.LTable {
+	mt, ok := t.Metatable.(*lua.LTable)
+	if !ok || mt.RawGetString("__newindex") != sb.refuse {
+		return nil
+	}
+	b, _ := mt.RawGetString("__index").(*lua.LTable)
+	return b
+}
+
+// readable returns the table whose contents t shows.
+func (sb *sandbox) readable(t *lua.LTable) *lua.LTable {
+	if b := sb.backing(t); b != nil {
+		return b
+	}
+	return t
+}
+
+// writable raises a Lua error when argument n is a read-only table.
+func (sb *sandbox) writable(L *lua.LState, n int) *lua.LTable {
+	t := L.CheckTable(n)
+	if sb.backing(t) != nil {
+		L.ArgError(n, "table is read-only (copy it into a local table first)")
+	}
+	return t
+}
+
+// delegate calls orig with the current arguments and returns its results.
+func delegate(L *lua.LState, orig lua.LValue) int {
+	n := L.GetTop()
+	L.Insert(orig, 1)
+	L.Call(n, lua.MultRet)
+	return L.GetTop()
+}
+
+func (sb *sandbox) installBase(g *lua.LTable) {
+	L := sb.L
+	next := L.NewFunction(func(L *lua.LState) int {
+		t := sb.readable(L.CheckTable(1))
+		k, v := t.Next(L.Get(2))
+		if k == lua.LNil {
+			L.Push(lua.LNil)
+			return 1
+		}
+		L.Push(k)
+		L.Push(v)
+		return 2
+	})
+	g.RawSetString("next", next)
+	g.RawSetString("pairs", L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		L.Push(next)
+		L.Push(t)
+		L.Push(lua.LNil)
+		return 3
+	}))
+	ipairsStep := L.NewFunction(func(L *lua.LState) int {
+		t := sb.readable(L.CheckTable(1))
+		i := L.CheckInt(2) + 1
+		v := t.RawGetInt(i)
+		if v == lua.LNil {
+			return 0
+		}
+		L.Push(lua.LNumber(i))
+		L.Push(v)
+		return 2
+	})
+	g.RawSetString("ipairs", L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		L.Push(ipairsStep)
+		L.Push(t)
+		L.Push(lua.LNumber(0))
+		return 3
+	}))
+	g.RawSetString("rawget", L.NewFunction(func(L *lua.LState) int {
+		L.Push(sb.readable(L.CheckTable(1)).RawGet(L.CheckAny(2)))
+		return 1
+	}))
+	g.RawSetString("rawset", L.NewFunction(func(L *lua.LState) int {
+		t := sb.writable(L, 1)
+		t.RawSet(L.CheckAny(2), L.CheckAny(3))
+		L.SetTop(1)
+		return 1
+	}))
+	g.RawSetString("unpack", L.NewFunction(func(L *lua.LState) int {
+		t := sb.readable(L.CheckTable(1))
+		i := L.OptInt(2, 1)
+		j := L.OptInt(3, t.Len())
+		if j-i >= registryMaxSize {
+			L.RaiseError("unpack of %d values; at most %d", j-i+1, registryMaxSize)
+		}
+		for k := i; k <= j; k++ {
+			L.Push(t.RawGetInt(k))
+		}
+		return max(j-i+1, 0)
+	}))
+}
+
+func (sb *sandbox) installTable(tab *lua.LTable) {
+	L := sb.L
+	for _, name := range []string{"insert", "remove", "sort"} {
+		orig := tab.RawGetString(name)
+		tab.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
+			sb.writable(L, 1)
+			return delegate(L, orig)
+		}))
+	}
+	for _, name := range []string{"getn", "maxn"} {
+		orig := tab.RawGetString(name)
+		tab.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
+			L.Replace(1, sb.readable(L.CheckTable(1)))
+			return delegate(L, orig)
+		}))
+	}
+	tab.RawSetString("concat", L.NewFunction(func(L *lua.LState) int {
+		t := sb.readable(L.CheckTable(1))
+		sep := L.OptString(2, "")
+		i := L.OptInt(3, 1)
+		j := L.OptInt(4, t.Len())
+		total := 0
+		for k := i; k <= j; k++ {
+			v := t.RawGetInt(k)
+			if !lua.LVCanConvToString(v) {
+				L.RaiseError("invalid value (%s) at index %d in table for concat", v.Type(), k)
+			}
+			total += len(lua.LVAsString(v)) + len(sep)
+			if total > maxResultBytes {
+				L.RaiseError("table.concat result exceeds %d bytes", maxResultBytes)
+			}
+		}
+		var b strings.Builder
+		b.Grow(total)
+		for k := i; k <= j; k++ {
+			if k > i {
+				b.WriteString(sep)
+			}
+			b.WriteString(lua.LVAsString(t.RawGetInt(k)))
+		}
+		L.Push(lua.LString(b.String()))
+		return 1
+	}))
+}
+
+func (sb *sandbox) installString(str *lua.LTable) {
+	L := sb.L
+	str.RawSetString("dump", lua.LNil)
+	str.RawSetString("rep", L.NewFunction(func(L *lua.LState) int {
+		s := L.CheckString(1)
+		n := L.CheckInt(2)
+		if n <= 0 || s == "" {
+			L.Push(lua.LString(""))
+			return 1
+		}
+		if n > maxRepBytes/len(s) {
+			L.RaiseError("string.rep result exceeds %d bytes", maxRepBytes)
+		}
+		L.Push(lua.LString(strings.Repeat(s, n)))
+		return 1
+	}))
+	format := str.RawGetString("format")
+	str.RawSetString("format", L.NewFunction(func(L *lua.LState) int {
+		if err := checkFormat(L); err != "" {
+			L.RaiseError("%s", err)
+		}
+		return delegate(L, format)
+	}))
+	for _, name := range []string{"find", "match", "gmatch"} {
+		orig := str.RawGetString(name)
+		plainArg := 0
+		if name == "find" {
+			plainArg = 4
+		}
+		str.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
+			if plainArg == 0 || !lua.LVAsBool(L.Get(plainArg)) {
+				checkPattern(L, L.CheckString(1), L.CheckString(2))
+			}
+			return delegate(L, orig)
+		}))
+	}
+	str.RawSetString("gfind", str.RawGetString("gmatch"))
+	gsub := str.RawGetString("gsub")
+	str.RawSetString("gsub", L.NewFunction(func(L *lua.LState) int {
+		s := L.CheckString(1)
+		checkPattern(L, s, L.CheckString(2))
+		switch repl := L.Get(3).(type) {
+		case lua.LString, lua.LNumber:
+			r := lua.LVAsString(repl)
+			matches := len(s) + 1
+			if limit, ok := L.Get(4).(lua.LNumber); ok && int(limit) >= 0 && int(limit) < matches {
+				matches = int(limit)
+			}
+			est := float64(len(s)) + float64(matches)*float64(len(r)) + float64(strings.Count(r, "%"))*float64(len(s))
+			if est > maxResultBytes {
+				L.RaiseError("string.gsub result may exceed %d bytes", maxResultBytes)
+			}
+		case *lua.LTable, *lua.LFunction:
+			L.Replace(3, countingRepl(L, repl, len(s)))
+		}
+		return delegate(L, gsub)
+	}))
+}
+
+// countingRepl wraps a table or function replacement of string.gsub so that
+// the result is cut off once it would exceed maxResultBytes.
+func countingRepl(L *lua.LState, repl lua.LValue, base int) *lua.LFunction {
+	total := base
+	return L.NewFunction(func(L *lua.LState) int {
+		var v lua.LValue
+		if t, ok := repl.(*lua.LTable); ok {
+			v = L.GetTable(t, L.Get(1))
+		} else {
+			n := L.GetTop()
+			L.Insert(repl, 1)
+			L.Call(n, 1)
+			v = L.Get(-1)
+		}
+		if lua.LVCanConvToString(v) {
+			total += len(lua.LVAsString(v))
+			if total > maxResultBytes {
+				L.RaiseError("string.gsub result exceeds %d bytes", maxResultBytes)
+			}
+		}
+		L.Push(v)
+		return 1
+	})
+}
+
+// checkPattern refuses a pattern call whose worst-case backtracking could
+// run far beyond the deadline inside one VM instruction. The estimate is
+// starts × C(n+q, q) × items for a subject of n bytes and a pattern with
+// q repetitions (*, +, -, %b, back-references) and items pattern items.
+func checkPattern(L *lua.LState, s, pat string) {
+	n := len(s)
+	q, items, anchored := patternShape(pat)
+	starts := float64(n + 1)
+	if anchored {
+		starts = 1
+	}
+	cost := starts * float64(items+1)
+	for i := 1; i <= q && cost <= maxPatternCost; i++ {
+		cost *= float64(n+i) / float64(i)
+	}
+	if cost > maxPatternCost {
+		L.RaiseError("pattern %q is too costly on a %d-byte string (shorten the string or simplify the pattern)", truncate(pat, 40), n)
+	}
+}
+
+// patternShape counts a Lua pattern's repetitions and items.
+func patternShape(pat string) (reps, items int, anchored bool) {
+	i := 0
+	if strings.HasPrefix(pat, "^") {
+		anchored = true
+		i = 1
+	}
+	for i < len(pat) {
+		c := pat[i]
+		switch {
+		case c == '%' && i+1 < len(pat):
+			switch d := pat[i+1]; {
+			case d == 'b':
+				reps++
+				i += 4
+			case d >= '1' && d <= '9':
+				reps++
+				i += 2
+			default:
+				i += 2
+			}
+		case c == '[':
+			i++
+			if i < len(pat) && pat[i] == '^' {
+				i++
+			}
+			if i < len(pat) && pat[i] == ']' {
+				i++
+			}
+			for i < len(pat) && pat[i] != ']' {
+				if pat[i] == '%' {
+					i++
+				}
+				i++
+			}
+			i++
+		default:
+			i++
+		}
+		items++
+		if i < len(pat) && (pat[i] == '*' || pat[i] == '+' || pat[i] == '-') {
+			reps++
+			i++
+		} else if i < len(pat) && pat[i] == '?' {
+			i++
+		}
+	}
+	return reps, items, anchored
+}
+
+// checkFormat refuses string.format calls whose result could be large:
+// widths and precisions of more than two digits (as Lua 5.1 does) and
+// arguments whose total length exceeds maxResultBytes.
+func checkFormat(L *lua.LState) string {
+	f := L.CheckString(1)
+	verbs := 0
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			continue
+		}
+		i++
+		if i < len(f) && f[i] == '%' {
+			continue
+		}
+		for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
+			i++
+		}
+		digits := 0
+		for ; i < len(f) && f[i] >= '0' && f[i] <= '9'; i++ {
+			digits++
+		}
+		if i < len(f) && f[i] == '.' {
+			i++
+			prec := 0
+			for ; i < len(f) && f[i] >= '0' && f[i] <= '9'; i++ {
+				prec++
+			}
+			digits = max(digits, prec)
+		}
+		if digits > 2 {
+			return "invalid format (width or precision too long)"
+		}
+		verbs++
+	}
+	total := len(f) + verbs*maxFormatWidth
+	for i := 2; i <= L.GetTop(); i++ {
+		if s, ok := L.Get(i).(lua.LString); ok {
+			total += len(s)
+		}
+	}
+	if total > maxResultBytes {
+		return fmt.Sprintf("string.format result may exceed %d bytes", maxResultBytes)
+	}
+	return ""
+}
+
+// luaLocaltime is the global localtime(unix, utc_offset_minutes): the
+// calendar fields of a unix time at a fixed UTC offset. wday counts from
+// 1 = Sunday as os.date does; iso_wday from 1 = Monday to 7 = Sunday.
+func luaLocaltime(L *lua.LState) int {
+	sec := float64(L.CheckNumber(1))
+	off := float64(L.OptNumber(2, 0))
+	if math.IsNaN(sec) || math.Abs(sec) > 1e12 {
+		L.ArgError(1, "unix time out of range")
+	}
+	if math.IsNaN(off) || math.Abs(off) > 24*60 {
+		L.ArgError(2, "utc offset must be within ±1440 minutes")
+	}
+	t := time.Unix(int64(math.Floor(sec)), 0).In(time.FixedZone("", int(off)*60))
+	r := L.CreateTable(0, 9)
+	r.RawSetString("year", lua.LNumber(t.Year()))
+	r.RawSetString("month", lua.LNumber(t.Month()))
+	r.RawSetString("day", lua.LNumber(t.Day()))
+	r.RawSetString("hour", lua.LNumber(t.Hour()))
+	r.RawSetString("min", lua.LNumber(t.Minute()))
+	r.RawSetString("sec", lua.LNumber(t.Second()))
+	r.RawSetString("wday", lua.LNumber(t.Weekday()+1))
+	r.RawSetString("iso_wday", lua.LNumber((int(t.Weekday())+6)%7+1))
+	r.RawSetString("yday", lua.LNumber(t.YearDay()))
+	L.Push(r)
+	return 1
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
