@@ -129,7 +129,7 @@ func (st *state) run(r *splitter.Request, args *lua.LTable, timeout time.Duratio
 			reuse = false
 		}
 	}()
-	split, err := st.instantiate()
+	split, _, err := st.instantiate()
 	if err != nil {
 		return nil, false, err
 	}
@@ -146,14 +146,35 @@ func (st *state) run(r *splitter.Request, args *lua.LTable, timeout time.Duratio
 	return ret, true, nil
 }
 
-// check runs the chunk once, as loading a script does.
-func (st *state) check(timeout time.Duration) (reuse bool, err error) {
+// check runs the chunk once, as loading a script does, and then, when
+// args is not nil and the script defines check(args), that function.
+func (st *state) check(args *lua.LTable, timeout time.Duration) (reuse bool, err error) {
 	st.deadline.arm(timeout)
-	_, err = st.instantiate()
+	err = st.checkArgs(args)
 	if !st.disarm(timeout, &err) {
 		return false, err
 	}
 	return err == nil, err
+}
+
+func (st *state) checkArgs(args *lua.LTable) error {
+	_, env, err := st.instantiate()
+	if err != nil || args == nil {
+		return err
+	}
+	check := env.RawGetString("check")
+	if check == lua.LNil {
+		return nil
+	}
+	if _, ok := check.(*lua.LFunction); !ok {
+		return fmt.Errorf("lua policy %q: check is a %s; want a function check(args) or nothing", st.sc.name, check.Type())
+	}
+	st.L.Push(check)
+	st.L.Push(args)
+	if err := st.L.PCall(1, 0, nil); err != nil {
+		return fmt.Errorf("bad args: %w", st.sc.luaError(err))
+	}
+	return nil
 }
 
 // disarm stops the deadline; false means it fired, and then *err, if set,
@@ -169,8 +190,8 @@ func (st *state) disarm(timeout time.Duration, err *error) bool {
 }
 
 // instantiate runs the chunk in a fresh environment whose _G is itself and
-// returns the split function it defined.
-func (st *state) instantiate() (*lua.LFunction, error) {
+// returns the split function it defined and the environment.
+func (st *state) instantiate() (*lua.LFunction, *lua.LTable, error) {
 	L := st.L
 	env := L.CreateTable(0, 2)
 	env.Metatable = st.envMeta
@@ -179,13 +200,13 @@ func (st *state) instantiate() (*lua.LFunction, error) {
 	chunk.Env = env
 	L.Push(chunk)
 	if err := L.PCall(0, 0, nil); err != nil {
-		return nil, st.sc.luaError(err)
+		return nil, nil, st.sc.luaError(err)
 	}
 	split, ok := env.RawGetString("split").(*lua.LFunction)
 	if !ok {
-		return nil, fmt.Errorf("lua policy %q: %s.lua defines no global function split(req, args)", st.sc.name, st.sc.name)
+		return nil, nil, fmt.Errorf("lua policy %q: %s.lua defines no global function split(req, args)", st.sc.name, st.sc.name)
 	}
-	return split, nil
+	return split, env, nil
 }
 
 // luaError turns a Lua error into an error naming the script; the message

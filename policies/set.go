@@ -156,7 +156,10 @@ func (s *Set) Names() []string {
 
 // Bind prepares script name with a rule's args. args may hold strings,
 // numbers, bools, and lists and maps of them, as decoded from JSON or YAML;
-// Bind copies them, so the caller may reuse args afterwards.
+// Bind copies them, so the caller may reuse args afterwards. When the
+// script defines a global function check(args), Bind calls it once and
+// fails with its error, so bad args are refused when a table is pushed
+// rather than at every call.
 func (s *Set) Bind(name string, args map[string]any) (splitter.Policy, error) {
 	sc, ok := s.scripts[name]
 	if !ok {
@@ -166,7 +169,17 @@ func (s *Set) Bind(name string, args map[string]any) (splitter.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot bind lua policy %q: %w", name, err)
 	}
-	return &policy{sc: sc, id: policyIDs.Add(1), args: norm}, nil
+	p := &policy{sc: sc, id: policyIDs.Add(1), args: norm}
+	st, err := sc.get(time.Now().Add(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	ok, err = st.check(st.argsFor(p), sc.opts.checkTimeout())
+	sc.put(st, ok)
+	if err != nil {
+		return nil, fmt.Errorf("cannot bind lua policy %q: %w", name, err)
+	}
+	return p, nil
 }
 
 // CheckSource reports whether src would be accepted by With under name
@@ -204,7 +217,7 @@ func (s *Set) compile(name string, src []byte) (*script, error) {
 	if err != nil {
 		return nil, err
 	}
-	ok, err := st.check(sc.opts.checkTimeout())
+	ok, err := st.check(nil, sc.opts.checkTimeout())
 	sc.put(st, ok)
 	if err != nil {
 		return nil, err
