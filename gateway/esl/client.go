@@ -1,0 +1,582 @@
+// Package esl is switchyard's FreeSWITCH Event Socket client: it keeps one
+// inbound ESL connection per node up (dial time-out, reconnect with
+// exponential backoff and jitter, liveness checks), places calls with
+// `bgapi originate` under our own Job-UUID and origination_uuid, and turns
+// the node's events into an ordered, monotone stream of CallEvents per
+// attempt (Created, Ringing, Answered, Hangup with the final result, the
+// BACKGROUND_JOB result, or Lost when the result cannot be known).
+//
+// It is built on github.com/percipia/eslgo v1.5.2 (auth, commands and their
+// replies) and wraps the gaps listed in /work/shared/ESL.md: see session.go
+// for how the connection is relayed so that eslgo never sees a dial without
+// time-out, never misses a disconnect and never reads a stale reply.
+//
+// After every (re)connect the client subscribes with `event plain` to the
+// channel events, BACKGROUND_JOB and HEARTBEAT, and installs filters so that
+// only this instance's calls (channel variable switchyard_instance), its own
+// jobs (Job-UUID prefix) and heartbeats reach it. A new Core-UUID means
+// FreeSWITCH restarted: every attempt in flight ends as KindLost.
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/percipia/eslgo/command"
+)
+
+// subscribedEvents are the events the client asks for (`event plain ...`).
+var subscribedEvents = []string{
+	"CHANNEL_CREATE", "CHANNEL_ORIGINATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA",
+	"CHANNEL_ANSWER", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY",
+	"BACKGROUND_JOB", "HEARTBEAT",
+}
+
+// Config configures a Client. Zero durations take their defaults.
+type Config struct {
+	Addr       string // FreeSWITCH ESL address, host:port (required)
+	Password   string // ESL password (required)
+	InstanceID string // this switchyard instance: channel variable switchyard_instance and the event filter. 1..64 of [A-Za-z0-9._-] (required)
+	// JobPrefix starts every Job-UUID we choose, and the Job-UUID filter is
+	// /^JobPrefix/. 1..15 of [A-Za-z0-9-]. Default "sy" + 8 hex digits of a
+	// hash of InstanceID + "-", so instances sharing a node do not see each
+	// other's jobs.
+	JobPrefix string
+
+	DialTimeout    time.Duration // TCP connect (default 5s)
+	CommandTimeout time.Duration // every command, including auth (default 5s)
+	HealthInterval time.Duration // how often `api status` checks the connection (default 5s, at most 10s)
+	// StallTimeout: a connection that delivered no frame at all for this
+	// long is declared dead (default 2*HealthInterval + CommandTimeout).
+	StallTimeout time.Duration
+	BackoffMin   time.Duration // first reconnect delay (default 250ms); doubles per failure, with jitter
+	BackoffMax   time.Duration // longest reconnect delay (default 30s)
+	// LostGrace is how long the client waits, after a reconnect found that
+	// an attempt's channel no longer exists, for its queued events before
+	// reporting it Lost (default 2s).
+	LostGrace time.Duration
+
+	// OnEvent receives every CallEvent, from a single goroutine, in order
+	// (required). It should return quickly; events queue up behind it.
+	OnEvent func(CallEvent)
+	// OnState is told when the connection comes up or goes down (optional).
+	// It is called from Run's goroutine and must not block.
+	OnState func(ConnState)
+}
+
+// ConnState is a change of the connection's state.
+type ConnState struct {
+	Up        bool
+	CoreUUID  string // the node's Core-UUID, when known
+	Restarted bool   // Up with a Core-UUID different from the previous one
+	Err       error  // why the connection went down or could not be made
+	At        time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.DialTimeout, 5*time.Second)
+	def(&c.CommandTimeout, 5*time.Second)
+	def(&c.HealthInterval, 5*time.Second)
+	def(&c.StallTimeout, 2*c.HealthInterval+c.CommandTimeout)
+	def(&c.BackoffMin, 250*time.Millisecond)
+	def(&c.BackoffMax, 30*time.Second)
+	def(&c.LostGrace, 2*time.Second)
+	if c.JobPrefix == "" {
+		h := fnv.New32a()
+		h.Write([]byte(c.InstanceID))
+		c.JobPrefix = fmt.Sprintf("sy%08x-", h.Sum32())
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("Addr %q: %v; want host:port, e.g. 10.0.0.11:8021", c.Addr, err))
+	}
+	if c.Password == "" || strings.ContainsAny(c.Password, "\r\n") {
+		errs = append(errs, errors.New("Password must be set and be one line"))
+	}
+	if !validID(c.InstanceID) {
+		errs = append(errs, fmt.Errorf("InstanceID %q must be 1..64 of [A-Za-z0-9._-]", c.InstanceID))
+	}
+	if len(c.JobPrefix) > 15 || strings.IndexFunc(c.JobPrefix, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-')
+	}) >= 0 {
+		errs = append(errs, fmt.Errorf("JobPrefix %q must be 1..15 of [A-Za-z0-9-]", c.JobPrefix))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"DialTimeout", c.DialTimeout}, {"CommandTimeout", c.CommandTimeout}, {"HealthInterval", c.HealthInterval},
+		{"StallTimeout", c.StallTimeout}, {"BackoffMin", c.BackoffMin}, {"BackoffMax", c.BackoffMax}, {"LostGrace", c.LostGrace}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s is negative (%v)", d.name, d.v))
+		}
+	}
+	if c.HealthInterval > 10*time.Second {
+		errs = append(errs, fmt.Errorf("HealthInterval %v is above 10s; a dead node would go unnoticed too long", c.HealthInterval))
+	}
+	if c.BackoffMax < c.BackoffMin {
+		errs = append(errs, fmt.Errorf("BackoffMax %v is below BackoffMin %v", c.BackoffMax, c.BackoffMin))
+	}
+	if c.OnEvent == nil {
+		errs = append(errs, errors.New("OnEvent is nil; the client needs somewhere to deliver call events"))
+	}
+	return errors.Join(errs...)
+}
+
+// Client is one FreeSWITCH node's ESL connection. Create it with New and
+// keep Run going; the other methods are safe for concurrent use.
+type Client struct {
+	cfg   Config
+	nonce string
+	jobs  atomic.Uint64
+	out   *outbox
+	calls *tracker
+
+	cur           atomic.Pointer[session]
+	load          atomic.Pointer[Load]
+	lastHeartbeat atomic.Int64
+	lastCore      atomic.Pointer[string]
+	running       atomic.Bool
+}
+
+// Errors callers branch on (see also ErrNotConnected, ErrNoReply, ErrAuth,
+// ErrInvalidRequest).
+var (
+	// ErrDuplicateAttempt: an attempt with this AttemptID is in flight; nothing was sent.
+	ErrDuplicateAttempt = errors.New("attempt id already in flight on this node")
+	// ErrRefused: FreeSWITCH answered the command with an error.
+	ErrRefused = errors.New("FreeSWITCH refused the command")
+)
+
+// New checks cfg, fills its defaults and returns a Client; call Run.
+func New(cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("invalid esl.Config: %w", err)
+	}
+	out := newOutbox()
+	c := &Client{
+		cfg:   cfg,
+		nonce: strconv.FormatUint(uint64(rand.Uint32()), 36),
+		out:   out,
+		calls: newTracker(out),
+	}
+	l := Load{SPSRemaining: -1}
+	c.load.Store(&l)
+	return c, nil
+}
+
+// JobPrefix returns the prefix of every Job-UUID this client chooses.
+func (c *Client) JobPrefix() string { return c.cfg.JobPrefix }
+
+// Run keeps the connection up until ctx is done, then reports every attempt
+// still in flight as KindLost with CauseStopped, waits until OnEvent has
+// been given every event, and returns ctx.Err(). Only one Run at a time.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("esl: Run is already running for this client")
+	}
+	defer c.running.Store(false)
+
+	stopOut := make(chan struct{})
+	var outDone sync.WaitGroup
+	outDone.Add(1)
+	go func() {
+		defer outDone.Done()
+		c.out.run(c.cfg.OnEvent, stopOut)
+	}()
+	defer func() {
+		c.calls.lose(nil, CauseStopped, c.CoreUUID())
+		close(stopOut)
+		outDone.Wait()
+	}()
+
+	bo := backoff{min: c.cfg.BackoffMin, max: c.cfg.BackoffMax}
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s, err := c.connect(ctx)
+		if err != nil {
+			c.state(ConnState{Err: err})
+			if !sleep(ctx, bo.next()) {
+				return ctx.Err()
+			}
+			continue
+		}
+		upAt := time.Now()
+		restarted := c.adopt(ctx, s)
+		c.cur.Store(s)
+		c.state(ConnState{Up: true, CoreUUID: s.coreUUID(), Restarted: restarted})
+		c.supervise(ctx, s)
+		c.cur.CompareAndSwap(s, nil)
+		c.state(ConnState{Err: s.reason()})
+		if time.Since(upAt) > c.cfg.BackoffMax {
+			bo.reset() // it was up a good while: reconnect quickly
+		}
+		if !sleep(ctx, bo.next()) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Client) state(st ConnState) {
+	st.At = time.Now()
+	if c.cfg.OnState != nil {
+		c.cfg.OnState(st)
+	}
+}
+
+// connect dials, authenticates, subscribes and installs the filters.
+func (c *Client) connect(ctx context.Context) (*session, error) {
+	s, err := dialSession(ctx, &c.cfg, c.handleEvent)
+	if err != nil {
+		return nil, err
+	}
+	steps := []command.Command{
+		command.Event{Format: "plain", Listen: subscribedEvents},
+		command.Filter{EventHeader: "variable_switchyard_instance", FilterValue: c.cfg.InstanceID},
+		command.Filter{EventHeader: "Event-Name", FilterValue: "HEARTBEAT"},
+		command.Filter{EventHeader: "Job-UUID", FilterValue: "/^" + c.cfg.JobPrefix + "/"},
+	}
+	for _, cmd := range steps {
+		resp, err := s.send(ctx, c.cfg.CommandTimeout, cmd)
+		if err != nil {
+			s.close(err)
+			return nil, fmt.Errorf("ESL setup (%s): %w", commandName(cmd), err)
+		}
+		if !resp.IsOk() {
+			err := fmt.Errorf("%w: %s: %s", ErrRefused, commandName(cmd), resp.GetReply())
+			s.close(err)
+			return nil, fmt.Errorf("ESL setup: %w", err)
+		}
+	}
+	// The Core-UUID tells a restart from a reconnect. Every event carries
+	// it; global_getvar gives it at once (a node that does not know the
+	// variable answers -ERR or an empty body, and the events will tell).
+	if body, err := c.apiOn(ctx, s, "global_getvar core_uuid"); err == nil {
+		if v := strings.TrimSpace(body); looksLikeUUID(v) {
+			s.core.CompareAndSwap(nil, &v)
+		}
+	} else {
+		s.close(err)
+		return nil, fmt.Errorf("ESL setup (global_getvar core_uuid): %w", err)
+	}
+	return s, nil
+}
+
+// adopt settles the attempts left from before this session: a node with a
+// new Core-UUID lost them all; otherwise each whose channel is gone is
+// reported Lost after LostGrace (its final events were sent while we were
+// disconnected), and the others keep being tracked. It reports whether the
+// node restarted.
+func (c *Client) adopt(ctx context.Context, s *session) (restarted bool) {
+	core := s.coreUUID()
+	prev := c.CoreUUID()
+	if core != "" {
+		c.lastCore.Store(&core)
+	}
+	if prev != "" && core != "" && prev != core {
+		c.calls.lose(nil, CauseRestarted, core)
+		return true
+	}
+	ids := c.calls.ids()
+	var gone []string
+	for _, id := range ids {
+		ok, err := c.uuidExistsOn(ctx, s, id)
+		if err != nil {
+			return false // the session is closed; the next one tries again
+		}
+		if !ok {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 && sleep(ctx, c.cfg.LostGrace) {
+		c.calls.lose(gone, CauseConnectionLost, core)
+	}
+	return false
+}
+
+// handleEvent runs on the session's pump goroutine, in wire order.
+func (c *Client) handleEvent(s *session, e *plainEvent) {
+	if string(e.raw("Event-Name")) == "HEARTBEAT" {
+		now := time.Now()
+		c.lastHeartbeat.Store(now.UnixNano())
+		l := parseHeartbeat(e, *c.load.Load())
+		l.At = now
+		c.load.Store(&l)
+		return
+	}
+	c.calls.onEvent(e, s.coreUUID())
+}
+
+// supervise checks the session's liveness until it ends or ctx is done.
+func (c *Client) supervise(ctx context.Context, s *session) {
+	t := time.NewTicker(c.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-ctx.Done():
+			s.close(fmt.Errorf("%w: client stopped", ErrDisconnected))
+			return
+		case <-t.C:
+		}
+		if idle := time.Since(time.Unix(0, s.lastRecv.Load())); idle > c.cfg.StallTimeout {
+			s.close(fmt.Errorf("%w: nothing received for %v", ErrDisconnected, idle.Round(time.Millisecond)))
+			return
+		}
+		body, err := c.apiOn(ctx, s, "status")
+		if err != nil {
+			s.close(fmt.Errorf("%w: health check: %w", ErrDisconnected, err))
+			return
+		}
+		if l, ok := parseStatus(body, *c.load.Load()); ok {
+			l.At = time.Now()
+			c.load.Store(&l)
+		}
+	}
+}
+
+// Connected reports whether a session is up.
+func (c *Client) Connected() bool { return c.cur.Load() != nil }
+
+// CoreUUID returns the node's Core-UUID as last learnt, or "".
+func (c *Client) CoreUUID() string {
+	if p := c.lastCore.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Load returns the node's load as last reported by `api status` or a HEARTBEAT.
+func (c *Client) Load() Load { return *c.load.Load() }
+
+// LastHeartbeat returns when the last HEARTBEAT arrived (zero if none).
+func (c *Client) LastHeartbeat() time.Time {
+	n := c.lastHeartbeat.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// InFlight returns how many attempts the client is tracking.
+func (c *Client) InFlight() int { return c.calls.len() }
+
+// Originate places a call with `bgapi originate` and returns the Job-UUID.
+//
+// On success FreeSWITCH has accepted the job and CallEvents for
+// req.AttemptID follow, ending with exactly one Final event. If err wraps
+// ErrNoReply the command may have reached FreeSWITCH: the attempt stays
+// tracked and also ends with a Final event (its real result, or KindLost).
+// Any other error (ErrNotConnected, ErrInvalidRequest, ErrDuplicateAttempt,
+// ErrRefused) means no call was placed and no event will come.
+func (c *Client) Originate(ctx context.Context, req OriginateRequest) (jobUUID string, err error) {
+	arg, err := buildOriginate(c.cfg.InstanceID, req)
+	if err != nil {
+		return "", err
+	}
+	s := c.cur.Load()
+	if s == nil {
+		return "", ErrNotConnected
+	}
+	job := c.cfg.JobPrefix + c.nonce + "-" + strconv.FormatUint(c.jobs.Add(1), 36)
+	if !c.calls.add(req.AttemptID, req.TaskID, job) {
+		return "", fmt.Errorf("%w: %s", ErrDuplicateAttempt, req.AttemptID)
+	}
+	resp, err := s.send(ctx, c.cfg.CommandTimeout, bgapiCommand{cmd: arg, jobUUID: job})
+	if err != nil {
+		if errors.Is(err, ErrNotConnected) {
+			c.calls.remove(req.AttemptID)
+			return "", err
+		}
+		return job, err
+	}
+	if reply := resp.GetReply(); !strings.HasPrefix(reply, "+OK") {
+		c.calls.remove(req.AttemptID)
+		return "", fmt.Errorf("%w: bgapi originate: %s", ErrRefused, reply)
+	}
+	return job, nil
+}
+
+// API runs `api CMD` with the command time-out (or ctx's earlier deadline)
+// and returns FreeSWITCH's output as is ("-ERR ..." is output, not an error).
+// Never use it for originate: `api` blocks the connection until the call ends.
+func (c *Client) API(ctx context.Context, cmd string) (string, error) {
+	if cmd == "" || strings.ContainsAny(cmd, "\r\n") {
+		return "", fmt.Errorf("%w: api command %q must be one non-empty line", ErrInvalidRequest, cmd)
+	}
+	if f := strings.Fields(cmd); len(f) > 0 && f[0] == "originate" {
+		return "", fmt.Errorf("%w: use Originate, not api originate (it would block the event connection)", ErrInvalidRequest)
+	}
+	s := c.cur.Load()
+	if s == nil {
+		return "", ErrNotConnected
+	}
+	return c.apiOn(ctx, s, cmd)
+}
+
+func (c *Client) apiOn(ctx context.Context, s *session, cmd string) (string, error) {
+	resp, err := s.send(ctx, c.cfg.CommandTimeout, rawCommand("api "+cmd))
+	if err != nil {
+		return "", err
+	}
+	return resp.GetReply(), nil
+}
+
+// Status runs `api status` and returns the parsed load.
+func (c *Client) Status(ctx context.Context) (Load, error) {
+	body, err := c.API(ctx, "status")
+	if err != nil {
+		return Load{}, err
+	}
+	l, ok := parseStatus(body, *c.load.Load())
+	if !ok {
+		return Load{}, fmt.Errorf("%w: unexpected status output %q", ErrRefused, firstLine(body))
+	}
+	l.At = time.Now()
+	c.load.Store(&l)
+	return l, nil
+}
+
+// UUIDExists reports whether a channel with this uuid exists on the node.
+func (c *Client) UUIDExists(ctx context.Context, uuid string) (bool, error) {
+	s := c.cur.Load()
+	if s == nil {
+		return false, ErrNotConnected
+	}
+	return c.uuidExistsOn(ctx, s, uuid)
+}
+
+func (c *Client) uuidExistsOn(ctx context.Context, s *session, uuid string) (bool, error) {
+	if !validID(uuid) {
+		return false, fmt.Errorf("%w: uuid %q must be 1..64 of [A-Za-z0-9._-]", ErrInvalidRequest, uuid)
+	}
+	body, err := c.apiOn(ctx, s, "uuid_exists "+uuid)
+	if err != nil {
+		return false, err
+	}
+	switch strings.TrimSpace(body) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: uuid_exists: %q", ErrRefused, firstLine(body))
+}
+
+// UUIDKill hangs up a channel; cause may be empty (NORMAL_CLEARING).
+func (c *Client) UUIDKill(ctx context.Context, uuid, cause string) error {
+	if !validID(uuid) {
+		return fmt.Errorf("%w: uuid %q must be 1..64 of [A-Za-z0-9._-]", ErrInvalidRequest, uuid)
+	}
+	cmd := "uuid_kill " + uuid
+	if cause != "" {
+		if !validVarName(cause) {
+			return fmt.Errorf("%w: hangup cause %q must be a cause name like NORMAL_CLEARING", ErrInvalidRequest, cause)
+		}
+		cmd += " " + cause
+	}
+	return c.apiOK(ctx, cmd)
+}
+
+// SetSessionsPerSecond sets the node's sessions-per-second limit (fsctl sps).
+func (c *Client) SetSessionsPerSecond(ctx context.Context, n int) error {
+	if n <= 0 {
+		return fmt.Errorf("%w: sessions per second %d must be positive", ErrInvalidRequest, n)
+	}
+	return c.apiOK(ctx, "fsctl sps "+strconv.Itoa(n))
+}
+
+// SetMaxSessions sets the node's max-sessions (fsctl max_sessions).
+func (c *Client) SetMaxSessions(ctx context.Context, n int) error {
+	if n <= 0 {
+		return fmt.Errorf("%w: max sessions %d must be positive", ErrInvalidRequest, n)
+	}
+	return c.apiOK(ctx, "fsctl max_sessions "+strconv.Itoa(n))
+}
+
+// PauseOutbound stops new outbound calls on the node (a graceful drain).
+func (c *Client) PauseOutbound(ctx context.Context) error {
+	return c.apiOK(ctx, "fsctl pause outbound")
+}
+
+// ResumeOutbound lets the node place outbound calls again.
+func (c *Client) ResumeOutbound(ctx context.Context) error {
+	return c.apiOK(ctx, "fsctl resume outbound")
+}
+
+// apiOK runs an api command whose output must start with "+OK".
+func (c *Client) apiOK(ctx context.Context, cmd string) error {
+	body, err := c.API(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(strings.TrimSpace(body), "+OK") {
+		return fmt.Errorf("%w: %s: %s", ErrRefused, cmd, firstLine(body))
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+func looksLikeUUID(s string) bool {
+	return len(s) >= 8 && len(s) <= 64 && validID(s) && !strings.HasPrefix(s, "-ERR")
+}
+
+// backoff is exponential backoff with jitter: each delay is drawn from
+// [d/2, d], d doubling from min up to max.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur < b.min {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	half := b.cur / 2
+	return half + rand.N(half+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// sleep waits d or until ctx is done; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
