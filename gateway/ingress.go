@@ -1,0 +1,616 @@
+// Package gateway is the data plane of switchyard: the fasthttp ingress
+// that splits call tasks with the policy table in force and hands them to
+// the durable queue (ingress.go, attrs.go), its statistics and Prometheus
+// metrics (stats.go, metrics.go); the dialer pools, the ESL client and the
+// dispatcher live in the sub-packages.
+//
+// The /v1/route path allocates nothing per request in the steady state:
+// the body is parsed by a pooled fastjson parser into a pooled
+// splitter.Request whose strings are views of fasthttp's buffers, and the
+// answer is appended into a pooled buffer. Nothing of a *fasthttp.RequestCtx
+// outlives its handler: a task is copied before it reaches the queue.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fastjson"
+
+	"switchyard/gateway/queue"
+	"switchyard/splitter"
+)
+
+// IngressConfig configures an Ingress. The zero value is usable.
+type IngressConfig struct {
+	// MaxBodyBytes limits the body of /v1/route and /v1/calls (default 1 MiB).
+	MaxBodyBytes int
+	// MaxBatchBodyBytes limits the body of /v1/calls/batch (default 8 MiB).
+	MaxBatchBodyBytes int
+	// MaxBatch is the most tasks one batch may hold (default 1000).
+	MaxBatch int
+	// TrustedProxies are the addresses or CIDRs of the proxies whose
+	// X-Forwarded-For is believed (default none: the peer address is the
+	// client's ip).
+	TrustedProxies []string
+	// AppkeyTokens, when set, requires the header X-Appkey-Token to equal
+	// the token of each appkey listed (401 when absent, 403 when wrong).
+	// Appkeys not listed need no token.
+	AppkeyTokens map[string]string
+	// Quotas limits the tasks per second of each appkey listed (a token
+	// bucket holding one second's worth); over it the ingress answers 429
+	// rate_limited. It counts /v1/route requests and every task of
+	// /v1/calls and /v1/calls/batch. Appkeys not listed are not limited.
+	Quotas map[string]float64
+	// QueueTimeout bounds one enqueue (default 5s); past it the task is
+	// answered 503 queue_unavailable.
+	QueueTimeout time.Duration
+	// ReadTimeout, WriteTimeout and IdleTimeout of the HTTP server
+	// (defaults 10s, 10s, 60s).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// ResultHandler serves POST /v1/calls/{task_id}/result (SPEC §5); the
+	// task id is ctx.UserValue("task_id").(string). Nil answers 501.
+	ResultHandler fasthttp.RequestHandler
+	// Stats receives the ingress' counters; nil makes a new one (see
+	// (*Ingress).Stats).
+	Stats *Stats
+}
+
+func (c *IngressConfig) fill() {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxBatchBodyBytes == 0 {
+		c.MaxBatchBodyBytes = 8 << 20
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 1000
+	}
+	if c.QueueTimeout == 0 {
+		c.QueueTimeout = 5 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+}
+
+// Ingress serves the call-task API of SPEC §1.
+type Ingress struct {
+	cfg     IngressConfig
+	snap    func() *splitter.Snapshot
+	q       queue.Queue
+	batcher queue.Batcher // nil when q cannot store a batch at once
+	stats   *Stats
+	trusted []netip.Prefix
+	tokens  map[string][]byte
+	quotas  map[string]*limiter
+	srv     *fasthttp.Server
+}
+
+// NewIngress returns an ingress that splits with the snapshot snap returns
+// (nil: 503 not_ready) and stores tasks in q. It checks cfg and names the
+// field at fault.
+func NewIngress(cfg IngressConfig, snap func() *splitter.Snapshot, q queue.Queue) (*Ingress, error) {
+	cfg.fill()
+	if cfg.MaxBodyBytes < 0 || cfg.MaxBatchBodyBytes < 0 || cfg.MaxBatch < 0 {
+		return nil, errors.New("ingress limits must not be negative")
+	}
+	g := &Ingress{cfg: cfg, snap: snap, q: q, stats: cfg.Stats}
+	if b, ok := q.(queue.Batcher); ok {
+		g.batcher = b
+	}
+	if g.stats == nil {
+		g.stats = NewStats(StatsConfig{})
+	}
+	for _, s := range cfg.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("trusted_proxies: %q is neither an address nor a CIDR such as 10.0.0.0/8", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		g.trusted = append(g.trusted, p.Masked())
+	}
+	if len(cfg.AppkeyTokens) > 0 {
+		g.tokens = make(map[string][]byte, len(cfg.AppkeyTokens))
+		for k, v := range cfg.AppkeyTokens {
+			if v == "" {
+				return nil, fmt.Errorf("appkey_tokens: appkey %q has an empty token; remove it or set one", k)
+			}
+			g.tokens[k] = []byte(v)
+		}
+	}
+	if len(cfg.Quotas) > 0 {
+		g.quotas = make(map[string]*limiter, len(cfg.Quotas))
+		for k, rps := range cfg.Quotas {
+			l, err := newLimiter(rps)
+			if err != nil {
+				return nil, fmt.Errorf("quotas: appkey %q: %w", k, err)
+			}
+			g.quotas[k] = l
+		}
+	}
+	g.srv = &fasthttp.Server{
+		Handler:            g.Handler(),
+		Name:               "switchyard",
+		MaxRequestBodySize: max(cfg.MaxBodyBytes, cfg.MaxBatchBodyBytes),
+		ReadTimeout:        cfg.ReadTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		ErrorHandler:       g.serverError,
+		NoDefaultDate:      false,
+	}
+	return g, nil
+}
+
+// Stats returns the statistics the ingress records into.
+func (g *Ingress) Stats() *Stats { return g.stats }
+
+// ListenAndServe serves on addr until Shutdown.
+func (g *Ingress) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("ingress cannot listen on %s: %w", addr, err)
+	}
+	return g.Serve(ln)
+}
+
+// Serve serves on ln until Shutdown.
+func (g *Ingress) Serve(ln net.Listener) error { return g.srv.Serve(ln) }
+
+// Shutdown stops accepting connections and waits for the requests in
+// progress to finish.
+func (g *Ingress) Shutdown() error { return g.srv.Shutdown() }
+
+// serverError answers the errors fasthttp meets before a handler runs, in
+// the ingress' JSON form.
+func (g *Ingress) serverError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		g.fail(ctx, pathOther, newError(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the body is over %d bytes", max(g.cfg.MaxBodyBytes, g.cfg.MaxBatchBodyBytes)))
+		return
+	}
+	g.fail(ctx, pathOther, newError(fasthttp.StatusBadRequest, "bad_request", "cannot read the request: %v", err))
+}
+
+// Handler returns the ingress' request handler, for a server of one's own
+// or for tests.
+func (g *Ingress) Handler() fasthttp.RequestHandler { return g.handle }
+
+func (g *Ingress) handle(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch string(path) {
+	case "/v1/route":
+		if g.method(ctx, pathRoute, "POST") {
+			g.route(ctx)
+		}
+		return
+	case "/v1/calls":
+		if g.method(ctx, pathCalls, "POST") {
+			g.call(ctx)
+		}
+		return
+	case "/v1/calls/batch":
+		if g.method(ctx, pathBatch, "POST") {
+			g.batch(ctx)
+		}
+		return
+	}
+	if rest, ok := strings.CutPrefix(bytesView(path), "/v1/calls/"); ok {
+		id, result := strings.CutSuffix(rest, "/result")
+		if id != "" && !strings.Contains(id, "/") {
+			if result {
+				if g.method(ctx, pathResult, "POST") {
+					g.result(ctx, id)
+				}
+			} else if g.method(ctx, pathGet, "GET") {
+				g.get(ctx, id)
+			}
+			return
+		}
+	}
+	g.fail(ctx, pathOther, errNotFound)
+}
+
+// method answers 405 unless the request's method is want.
+func (g *Ingress) method(ctx *fasthttp.RequestCtx, p pathID, want string) bool {
+	if string(ctx.Method()) == want || want == "GET" && ctx.IsHead() {
+		return true
+	}
+	ctx.Response.Header.Set("Allow", want)
+	g.fail(ctx, p, errMethod)
+	return false
+}
+
+// fail answers e and counts it.
+func (g *Ingress) fail(ctx *fasthttp.RequestCtx, p pathID, e *apiError) {
+	writeError(ctx, e)
+	g.stats.request(p, e.status)
+}
+
+// body checks the media type and size and returns the body.
+func (g *Ingress) body(ctx *fasthttp.RequestCtx, limit int) ([]byte, *apiError) {
+	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSONType(ct) {
+		return nil, errNotJSON
+	}
+	b := ctx.PostBody()
+	if len(b) > limit {
+		return nil, newError(fasthttp.StatusRequestEntityTooLarge, "body_too_large", "the body is %d bytes; at most %d", len(b), limit)
+	}
+	if len(b) == 0 {
+		return nil, errEmptyBody
+	}
+	return b, nil
+}
+
+// isJSONType accepts application/json and any */*+json, with parameters.
+// An absent Content-Type is taken as JSON too (curl -d sends a form type,
+// which is refused).
+func isJSONType(ct []byte) bool {
+	s := bytesView(ct)
+	if i := strings.IndexByte(s, ';'); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimSpace(s)
+	return strings.EqualFold(s, "application/json") || len(s) > 5 && strings.EqualFold(s[len(s)-5:], "+json")
+}
+
+var parserPool fastjson.ParserPool
+
+// decide parses one task body already read into v, completes it from the
+// request, authorizes it and splits it. On success in holds the task and d
+// the decision.
+func (g *Ingress) decide(ctx *fasthttp.RequestCtx, snap *splitter.Snapshot, v *fastjson.Value, in *taskInput, requireCallee bool) (splitter.Decision, *apiError) {
+	if e := parseTask(v, in, requireCallee); e != nil {
+		return splitter.Decision{}, e
+	}
+	if e := g.fillAttrs(ctx, in); e != nil {
+		return splitter.Decision{}, e
+	}
+	if e := g.checkToken(ctx, in.req.Appkey); e != nil {
+		return splitter.Decision{}, e
+	}
+	d, err := snap.Decide(&in.req)
+	if err != nil {
+		if errors.Is(err, splitter.ErrUnknownAppkey) {
+			return d, errUnknownAppkey
+		}
+		return d, newError(fasthttp.StatusInternalServerError, "internal", "cannot split: %v", err)
+	}
+	return d, nil
+}
+
+// route serves POST /v1/route: the decision, nothing enqueued.
+func (g *Ingress) route(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	body, e := g.body(ctx, g.cfg.MaxBodyBytes)
+	if e != nil {
+		g.fail(ctx, pathRoute, e)
+		return
+	}
+	snap := g.snap()
+	if snap == nil {
+		g.fail(ctx, pathRoute, errNotReady)
+		return
+	}
+	p := parserPool.Get()
+	defer parserPool.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		g.fail(ctx, pathRoute, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
+		return
+	}
+	in := getInput()
+	defer putInput(in)
+	d, e := g.decide(ctx, snap, v, in, false)
+	if e == nil {
+		e = g.checkQuota(d.Appkey)
+	}
+	if e != nil {
+		g.fail(ctx, pathRoute, e)
+		if e != errUnknownAppkey && d.Group != "" {
+			g.stats.task(&d, e.status, time.Since(start))
+		}
+		return
+	}
+	b := getBuf()
+	b.b = append(b.b[:0], `{"appkey":`...)
+	b.b = appendJSONString(b.b, d.Appkey)
+	b.b = append(b.b, `,"group":`...)
+	b.b = appendJSONString(b.b, d.Group)
+	b.b = append(b.b, `,"rule":`...)
+	b.b = appendJSONString(b.b, d.Rule)
+	b.b = append(b.b, `,"table_version":`...)
+	b.b = strconv.AppendUint(b.b, d.Version, 10)
+	b.b = append(b.b, '}')
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBody(b.b)
+	putBuf(b)
+	g.stats.request(pathRoute, fasthttp.StatusOK)
+	g.stats.task(&d, fasthttp.StatusOK, time.Since(start))
+}
+
+// newTask copies what the queue needs out of the request's buffers.
+func newTask(in *taskInput, d *splitter.Decision) *queue.Task {
+	t := &queue.Task{
+		Appkey:      strings.Clone(d.Appkey),
+		Group:       d.Group,
+		Rule:        d.Rule,
+		Callee:      strings.Clone(in.req.Callee),
+		Caller:      strings.Clone(in.caller),
+		UserID:      strings.Clone(in.req.UserID),
+		Version:     strings.Clone(in.req.Version),
+		Priority:    in.priority,
+		CallbackURL: strings.Clone(in.callbackURL),
+		DedupKey:    strings.Clone(in.dedupKey),
+		AcceptedAt:  time.Now().UTC(),
+	}
+	if len(in.vars) > 0 {
+		t.Vars = make(map[string]string, len(in.vars))
+		for _, a := range in.vars {
+			t.Vars[strings.Clone(a.Name)] = strings.Clone(a.Value)
+		}
+	}
+	if len(in.req.Attrs) > 0 {
+		t.Attrs = make(map[string]string, len(in.req.Attrs))
+		for _, a := range in.req.Attrs {
+			t.Attrs[strings.Clone(a.Name)] = strings.Clone(a.Value)
+		}
+	}
+	return t
+}
+
+// call serves POST /v1/calls: split, then store durably, then 202.
+func (g *Ingress) call(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	body, e := g.body(ctx, g.cfg.MaxBodyBytes)
+	if e != nil {
+		g.fail(ctx, pathCalls, e)
+		return
+	}
+	snap := g.snap()
+	if snap == nil {
+		g.fail(ctx, pathCalls, errNotReady)
+		return
+	}
+	p := parserPool.Get()
+	defer parserPool.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		g.fail(ctx, pathCalls, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
+		return
+	}
+	in := getInput()
+	defer putInput(in)
+	d, e := g.decide(ctx, snap, v, in, true)
+	if e == nil {
+		e = g.checkQuota(d.Appkey)
+	}
+	if e != nil {
+		g.fail(ctx, pathCalls, e)
+		if e != errUnknownAppkey && d.Group != "" {
+			g.stats.task(&d, e.status, time.Since(start))
+		}
+		return
+	}
+	t := newTask(in, &d)
+	qctx, cancel := context.WithTimeout(context.Background(), g.cfg.QueueTimeout)
+	defer cancel()
+	id, dup, err := g.q.Enqueue(qctx, t)
+	res := g.accepted(qctx, t, queue.Enqueued{ID: id, Dup: dup, Err: err})
+	if res.err != nil {
+		g.fail(ctx, pathCalls, res.err)
+		g.stats.task(&d, res.err.status, time.Since(start))
+		return
+	}
+	b := getBuf()
+	b.b = res.append(b.b[:0])
+	ctx.SetStatusCode(fasthttp.StatusAccepted)
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBody(b.b)
+	putBuf(b)
+	g.stats.request(pathCalls, fasthttp.StatusAccepted)
+	g.stats.task(&d, fasthttp.StatusAccepted, time.Since(start))
+}
+
+// taskResult is the answer for one task of /v1/calls or the batch.
+type taskResult struct {
+	id, group, rule string
+	dup             bool
+	err             *apiError
+}
+
+func (r *taskResult) append(dst []byte) []byte {
+	if r.err != nil {
+		return appendError(dst, r.err)
+	}
+	dst = append(dst, `{"task_id":`...)
+	dst = appendJSONString(dst, r.id)
+	dst = append(dst, `,"group":`...)
+	dst = appendJSONString(dst, r.group)
+	dst = append(dst, `,"rule":`...)
+	dst = appendJSONString(dst, r.rule)
+	if r.dup {
+		dst = append(dst, `,"duplicate":true`...)
+	}
+	return append(dst, '}')
+}
+
+// accepted turns the queue's answer for t into the client's. A duplicate
+// answers the first task's id, group and rule (SPEC §1: a repeat answers
+// the first task's id).
+func (g *Ingress) accepted(ctx context.Context, t *queue.Task, r queue.Enqueued) taskResult {
+	if r.Err != nil {
+		if errors.Is(r.Err, queue.ErrUnavailable) || errors.Is(r.Err, context.DeadlineExceeded) {
+			g.stats.queueError("enqueue")
+			return taskResult{err: errQueueUnavailable}
+		}
+		g.stats.queueError("enqueue")
+		return taskResult{err: newError(fasthttp.StatusInternalServerError, "internal", "cannot queue the task: %v", r.Err)}
+	}
+	res := taskResult{id: r.ID, group: t.Group, rule: t.Rule, dup: r.Dup}
+	if r.Dup {
+		if first, err := g.q.Get(ctx, r.ID); err == nil {
+			res.group, res.rule = first.Group, first.Rule
+		}
+	}
+	g.stats.accepted(t.Appkey, t.Group, r.Dup)
+	return res
+}
+
+// batch serves POST /v1/calls/batch: every task is split and checked on
+// its own; the valid ones are stored together (one round trip when the
+// queue is a queue.Batcher), the invalid ones answered with their error.
+func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	body, e := g.body(ctx, g.cfg.MaxBatchBodyBytes)
+	if e != nil {
+		g.fail(ctx, pathBatch, e)
+		return
+	}
+	snap := g.snap()
+	if snap == nil {
+		g.fail(ctx, pathBatch, errNotReady)
+		return
+	}
+	p := parserPool.Get()
+	defer parserPool.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		g.fail(ctx, pathBatch, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
+		return
+	}
+	items, err := v.Array()
+	if err != nil {
+		g.fail(ctx, pathBatch, newError(fasthttp.StatusBadRequest, "invalid_body", "a batch must be a JSON array of call tasks, not %s", v.Type()))
+		return
+	}
+	if len(items) == 0 {
+		g.fail(ctx, pathBatch, newError(fasthttp.StatusBadRequest, "invalid_body", "the batch is empty; send 1 to %d tasks", g.cfg.MaxBatch))
+		return
+	}
+	if len(items) > g.cfg.MaxBatch {
+		g.fail(ctx, pathBatch, newError(fasthttp.StatusRequestEntityTooLarge, "batch_too_large", "the batch has %d tasks; at most %d", len(items), g.cfg.MaxBatch))
+		return
+	}
+	results := make([]taskResult, len(items))
+	decisions := make([]splitter.Decision, len(items))
+	var tasks []*queue.Task
+	var pos []int // index in items of each of tasks
+	in := getInput()
+	for i, item := range items {
+		d, e := g.decide(ctx, snap, item, in, true)
+		if e == nil {
+			e = g.checkQuota(d.Appkey)
+		}
+		if e != nil {
+			if e.code == "invalid_field" || e.code == "invalid_body" {
+				e = newError(e.status, e.code, "task %d: %s", i, e.message)
+			}
+			results[i].err = e
+		} else {
+			tasks = append(tasks, newTask(in, &d))
+			pos = append(pos, i)
+		}
+		if d.Group != "" {
+			d.Appkey = strings.Clone(d.Appkey) // outlives in's reset
+			decisions[i] = d
+		}
+		in.reset()
+	}
+	putInput(in)
+
+	qctx, cancel := context.WithTimeout(context.Background(), g.cfg.QueueTimeout)
+	defer cancel()
+	var stored []queue.Enqueued
+	if g.batcher != nil {
+		stored = g.batcher.EnqueueBatch(qctx, tasks)
+	} else {
+		stored = make([]queue.Enqueued, len(tasks))
+		for j, t := range tasks {
+			stored[j].ID, stored[j].Dup, stored[j].Err = g.q.Enqueue(qctx, t)
+		}
+	}
+	for j, t := range tasks {
+		results[pos[j]] = g.accepted(qctx, t, stored[j])
+	}
+
+	b := getBuf()
+	b.b = append(b.b[:0], `{"results":[`...)
+	for i := range results {
+		if i > 0 {
+			b.b = append(b.b, ',')
+		}
+		b.b = results[i].append(b.b)
+	}
+	b.b = append(b.b, "]}"...)
+	ctx.SetStatusCode(fasthttp.StatusAccepted)
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBody(b.b)
+	putBuf(b)
+	g.stats.request(pathBatch, fasthttp.StatusAccepted)
+	dur := time.Since(start)
+	for i := range decisions {
+		if decisions[i].Group == "" {
+			continue
+		}
+		status := fasthttp.StatusAccepted
+		if results[i].err != nil {
+			status = results[i].err.status
+		}
+		g.stats.task(&decisions[i], status, dur)
+	}
+}
+
+// get serves GET /v1/calls/{task_id}.
+func (g *Ingress) get(ctx *fasthttp.RequestCtx, id string) {
+	qctx, cancel := context.WithTimeout(context.Background(), g.cfg.QueueTimeout)
+	defer cancel()
+	rec, err := g.q.Get(qctx, strings.Clone(id))
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
+		g.fail(ctx, pathGet, errTaskNotFound)
+		return
+	case errors.Is(err, queue.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
+		g.stats.queueError("get")
+		g.fail(ctx, pathGet, newError(fasthttp.StatusServiceUnavailable, "queue_unavailable", "the task store cannot be reached now; retry"))
+		return
+	case err != nil:
+		g.fail(ctx, pathGet, newError(fasthttp.StatusInternalServerError, "internal", "cannot read the task: %v", err))
+		return
+	}
+	js, err := json.Marshal(rec)
+	if err != nil {
+		g.fail(ctx, pathGet, newError(fasthttp.StatusInternalServerError, "internal", "cannot encode the task: %v", err))
+		return
+	}
+	ctx.SetContentType(contentTypeJSON)
+	ctx.SetBody(js)
+	g.stats.request(pathGet, fasthttp.StatusOK)
+}
+
+// result serves POST /v1/calls/{task_id}/result through cfg.ResultHandler.
+func (g *Ingress) result(ctx *fasthttp.RequestCtx, id string) {
+	if g.cfg.ResultHandler == nil {
+		g.fail(ctx, pathResult, errNoResultHandler)
+		return
+	}
+	ctx.SetUserValue("task_id", strings.Clone(id))
+	g.cfg.ResultHandler(ctx)
+	g.stats.request(pathResult, ctx.Response.StatusCode())
+}
