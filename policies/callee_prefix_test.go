@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"strings"
 	"testing"
 
 	"switchyard/splitter"
@@ -44,10 +43,7 @@ func TestCalleePrefixBadArgs(t *testing.T) {
 	s := shipped(t, Options{})
 	f := func(args map[string]any, want string) {
 		t.Helper()
-		_, err := s.Bind("callee_prefix", args)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Fatalf("Bind(%v): got %v; want an error containing %q", args, err, want)
-		}
+		wantBindErr(t, s, "callee_prefix", args, want)
 	}
 	f(nil, "args.prefixes is required")
 	f(map[string]any{"prefixes": "+86"}, "args.prefixes is required")

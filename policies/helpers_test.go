@@ -3,6 +3,7 @@ package policies
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"switchyard/splitter"
 )
@@ -19,10 +20,19 @@ func (h headerMap) Header(name string) (string, bool) {
 	return "", false
 }
 
+// generous gives tests a deadline a busy machine under -race meets;
+// the tests of the deadline itself set their own.
+func generous(opts Options) Options {
+	if opts.Timeout == 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	return opts
+}
+
 // shipped loads the scripts shipped in this folder.
 func shipped(t testing.TB, opts Options) *Set {
 	t.Helper()
-	s, err := LoadDir(".", opts)
+	s, err := LoadDir(".", generous(opts))
 	if err != nil {
 		t.Fatalf("LoadDir: %v", err)
 	}
@@ -32,7 +42,7 @@ func shipped(t testing.TB, opts Options) *Set {
 // withScript returns a Set holding one script compiled from src.
 func withScript(t testing.TB, opts Options, name, src string) *Set {
 	t.Helper()
-	s, err := NewSet(opts).With(name, []byte(src))
+	s, err := NewSet(generous(opts)).With(name, []byte(src))
 	if err != nil {
 		t.Fatalf("With(%q): %v", name, err)
 	}
@@ -84,4 +94,13 @@ func attrs(kv ...string) []splitter.Attr {
 		out = append(out, splitter.Attr{Name: kv[i], Value: kv[i+1]})
 	}
 	return out
+}
+
+// wantBindErr checks that Bind refuses args with an error containing want.
+func wantBindErr(t testing.TB, s *Set, name string, args map[string]any, want string) {
+	t.Helper()
+	_, err := s.Bind(name, args)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Bind(%q, %v): got %v; want an error containing %q", name, args, err, want)
+	}
 }

@@ -28,12 +28,13 @@ var policyIDs atomic.Uint64
 // Split runs the script's split(req, args) for r.
 func (p *policy) Split(r *splitter.Request) (string, bool, error) {
 	sc := p.sc
-	timeout := sc.opts.Timeout
-	st, err := sc.get(time.Now().Add(timeout))
+	deadline := time.Now().Add(sc.opts.Timeout)
+	st, err := sc.get(deadline)
 	if err != nil {
 		return "", false, err
 	}
-	ret, reuse, err := st.run(r, st.argsFor(p), timeout)
+	// Time spent waiting for a state counts against the call's budget.
+	ret, reuse, err := st.run(r, st.argsFor(p), max(time.Until(deadline), time.Microsecond))
 	sc.put(st, reuse)
 	if err != nil {
 		return "", false, err

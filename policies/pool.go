@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -28,8 +27,8 @@ type script struct {
 	proto *lua.FunctionProto
 	opts  Options
 
-	pool chan *state
-	live atomic.Int32 // states created and not yet closed
+	idle  chan *state   // states ready for a call
+	slots chan struct{} // one token per live state: its capacity is the cap
 }
 
 func newScript(name string, src []byte, proto *lua.FunctionProto, opts Options) *script {
@@ -38,32 +37,32 @@ func newScript(name string, src []byte, proto *lua.FunctionProto, opts Options) 
 		src:   src,
 		proto: proto,
 		opts:  opts,
-		pool:  make(chan *state, opts.MaxStatesPerScript),
+		idle:  make(chan *state, opts.MaxStatesPerScript),
+		slots: make(chan struct{}, opts.MaxStatesPerScript),
 	}
 }
 
-// get returns an idle state, a new one while fewer than MaxStatesPerScript
-// are alive, or waits for one to be returned until deadline.
+// get returns an idle state, or a new one while fewer than
+// MaxStatesPerScript are alive; otherwise it waits until deadline for a
+// state to be returned or closed, then fails with ErrBusy.
 func (sc *script) get(deadline time.Time) (*state, error) {
 	select {
-	case st := <-sc.pool:
+	case st := <-sc.idle:
 		return st, nil
 	default:
 	}
-	for {
-		n := sc.live.Load()
-		if int(n) >= sc.opts.MaxStatesPerScript {
-			break
-		}
-		if sc.live.CompareAndSwap(n, n+1) {
-			return sc.newState(), nil
-		}
+	select {
+	case sc.slots <- struct{}{}:
+		return sc.newState(), nil
+	default:
 	}
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
-	case st := <-sc.pool:
+	case st := <-sc.idle:
 		return st, nil
+	case sc.slots <- struct{}{}:
+		return sc.newState(), nil
 	case <-t.C:
 		return nil, fmt.Errorf("lua policy %q: %w: all %d states busy", sc.name, ErrBusy, sc.opts.MaxStatesPerScript)
 	}
@@ -74,13 +73,13 @@ func (sc *script) get(deadline time.Time) (*state, error) {
 func (sc *script) put(st *state, reuse bool) {
 	if reuse {
 		select {
-		case sc.pool <- st:
+		case sc.idle <- st:
 			return
 		default:
 		}
 	}
 	st.close()
-	sc.live.Add(-1)
+	<-sc.slots
 }
 
 // state is one LState with its sandbox, its deadline and its per-state

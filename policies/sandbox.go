@@ -15,7 +15,7 @@ import (
 const (
 	maxRepBytes    = 64 << 10 // string.rep result
 	maxResultBytes = 1 << 20  // string.format, string.gsub, table.concat results
-	maxPatternCost = 1e7      // estimated backtracking steps of one pattern call
+	maxPatternCost = 5e5      // estimated steps of one pattern call (see patternCost)
 	maxFormatWidth = 99       // as Lua 5.1: at most two digits of width or precision
 
 	callStackSize   = 200     // Lua call frames: deep recursion fails with "stack overflow"
@@ -313,121 +313,7 @@ func (sb *sandbox) installString(str *lua.LTable) {
 		}))
 	}
 	str.RawSetString("gfind", str.RawGetString("gmatch"))
-	gsub := str.RawGetString("gsub")
-	str.RawSetString("gsub", L.NewFunction(func(L *lua.LState) int {
-		s := L.CheckString(1)
-		checkPattern(L, s, L.CheckString(2))
-		switch repl := L.Get(3).(type) {
-		case lua.LString, lua.LNumber:
-			r := lua.LVAsString(repl)
-			matches := len(s) + 1
-			if limit, ok := L.Get(4).(lua.LNumber); ok && int(limit) >= 0 && int(limit) < matches {
-				matches = int(limit)
-			}
-			est := float64(len(s)) + float64(matches)*float64(len(r)) + float64(strings.Count(r, "%"))*float64(len(s))
-			if est > maxResultBytes {
-				L.RaiseError("string.gsub result may exceed %d bytes", maxResultBytes)
-			}
-		case *lua.LTable, *lua.LFunction:
-			L.Replace(3, countingRepl(L, repl, len(s)))
-		}
-		return delegate(L, gsub)
-	}))
-}
-
-// countingRepl wraps a table or function replacement of string.gsub so that
-// the result is cut off once it would exceed maxResultBytes.
-func countingRepl(L *lua.LState, repl lua.LValue, base int) *lua.LFunction {
-	total := base
-	return L.NewFunction(func(L *lua.LState) int {
-		var v lua.LValue
-		if t, ok := repl.(*lua.LTable); ok {
-			v = L.GetTable(t, L.Get(1))
-		} else {
-			n := L.GetTop()
-			L.Insert(repl, 1)
-			L.Call(n, 1)
-			v = L.Get(-1)
-		}
-		if lua.LVCanConvToString(v) {
-			total += len(lua.LVAsString(v))
-			if total > maxResultBytes {
-				L.RaiseError("string.gsub result exceeds %d bytes", maxResultBytes)
-			}
-		}
-		L.Push(v)
-		return 1
-	})
-}
-
-// checkPattern refuses a pattern call whose worst-case backtracking could
-// run far beyond the deadline inside one VM instruction. The estimate is
-// starts × C(n+q, q) × items for a subject of n bytes and a pattern with
-// q repetitions (*, +, -, %b, back-references) and items pattern items.
-func checkPattern(L *lua.LState, s, pat string) {
-	n := len(s)
-	q, items, anchored := patternShape(pat)
-	starts := float64(n + 1)
-	if anchored {
-		starts = 1
-	}
-	cost := starts * float64(items+1)
-	for i := 1; i <= q && cost <= maxPatternCost; i++ {
-		cost *= float64(n+i) / float64(i)
-	}
-	if cost > maxPatternCost {
-		L.RaiseError("pattern %q is too costly on a %d-byte string (shorten the string or simplify the pattern)", truncate(pat, 40), n)
-	}
-}
-
-// patternShape counts a Lua pattern's repetitions and items.
-func patternShape(pat string) (reps, items int, anchored bool) {
-	i := 0
-	if strings.HasPrefix(pat, "^") {
-		anchored = true
-		i = 1
-	}
-	for i < len(pat) {
-		c := pat[i]
-		switch {
-		case c == '%' && i+1 < len(pat):
-			switch d := pat[i+1]; {
-			case d == 'b':
-				reps++
-				i += 4
-			case d >= '1' && d <= '9':
-				reps++
-				i += 2
-			default:
-				i += 2
-			}
-		case c == '[':
-			i++
-			if i < len(pat) && pat[i] == '^' {
-				i++
-			}
-			if i < len(pat) && pat[i] == ']' {
-				i++
-			}
-			for i < len(pat) && pat[i] != ']' {
-				if pat[i] == '%' {
-					i++
-				}
-				i++
-			}
-			i++
-		default:
-			i++
-		}
-		items++
-		if i < len(pat) && (pat[i] == '*' || pat[i] == '+' || pat[i] == '-') {
-			reps++
-			i++
-		} else if i < len(pat) && pat[i] == '?' {
-			i++
-		}
-	}
-	return reps, items, anchored
+	str.RawSetString("gsub", L.NewFunction(strGsub))
 }
 
 // checkFormat refuses string.format calls whose result could be large:

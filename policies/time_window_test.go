@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,10 +66,7 @@ func TestTimeWindowBadArgs(t *testing.T) {
 	s := shipped(t, Options{})
 	f := func(args map[string]any, want string) {
 		t.Helper()
-		_, err := s.Bind("time_window", args)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Fatalf("Bind(%v): got %v; want an error containing %q", args, err, want)
-		}
+		wantBindErr(t, s, "time_window", args, want)
 	}
 	f(map[string]any{"start": "09:00", "stop": "21:00"}, "args.group is required")
 	f(map[string]any{"group": "g", "start": "9", "stop": "21:00"}, "args.start must be a time HH:MM")
