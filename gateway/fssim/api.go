@@ -315,6 +315,11 @@ func (s *Server) admitLocked(req *originateReq, now time.Time) (string, *line, s
 		return "", nil, "DESTINATION_OUT_OF_ORDER"
 	}
 	l, ok := s.lines[req.line]
+	if req.endpoint == "loopback" {
+		if el, eok := s.lines["loopback/"+req.callee]; eok {
+			l, ok = el, true // a profile per loopback extension
+		}
+	}
 	if req.gateway != "" {
 		if !ok && len(s.cfg.Lines) > 0 {
 			return "", nil, "INVALID_GATEWAY"

@@ -2,6 +2,7 @@ package fssim
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -84,7 +85,11 @@ func (c *call) begin() {
 	s.emitLocked(tplOriginate, x, c.vars, "")
 	switch {
 	case c.answer:
-		c.progress()
+		// A SIP callee rings (180) first; a loopback extension that
+		// answers at once does not (duplicate_uuid.jsonl).
+		if c.ring > 0 || c.req.endpoint == "sofia" {
+			c.progress()
+		}
 		c.after(c.ring, c.answerNow)
 	case c.failCause == "NO_ANSWER":
 		c.progress()
@@ -373,6 +378,9 @@ func (x *evctx) value(ph int) string {
 	case phReplyPort:
 		if c.noReply {
 			return "0"
+		}
+		if i := strings.LastIndexByte(c.req.far, ':'); i >= 0 {
+			return c.req.far[i+1:]
 		}
 		return "5060"
 	}

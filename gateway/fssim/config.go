@@ -31,8 +31,9 @@ type Config struct {
 	// Lines maps a gateway name (sofia/gateway/NAME/...) to its profile.
 	// When Lines is empty every gateway uses DefaultLine; otherwise a gateway
 	// missing from Lines is refused with INVALID_GATEWAY, like FreeSWITCH.
-	// "loopback" and the host of a sofia/PROFILE/user@host URL are looked up
-	// here too, falling back to DefaultLine.
+	// "loopback/EXT", then "loopback" (for loopback/EXT/CONTEXT) and the
+	// host[:port] of a sofia/PROFILE/user@host URL are looked up here too,
+	// falling back to DefaultLine.
 	Lines map[string]LineProfile
 	// DefaultLine is the profile of lines not in Lines (default: answer rate
 	// 0.6, ring 1s-5s, talk 5s-30s, DefaultFailCauses).

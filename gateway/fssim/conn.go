@@ -113,8 +113,11 @@ func (c *conn) writeLoop() {
 			}
 			c.qmu.Lock()
 			batch := c.q
-			c.q = c.spare[:0]
 			closing := c.closeAfter
+			if len(batch) > 0 {
+				// Swap in the spare slice; the two never share an array.
+				c.q, c.spare = c.spare[:0], nil
+			}
 			c.qmu.Unlock()
 			if len(batch) == 0 {
 				if closing {
@@ -204,18 +207,18 @@ func readCommand(br *bufio.Reader) (*command, error) {
 }
 
 func (c *conn) readLoop() {
-	defer c.kill()
 	br := bufio.NewReaderSize(c.nc, 16<<10)
 	for {
 		cmd, err := readCommand(br)
 		if err != nil {
+			c.kill()
 			return
 		}
 		if !strings.HasPrefix(cmd.line, "api simctl") && !c.s.stallWait(c.dead) {
 			return
 		}
 		if !c.handle(cmd) {
-			return
+			return // the writer closes the connection once its notice is out
 		}
 	}
 }
@@ -296,7 +299,10 @@ func (c *conn) handle(cmd *command) bool {
 			jobUUID = s.newUUID()
 		}
 		c.reply("+OK Job-UUID: "+jobUUID, "Job-UUID: "+jobUUID)
-		s.bgapi(rest, jobUUID)
+		// As mod_event_socket runs each bgapi in a thread of its own, the
+		// job's events may come after replies to later commands
+		// (error_endpoints.jsonl).
+		go s.bgapi(rest, jobUUID)
 	default:
 		c.reply("-ERR command not found")
 	}

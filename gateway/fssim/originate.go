@@ -132,7 +132,8 @@ func (r *originateReq) parseURL() {
 	case "error":
 		r.line, r.errCause = "error", rest
 	case "loopback", "user":
-		r.line, r.far = ep, "127.0.0.1"
+		r.far = "127.0.0.1"
+		r.line = ep
 		r.callee, _, _ = strings.Cut(rest, "/")
 		r.callee = userPart(r.callee)
 		r.channel = ep + "/" + r.callee + "-a"
