@@ -1,0 +1,122 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"switchyard/admin"
+)
+
+// Load implements admin.Store.
+func (s *Store) Load(ctx context.Context) (admin.State, error) {
+	octx, cancel := s.opContext(ctx, 0)
+	defer cancel()
+	b, err := s.client.Get(octx, s.keys.state).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return admin.State{}, admin.ErrNoState
+	}
+	if err != nil {
+		return admin.State{}, s.fail(ctx, "load", err)
+	}
+	st, err := decodeState(b)
+	if err != nil {
+		return admin.State{}, fmt.Errorf("redis key %s at %s holds no valid state (repair it or push a table): %w", s.keys.state, s.where, err)
+	}
+	s.seen.Store(st.Version)
+	return st, nil
+}
+
+// Get implements admin.Store.
+func (s *Store) Get(ctx context.Context, version uint64) (admin.State, error) {
+	octx, cancel := s.opContext(ctx, 0)
+	defer cancel()
+	key := s.keys.hist(version)
+	b, err := s.client.Get(octx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return admin.State{}, fmt.Errorf("%w: version %d is not kept (see the history)", admin.ErrNoState, version)
+	}
+	if err != nil {
+		return admin.State{}, s.fail(ctx, "get", err)
+	}
+	st, err := decodeState(b)
+	if err != nil {
+		return admin.State{}, fmt.Errorf("redis key %s at %s holds no valid state: %w", key, s.where, err)
+	}
+	return st, nil
+}
+
+// History implements admin.Store. A version trimmed by a concurrent commit
+// between the two reads is left out.
+func (s *Store) History(ctx context.Context) ([]admin.State, error) {
+	octx, cancel := s.opContext(ctx, 0)
+	defer cancel()
+	versions, err := s.client.LRange(octx, s.keys.history, 0, admin.HistoryDepth-1).Result()
+	if err != nil {
+		return nil, s.fail(ctx, "history", err)
+	}
+	if len(versions) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(versions))
+	for i, v := range versions {
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+			return nil, fmt.Errorf("redis list %s at %s holds %q, not a version: %w", s.keys.history, s.where, v, err)
+		}
+		keys[i] = s.keys.histPrefix + v
+	}
+	// The hist keys share one slot, so one MGET serves a Cluster too.
+	vals, err := s.client.MGet(octx, keys...).Result()
+	if err != nil {
+		return nil, s.fail(ctx, "history", err)
+	}
+	out := make([]admin.State, 0, len(vals))
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		st, err := decodeState([]byte(str))
+		if err != nil {
+			return nil, fmt.Errorf("redis key %s at %s holds no valid state: %w", keys[i], s.where, err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Audit implements admin.Store: the last limit entries, newest first;
+// limit <= 0 means all that are kept (Options.AuditDepth), as in
+// admin.MemoryStore.
+func (s *Store) Audit(ctx context.Context, limit int) ([]admin.AuditEntry, error) {
+	octx, cancel := s.opContext(ctx, 0)
+	defer cancel()
+	vals, err := s.client.LRange(octx, s.keys.audit, 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, s.fail(ctx, "audit", err)
+	}
+	out := make([]admin.AuditEntry, len(vals))
+	for i, v := range vals {
+		if err := decode([]byte(v), &out[i]); err != nil {
+			return nil, fmt.Errorf("redis list %s at %s holds an invalid entry at %d: %w", s.keys.audit, s.where, i, err)
+		}
+	}
+	return out, nil
+}
+
+// version reads the version in force; 0 when none is stored.
+func (s *Store) version(ctx context.Context) (uint64, error) {
+	octx, cancel := s.opContext(ctx, 0)
+	defer cancel()
+	v, err := s.client.Get(octx, s.keys.version).Uint64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.fail(ctx, "read version", err)
+	}
+	return v, nil
+}
