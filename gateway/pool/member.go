@@ -39,6 +39,9 @@ type Member struct {
 	nextProbe   atomic.Int64 // unix nanoseconds; ejected lines only
 
 	Rate     *RateWindow
+	setupSec atomic.Int64 // the second setupCur counts
+	setupCur atomic.Int64
+	setupOld atomic.Int64 // the second before
 	removals atomic.Int64
 	reason   atomic.Pointer[string]
 }
@@ -51,6 +54,13 @@ func (m *Member) InFlight() int64 { return m.inflight.Load() }
 func (m *Member) Available() bool {
 	return !m.unreachable.Load() && !m.removed.Load() && !m.draining.Load() && !m.ejected.Load()
 }
+
+// Unreachable is this instance's own view of node m, whatever the vote,
+// drain or ejection say.
+func (m *Member) Unreachable() bool { return m.unreachable.Load() }
+
+// Draining reports whether node m is drained.
+func (m *Member) Draining() bool { return m.draining.Load() }
 
 // State names m's health for the admin API: up, unreachable, removed,
 // draining or ejected.
@@ -66,6 +76,32 @@ func (m *Member) State() string {
 		return "ejected"
 	}
 	return "up"
+}
+
+// noteSetup counts one call set up at now for CAPSUsed.
+func (m *Member) noteSetup(now time.Time) {
+	sec := now.Unix()
+	if s := m.setupSec.Load(); s != sec && m.setupSec.CompareAndSwap(s, sec) {
+		old := int64(0)
+		if sec == s+1 {
+			old = m.setupCur.Load()
+		}
+		m.setupOld.Store(old)
+		m.setupCur.Store(0)
+	}
+	m.setupCur.Add(1)
+}
+
+// CAPSUsed is the calls this instance set up on m in the last whole second
+// before now (approximate under races; for display).
+func (m *Member) CAPSUsed(now time.Time) int64 {
+	switch sec := now.Unix(); m.setupSec.Load() {
+	case sec:
+		return m.setupOld.Load()
+	case sec - 1:
+		return m.setupCur.Load()
+	}
+	return 0
 }
 
 // Removals counts how often m was taken out of service.

@@ -217,8 +217,10 @@ func (p *Pool) Acquire(ctx context.Context, avoid Avoid) (lease Lease, ok bool, 
 	lease = Lease{Node: s.pairs[i][0], Line: s.pairs[i][1], combo: s.cands[i]}
 	if lease.Node != nil {
 		lease.Node.inflight.Add(1)
+		lease.Node.noteSetup(now)
 	}
 	lease.Line.inflight.Add(1)
+	lease.Line.noteSetup(now)
 	return lease, true, 0, nil
 }
 
@@ -267,6 +269,9 @@ func (p *Pool) judge(line *Member, now time.Time) {
 		}
 	}
 }
+
+// Now is the pool's clock.
+func (p *Pool) Now() time.Time { return p.now() }
 
 // Refresh moves every answer-rate window on to now; the health loop
 // calls it every few seconds so that idle lines forget old calls.
