@@ -153,6 +153,11 @@ type Client struct {
 	lastHeartbeat atomic.Int64
 	lastCore      atomic.Pointer[string]
 	running       atomic.Bool
+
+	// The node's uptime at the last status (Run's goroutine only): an
+	// uptime that went back means a restart.
+	lastUptime   time.Duration
+	lastUptimeAt time.Time
 }
 
 // Errors callers branch on (see also ErrNotConnected, ErrNoReply, ErrAuth,
@@ -226,6 +231,9 @@ func (c *Client) Run(ctx context.Context) error {
 		c.state(ConnState{Up: true, CoreUUID: s.coreUUID(), Restarted: restarted})
 		c.supervise(ctx, s)
 		c.cur.CompareAndSwap(s, nil)
+		if core := s.coreUUID(); core != "" {
+			c.lastCore.Store(&core) // learnt from events after adopt
+		}
 		c.state(ConnState{Err: s.reason()})
 		if time.Since(upAt) > c.cfg.BackoffMax {
 			bo.reset() // it was up a good while: reconnect quickly
@@ -278,7 +286,36 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 		s.close(err)
 		return nil, fmt.Errorf("ESL setup (global_getvar core_uuid): %w", err)
 	}
+	body, err := c.apiOn(ctx, s, "status")
+	if err != nil {
+		s.close(err)
+		return nil, fmt.Errorf("ESL setup (status): %w", err)
+	}
+	c.noteStatus(s, body)
 	return s, nil
+}
+
+// noteStatus records the load and uptime of an `api status` reply.
+func (c *Client) noteStatus(s *session, body string) {
+	now := time.Now()
+	if l, ok := parseStatus(body, *c.load.Load()); ok {
+		l.At = now
+		c.load.Store(&l)
+	}
+	if up, ok := parseUptime(body); ok {
+		s.uptime, s.uptimeAt = up, now
+	}
+}
+
+// uptimeWentBack reports whether s's node has been up for less time than
+// the node seen before it would have been by now (with 2s of slack for
+// rounding and latency): the node restarted.
+func (c *Client) uptimeWentBack(s *session) bool {
+	if c.lastUptimeAt.IsZero() || s.uptimeAt.IsZero() {
+		return false
+	}
+	expected := c.lastUptime + s.uptimeAt.Sub(c.lastUptimeAt)
+	return s.uptime+2*time.Second < expected
 }
 
 // adopt settles the attempts left from before this session: a node with a
@@ -288,11 +325,18 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 // node restarted.
 func (c *Client) adopt(ctx context.Context, s *session) (restarted bool) {
 	core := s.coreUUID()
-	prev := c.CoreUUID()
+	prev := ""
+	if p := c.lastCore.Load(); p != nil {
+		prev = *p
+	}
 	if core != "" {
 		c.lastCore.Store(&core)
 	}
-	if prev != "" && core != "" && prev != core {
+	wentBack := c.uptimeWentBack(s)
+	if !s.uptimeAt.IsZero() {
+		c.lastUptime, c.lastUptimeAt = s.uptime, s.uptimeAt
+	}
+	if prev != "" && core != "" && prev != core || wentBack {
 		c.calls.lose(nil, CauseRestarted, core)
 		return true
 	}
@@ -348,9 +392,9 @@ func (c *Client) supervise(ctx context.Context, s *session) {
 			s.close(fmt.Errorf("%w: health check: %w", ErrDisconnected, err))
 			return
 		}
-		if l, ok := parseStatus(body, *c.load.Load()); ok {
-			l.At = time.Now()
-			c.load.Store(&l)
+		c.noteStatus(s, body)
+		if !s.uptimeAt.IsZero() {
+			c.lastUptime, c.lastUptimeAt = s.uptime, s.uptimeAt
 		}
 	}
 }
@@ -360,6 +404,11 @@ func (c *Client) Connected() bool { return c.cur.Load() != nil }
 
 // CoreUUID returns the node's Core-UUID as last learnt, or "".
 func (c *Client) CoreUUID() string {
+	if s := c.cur.Load(); s != nil {
+		if core := s.coreUUID(); core != "" {
+			return core
+		}
+	}
 	if p := c.lastCore.Load(); p != nil {
 		return *p
 	}

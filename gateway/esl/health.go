@@ -100,3 +100,35 @@ func leadingInt(s string) (int, bool) {
 	n, err := strconv.Atoi(s[:i])
 	return n, err == nil
 }
+
+// parseUptime reads the first line of `api status`, "UP 0 years, 0 days,
+// 0 hours, 0 minutes, 17 seconds, 885 milliseconds, 396 microseconds". An
+// uptime that went back tells a restart even when the Core-UUID is not
+// known yet.
+func parseUptime(body string) (time.Duration, bool) {
+	first, _, _ := strings.Cut(body, "\n")
+	rest, ok := strings.CutPrefix(strings.TrimSpace(first), "UP ")
+	if !ok {
+		return 0, false
+	}
+	units := map[string]time.Duration{
+		"year": 365 * 24 * time.Hour, "day": 24 * time.Hour, "hour": time.Hour, "minute": time.Minute,
+		"second": time.Second, "millisecond": time.Millisecond, "microsecond": time.Microsecond,
+	}
+	var d time.Duration
+	found := false
+	for _, part := range strings.Split(rest, ",") {
+		f := strings.Fields(part)
+		if len(f) != 2 {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		u, known := units[strings.TrimSuffix(f[1], "s")]
+		if err != nil || !known || n < 0 || n > 1<<31 {
+			return 0, false
+		}
+		d += time.Duration(n) * u
+		found = true
+	}
+	return d, found
+}

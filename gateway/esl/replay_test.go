@@ -15,8 +15,9 @@ import (
 	"time"
 )
 
-// transcriptDir holds real FreeSWITCH 1.10.12 ESL transcripts (README.md there).
-const transcriptDir = "/work/shared/testdata/esl"
+// transcriptDir holds real FreeSWITCH 1.10.12 ESL transcripts, copied from
+// /work/shared/testdata/esl (README.md there).
+const transcriptDir = "testdata/esl"
 
 type transcriptLine struct {
 	Dir  string `json:"dir"`

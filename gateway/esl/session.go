@@ -50,6 +50,9 @@ type session struct {
 	cmd      chan struct{} // one command at a time: eslgo does not match replies to requests
 	lastRecv atomic.Int64  // unix nanoseconds of the last frame from FreeSWITCH
 	core     atomic.Pointer[string]
+
+	uptime   time.Duration // from the last `api status` (Run's goroutine only)
+	uptimeAt time.Time
 }
 
 // Errors callers branch on.

@@ -150,6 +150,7 @@ func TestTranscriptEventsFilters(t *testing.T) {
 		"filter Event-Name HEARTBEAT",
 		"filter Job-UUID /^sy-/",
 		"api global_getvar core_uuid",
+		"api status",
 		"bgapi originate {origination_uuid=5ac74898-d73a-4035-b56f-1748bc7fe8be,switchyard_instance=gw-a,switchyard_task=t-1}loopback/9999/default &park\nJob-UUID: " + job,
 	}
 	if len(got) < len(want) {
@@ -321,10 +322,12 @@ func TestTranscriptDuplicateUUID(t *testing.T) {
 func TestTranscriptHeartbeat(t *testing.T) {
 	rs := newReplayServer(t, "heartbeat")
 	c, _ := startClient(t, rs.addr(), nil)
+	waitConnected(t, c)
 	waitFor(t, "a heartbeat", func() bool { return !c.LastHeartbeat().IsZero() })
-	l := c.Load()
-	if l.Sessions != 0 || l.MaxSessions != 1000 || l.SPSRemaining != 100 || l.IdleCPU < 61.66 || l.IdleCPU > 61.67 {
-		t.Fatalf("got load %+v; want the heartbeat's", l)
+	// The heartbeat's own numbers are checked in TestParseHeartbeat; here a
+	// later status may have refreshed the others.
+	if l := c.Load(); l.SPSRemaining != 100 || l.MaxSessions != 1000 {
+		t.Fatalf("got load %+v; want the heartbeat's Session-Per-Sec 100", l)
 	}
 	if c.CoreUUID() != "e1e5f5ad-dd7c-4abd-a8d7-ef5369485126" {
 		t.Fatalf("got Core-UUID %q", c.CoreUUID())
