@@ -73,7 +73,7 @@ func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
 	c := compiler{env: env, checkEnv: true}
 	s := c.table(t, version)
 	if len(d.list)+len(c.list) > 0 {
-		return nil, &ValidationError{Problems: mergeProblems(d.list, c.list)}
+		return nil, &ValidationError{Problems: sortProblems(mergeProblems(d.list, c.list))}
 	}
 	return s, nil
 }
@@ -92,7 +92,7 @@ func ParseTable(data []byte) (*Table, error) {
 	var c compiler
 	c.table(t, 0)
 	if list := mergeProblems(d.list, c.list); len(list) > 0 {
-		return nil, &ValidationError{Problems: list}
+		return nil, &ValidationError{Problems: sortProblems(list)}
 	}
 	return t, nil
 }
@@ -112,7 +112,7 @@ func ParseAppkey(data []byte) (*Appkey, error) {
 	// The table default is not known here: assume one, Compile checks.
 	c.entry("", a, "", &root)
 	if list := mergeProblems(d.list, c.list); len(list) > 0 {
-		return nil, &ValidationError{Problems: list}
+		return nil, &ValidationError{Problems: sortProblems(list)}
 	}
 	return a, nil
 }

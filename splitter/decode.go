@@ -8,15 +8,15 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/valyala/fastjson"
 	"gopkg.in/yaml.v3"
 )
 
 // Decoding.
 //
 // Both formats are first turned into one small tree of nodes: JSON with
-// fastjson (yaml.v3 parses JSON too, but ten times slower, which matters for
-// a table of a million appkeys), YAML with yaml.v3's Node API. The schema is
+// the parser in jsonparse.go (yaml.v3 parses JSON too, but many times
+// slower, which matters for a table of a million appkeys), YAML with
+// yaml.v3's Node API. The schema is
 // then walked by hand so that every problem is reported with its path;
 // decoding never stops at the first one.
 
@@ -52,24 +52,15 @@ func parseTree(data []byte) (*node, *Problem) {
 		return nil, &Problem{Message: "empty table: want a JSON or YAML object"}
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' {
-		jerr := fastjson.ValidateBytes(trimmed)
-		if jerr == nil {
-			var p fastjson.Parser
-			v, err := p.ParseBytes(trimmed)
-			if err == nil {
-				n, prob := fromJSON(v, 0)
-				if prob != nil {
-					return nil, prob
-				}
-				return &n, nil
-			}
-			jerr = err
+		n, jprob := parseJSON(trimmed)
+		if jprob == nil {
+			return &n, nil
 		}
 		// Perhaps YAML flow style ({a: b}); report the JSON error otherwise.
 		if n, prob := parseYAML(data); prob == nil {
 			return n, nil
 		}
-		return nil, &Problem{Message: "cannot parse JSON: " + jerr.Error()}
+		return nil, jprob
 	}
 	return parseYAML(data)
 }
@@ -87,82 +78,6 @@ func parseYAML(data []byte) (*node, *Problem) {
 		return nil, prob
 	}
 	return &n, nil
-}
-
-func fromJSON(v *fastjson.Value, depth int) (node, *Problem) {
-	if depth > maxDepth {
-		return node{}, &Problem{Message: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
-	}
-	switch v.Type() {
-	case fastjson.TypeNull:
-		return node{kind: nodeNull}, nil
-	case fastjson.TypeTrue:
-		return node{kind: nodeBool, s: "true"}, nil
-	case fastjson.TypeFalse:
-		return node{kind: nodeBool, s: "false"}, nil
-	case fastjson.TypeNumber:
-		return node{kind: nodeNumber, s: v.String()}, nil
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		return node{kind: nodeString, s: string(b)}, nil
-	case fastjson.TypeArray:
-		items, _ := v.Array()
-		n := node{kind: nodeList, kids: make([]node, len(items))}
-		for i, it := range items {
-			var prob *Problem
-			if n.kids[i], prob = fromJSON(it, depth+1); prob != nil {
-				return node{}, prob
-			}
-		}
-		return n, nil
-	case fastjson.TypeObject:
-		o, _ := v.Object()
-		n := node{kind: nodeMap, kids: make([]node, 0, 2*o.Len())}
-		var prob *Problem
-		o.Visit(func(k []byte, v *fastjson.Value) {
-			if prob != nil {
-				return
-			}
-			var kid node
-			kid, prob = fromJSON(v, depth+1)
-			n.kids = append(n.kids, node{kind: nodeString, s: internKey(k)}, kid)
-		})
-		return n, prob
-	}
-	return node{}, &Problem{Message: "unexpected JSON value " + v.Type().String()}
-}
-
-// internKey returns the schema's field names without allocating.
-func internKey(k []byte) string {
-	switch string(k) {
-	case "name":
-		return "name"
-	case "type":
-		return "type"
-	case "group":
-		return "group"
-	case "users":
-		return "users"
-	case "percent":
-		return "percent"
-	case "hash_on":
-		return "hash_on"
-	case "weights":
-		return "weights"
-	case "rules":
-		return "rules"
-	case "split":
-		return "split"
-	case "default_group":
-		return "default_group"
-	case "match":
-		return "match"
-	case "cidrs":
-		return "cidrs"
-	case "all":
-		return "all"
-	}
-	return string(k)
 }
 
 func fromYAML(y *yaml.Node, depth int) (node, *Problem) {
@@ -228,15 +143,25 @@ type decoder struct {
 	problems
 }
 
-// mapFields calls f for each key of a map node; it reports duplicate keys.
-func (d *decoder) mapFields(n *node, p *path, f func(key string, v *node, p *path)) {
+// checkKeys reports duplicate and non-UTF-8 keys of a map node and returns
+// their positions (nil when every key is fine). Callers walk the children
+// in a plain loop: a callback would move each child's path to the heap.
+func (d *decoder) checkKeys(n *node, p *path) map[int]bool {
+	var bad map[int]bool
+	mark := func(i int, msg string) {
+		kp := p.at(n.kids[i].s)
+		d.add(&kp, "%s", msg)
+		if bad == nil {
+			bad = make(map[int]bool)
+		}
+		bad[i] = true
+	}
 	var seen map[string]bool
 	if len(n.kids) > 16 {
 		seen = make(map[string]bool, len(n.kids)/2)
 	}
 	for i := 0; i+1 < len(n.kids); i += 2 {
 		k := n.kids[i].s
-		kp := p.at(k)
 		dup := false
 		if seen != nil {
 			dup = seen[k]
@@ -249,16 +174,14 @@ func (d *decoder) mapFields(n *node, p *path, f func(key string, v *node, p *pat
 				}
 			}
 		}
-		if dup {
-			d.add(&kp, "duplicate key")
-			continue
+		switch {
+		case dup:
+			mark(i, "duplicate key")
+		case !utf8.ValidString(k):
+			mark(i, "key must be valid UTF-8")
 		}
-		if !utf8.ValidString(k) {
-			d.add(&kp, "key must be valid UTF-8")
-			continue
-		}
-		f(k, &n.kids[i+1], &kp)
 	}
+	return bad
 }
 
 func (d *decoder) expect(n *node, kind nodeKind, p *path, what string) bool {
@@ -278,6 +201,16 @@ func (d *decoder) str(n *node, p *path) string {
 		return ""
 	}
 	return n.s
+}
+
+// groupName decodes a default_group. When it is not a string it keeps a
+// placeholder, so that the appkeys relying on it are not also reported as
+// lacking a default (Compile's problem at the same path is dropped).
+func (d *decoder) groupName(n *node, p *path) string {
+	if s := d.str(n, p); s != "" || n.kind == nodeString {
+		return s
+	}
+	return "(invalid)"
 }
 
 func (d *decoder) strList(n *node, p *path) []string {
@@ -327,29 +260,41 @@ func (d *decoder) table(n *node) *Table {
 	if !d.expect(n, nodeMap, &root, "an object with default_group and appkeys") {
 		return t
 	}
-	d.mapFields(n, &root, func(k string, v *node, p *path) {
+	for i, bad := 0, d.checkKeys(n, &root); i+1 < len(n.kids); i += 2 {
+		if bad[i] {
+			continue
+		}
+		k, v := n.kids[i].s, &n.kids[i+1]
+		kp := root.at(k)
+		p := &kp
 		switch k {
 		case "version":
 			if _, ok := d.integer(v, p); ok && strings.HasPrefix(v.s, "-") {
 				d.add(p, "must not be negative")
 			}
 		case "default_group":
-			t.DefaultGroup = d.str(v, p)
+			t.DefaultGroup = d.groupName(v, p)
 		case "appkeys":
 			if v.kind == nodeNull {
-				return
+				continue
 			}
 			if !d.expect(v, nodeMap, p, "an object of appkey: policy") {
-				return
+				continue
 			}
 			t.Appkeys = make(map[string]*Appkey, len(v.kids)/2)
-			d.mapFields(v, p, func(name string, v *node, p *path) {
+			for i, bad := 0, d.checkKeys(v, p); i+1 < len(v.kids); i += 2 {
+				if bad[i] {
+					continue
+				}
+				name, v := v.kids[i].s, &v.kids[i+1]
+				kp := p.at(name)
+				p := &kp
 				t.Appkeys[name] = d.appkey(v, p)
-			})
+			}
 		default:
 			d.add(p, "unknown field; want default_group or appkeys")
 		}
-	})
+	}
 	return t
 }
 
@@ -358,23 +303,29 @@ func (d *decoder) appkey(n *node, p *path) *Appkey {
 	if !d.expect(n, nodeMap, p, "an object with split, default_group and rules") {
 		return a
 	}
-	d.mapFields(n, p, func(k string, v *node, p *path) {
+	for i, bad := 0, d.checkKeys(n, p); i+1 < len(n.kids); i += 2 {
+		if bad[i] {
+			continue
+		}
+		k, v := n.kids[i].s, &n.kids[i+1]
+		kp := p.at(k)
+		p := &kp
 		switch k {
 		case "split":
 			s, ok := parseSwitch(v.s)
 			if (v.kind != nodeString && v.kind != nodeBool) || !ok {
 				d.add(p, msgSwitch)
-				return
+				continue
 			}
 			a.Split = s
 		case "default_group":
-			a.DefaultGroup = d.str(v, p)
+			a.DefaultGroup = d.groupName(v, p)
 		case "rules":
 			if v.kind == nodeNull {
-				return
+				continue
 			}
 			if !d.expect(v, nodeList, p, "a list of rules") {
-				return
+				continue
 			}
 			a.Rules = make([]Rule, len(v.kids))
 			for i := range v.kids {
@@ -384,7 +335,7 @@ func (d *decoder) appkey(n *node, p *path) *Appkey {
 		default:
 			d.add(p, "unknown field; want split, default_group or rules")
 		}
-	})
+	}
 	return a
 }
 
@@ -435,7 +386,13 @@ func (d *decoder) rule(n *node, p *path, r *Rule) {
 		return
 	}
 	var present ruleField
-	d.mapFields(n, p, func(k string, v *node, p *path) {
+	for i, bad := 0, d.checkKeys(n, p); i+1 < len(n.kids); i += 2 {
+		if bad[i] {
+			continue
+		}
+		k, v := n.kids[i].s, &n.kids[i+1]
+		kp := p.at(k)
+		p := &kp
 		switch k {
 		case "name":
 			r.Name = d.str(v, p)
@@ -480,12 +437,12 @@ func (d *decoder) rule(n *node, p *path, r *Rule) {
 		case "args":
 			present |= fArgs
 			if d.expect(v, nodeMap, p, "an object") {
-				r.Args, _ = d.anyValue(v, p).(map[string]any)
+				r.Args, _ = d.anyValue(v, p.String()).(map[string]any)
 			}
 		default:
 			d.add(p, "unknown field; want name, type, %s", fieldList(^ruleField(0)))
 		}
-	})
+	}
 	allowed, ok := typeFields[r.Type]
 	if !ok {
 		return // Compile reports the type
@@ -524,17 +481,20 @@ func (d *decoder) weights(n *node, p *path) map[string]int {
 		return nil
 	}
 	out := make(map[string]int, len(n.kids)/2)
-	d.mapFields(n, p, func(g string, v *node, p *path) {
-		w, ok := d.integer(v, p)
+	for i, bad := 0, d.checkKeys(n, p); i+1 < len(n.kids); i += 2 {
+		if bad[i] {
+			continue
+		}
+		g := n.kids[i].s
+		kp := p.at(g)
+		w, ok := d.integer(&n.kids[i+1], &kp)
 		if !ok {
-			return
+			// A placeholder, so that the rule is not also reported as
+			// having no weights; Compile checks the rest (range, group).
+			w = 1
 		}
-		if w > maxWeight || w < -maxWeight {
-			d.add(p, "must be at most %d", maxWeight)
-			return
-		}
-		out[g] = int(w)
-	})
+		out[g] = int(max(min(w, 1<<40), -1<<40))
+	}
 	return out
 }
 
@@ -596,29 +556,32 @@ func (d *decoder) scalarList(n *node, p *path) []string {
 }
 
 // anyValue decodes Lua args: objects, lists, strings, numbers (float64),
-// booleans and null.
-func (d *decoder) anyValue(n *node, p *path) any {
+// booleans and null. Its path is a rendered string: a *path handed down a
+// recursion would move every caller's path to the heap.
+func (d *decoder) anyValue(n *node, at string) any {
+	p := path{field: at}
 	switch n.kind {
 	case nodeNull:
 		return nil
 	case nodeBool:
 		return n.s == "true"
 	case nodeNumber:
-		f, _ := d.number(n, p)
+		f, _ := d.number(n, &p)
 		return f
 	case nodeString:
-		return d.str(n, p)
+		return d.str(n, &p)
 	case nodeList:
 		out := make([]any, len(n.kids))
 		for i := range n.kids {
-			ip := p.idx(i)
-			out[i] = d.anyValue(&n.kids[i], &ip)
+			out[i] = d.anyValue(&n.kids[i], at+"["+strconv.Itoa(i)+"]")
 		}
 		return out
 	}
 	out := make(map[string]any, len(n.kids)/2)
-	d.mapFields(n, p, func(k string, v *node, p *path) {
-		out[k] = d.anyValue(v, p)
-	})
+	for i, bad := 0, d.checkKeys(n, &p); i+1 < len(n.kids); i += 2 {
+		if !bad[i] {
+			out[n.kids[i].s] = d.anyValue(&n.kids[i+1], at+"."+n.kids[i].s)
+		}
+	}
 	return out
 }

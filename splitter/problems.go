@@ -1,7 +1,9 @@
 package splitter
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -48,40 +50,34 @@ func (e *ValidationError) Error() string {
 // compiler build one per value on the stack and render it only when there is
 // a problem to report.
 type path struct {
-	up    *path
-	field string // a field or map key; "" for a list index
-	index int
+	up      *path
+	field   string // a field or map key
+	index   int
+	isIndex bool // a list index rather than a field
 }
 
 func (p *path) at(field string) path { return path{up: p, field: field} }
-func (p *path) idx(i int) path       { return path{up: p, index: i} }
+func (p *path) idx(i int) path       { return path{up: p, index: i, isIndex: true} }
 
-func (p *path) String() string {
-	if p == nil {
-		return ""
+func (p *path) String() string { return string(p.appendTo(nil)) }
+
+func (p *path) appendTo(b []byte) []byte {
+	if p == nil || p.up == nil && p.field == "" && !p.isIndex {
+		return b // the root
 	}
-	var parts []*path
-	for q := p; q != nil; q = q.up {
-		if q.up == nil && q.field == "" {
-			break // the root
-		}
-		parts = append(parts, q)
+	b = p.up.appendTo(b)
+	if p.isIndex {
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(p.index), 10)
+		return append(b, ']')
 	}
-	var b []byte
-	for i := len(parts) - 1; i >= 0; i-- {
-		q := parts[i]
-		if q.field == "" {
-			b = append(b, '[')
-			b = strconv.AppendInt(b, int64(q.index), 10)
-			b = append(b, ']')
-			continue
-		}
-		if len(b) > 0 {
-			b = append(b, '.')
-		}
-		b = append(b, q.field...)
+	if len(b) > 0 {
+		b = append(b, '.')
 	}
-	return string(b)
+	if p.field == "" {
+		return append(b, `""`...)
+	}
+	return append(b, p.field...)
 }
 
 // problems collects problems in the order they are found.
@@ -101,7 +97,55 @@ func (ps *problems) err() error {
 	if len(ps.list) == 0 {
 		return nil
 	}
-	return &ValidationError{Problems: ps.list}
+	return &ValidationError{Problems: sortProblems(ps.list)}
+}
+
+// sortProblems orders problems by path (list indices numerically), keeping
+// the order found for one path: a table's problems read top to bottom.
+func sortProblems(list []Problem) []Problem {
+	slices.SortStableFunc(list, func(a, b Problem) int { return comparePaths(a.Path, b.Path) })
+	return list
+}
+
+func comparePaths(a, b string) int {
+	for a != "" && b != "" {
+		ta, ia, ra := nextPathToken(a)
+		tb, ib, rb := nextPathToken(b)
+		switch {
+		case ia >= 0 && ib >= 0:
+			if c := cmp.Compare(ia, ib); c != 0 {
+				return c
+			}
+		case ia >= 0 || ib >= 0:
+			return cmp.Compare(ib, ia) // a field before an index
+		default:
+			if c := strings.Compare(ta, tb); c != 0 {
+				return c
+			}
+		}
+		a, b = ra, rb
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// nextPathToken splits the first token off a rendered path: a field (index
+// -1) or a list index.
+func nextPathToken(p string) (field string, index int, rest string) {
+	p = strings.TrimPrefix(p, ".")
+	if strings.HasPrefix(p, "[") {
+		if end := strings.IndexByte(p, ']'); end > 0 {
+			if i, err := strconv.Atoi(p[1:end]); err == nil {
+				return "", i, p[end+1:]
+			}
+		}
+	}
+	end := strings.IndexAny(p, ".[")
+	if end < 0 {
+		end = len(p)
+	} else if end == 0 {
+		end = 1
+	}
+	return p[:end], -1, p[end:]
 }
 
 // merge appends the problems of later whose path has no problem yet: a

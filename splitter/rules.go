@@ -282,6 +282,21 @@ type cond struct {
 // eval reports whether the condition holds. A missing or empty value makes
 // every condition false, != and not_in included.
 func (c *cond) eval(r *Request, buf *[64]byte) bool {
+	if c.op == opRegexp {
+		// Not through buf: regexp keeps its input in pooled state, which
+		// would move buf to the heap on every call. (Only ~~ on the ip
+		// key pays for formatting the address.)
+		var v string
+		if c.key.Kind == KeyIP {
+			if !r.IP.IsValid() {
+				return false
+			}
+			v = r.IP.Unmap().String()
+		} else if v, _ = r.Value(c.key); v == "" {
+			return false
+		}
+		return c.re.MatchString(v)
+	}
 	v, ok := keyValue(r, c.key, buf)
 	if !ok {
 		return false
@@ -297,8 +312,6 @@ func (c *cond) eval(r *Request, buf *[64]byte) bool {
 		return !c.contains(v)
 	case opPrefix:
 		return strings.HasPrefix(v, c.s)
-	case opRegexp:
-		return c.re.MatchString(v)
 	}
 	f, ok := parseNumber(v)
 	if !ok {

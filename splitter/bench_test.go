@@ -1,0 +1,147 @@
+package splitter
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+)
+
+func benchDecide(b *testing.B, src string, r Request) {
+	s := mustCompile(b, src, testEnv)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := r
+		for pb.Next() {
+			if _, err := s.Decide(&r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func ruleTable(rule string) string {
+	return `{"appkeys": {"app": {"default_group": "stable", "rules": [` + rule + `]}}}`
+}
+
+func BenchmarkDecide(b *testing.B) {
+	ip := netip.MustParseAddr("10.1.2.3")
+	cases := []struct {
+		name, rule string
+		r          Request
+	}{
+		{"default", ``, Request{Appkey: "app"}},
+		{"user", `{"name": "u", "type": "user", "users": ["u1", "u2", "u3"], "ranges": [[100, 200]], "suffixes": ["7"], "group": "vip"}`, Request{Appkey: "app", UserID: "150"}},
+		{"version", `{"name": "v", "type": "version", "match": ">=2.3.0 <3.0.0", "group": "v2"}`, Request{Appkey: "app", Version: "2.10.1"}},
+		{"version-miss", `{"name": "v", "type": "version", "match": ">=2.3.0 <3.0.0", "group": "v2"}`, Request{Appkey: "app", Version: "3.1.0"}},
+		{"canary", `{"name": "c", "type": "canary", "percent": 50, "group": "canary"}`, Request{Appkey: "app", UserID: "u123456"}},
+		{"canary-ip", `{"name": "c", "type": "canary", "percent": 50, "hash_on": "ip", "group": "canary"}`, Request{Appkey: "app", IP: ip}},
+		{"canary-random", `{"name": "c", "type": "canary", "percent": 50, "hash_on": "random", "group": "canary"}`, Request{Appkey: "app"}},
+		{"weighted", `{"name": "w", "type": "weighted", "weights": {"stable": 90, "canary": 10, "vip": 5}}`, Request{Appkey: "app", UserID: "u123456"}},
+		{"weighted-random", `{"name": "w", "type": "weighted", "weights": {"stable": 90, "canary": 10}, "hash_on": "random"}`, Request{Appkey: "app"}},
+		{"ip", `{"name": "i", "type": "ip", "cidrs": ["192.168.0.0/16", "fd00::/8", "10.0.0.0/8"], "group": "office"}`, Request{Appkey: "app", IP: ip}},
+		{"match", `{"name": "m", "type": "match", "all": [["attr:region", "in", ["bj", "tj"]], ["header:X-Trial", "==", "1"], ["attr:tier", ">=", 2], ["callee", "~~", "^\\+86"]], "group": "north"}`,
+			Request{Appkey: "app", Callee: "+8613800000000", Attrs: []Attr{{"region", "tj"}, {"tier", "3"}}, Headers: headers{"X-Trial": "1"}}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) { benchDecide(b, ruleTable(c.rule), c.r) })
+	}
+}
+
+// BenchmarkLookup compares the appkey index layouts over 100k appkeys.
+func BenchmarkLookup(b *testing.B) {
+	const n = 100000
+	names := make([]string, n)
+	m := make(map[string]uint32, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("app-%06d", i)
+		m[names[i]] = uint32(i)
+	}
+	x := newIndex(names)
+	b.Run("fastcache", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, ok := x.lookup(names[i%n]); !ok {
+					b.Fatal("miss")
+				}
+				i += 7919
+			}
+		})
+	})
+	b.Run("gomap", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, ok := m[names[i%n]]; !ok {
+					b.Fatal("miss")
+				}
+				i += 7919
+			}
+		})
+	})
+}
+
+func genJSON(b *testing.B, n int) []byte {
+	data, err := json.Marshal(GenerateTable(n, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data
+}
+
+func BenchmarkCompile(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		t := GenerateTable(n, 1)
+		data := genJSON(b, n)
+		b.Run(fmt.Sprintf("compile-%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Compile(t, 1, GenEnv()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("parse-%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := ParseTable(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("compilebytes-%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := CompileBytes(data, 1, GenEnv()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSnapshotMemory reports the Go heap a 100k-appkey snapshot holds
+// (the fastcache index is off-heap and not included).
+func BenchmarkSnapshotMemory(b *testing.B) {
+	t := GenerateTable(100000, 1)
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s, err := Compile(t, 1, GenEnv())
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "heapMB")
+		runtime.KeepAlive(s)
+	}
+}
