@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // maxQueued is how many frames may wait for a slow reader before the
@@ -35,6 +36,7 @@ type conn struct {
 	spare      [][]byte
 	closeAfter bool // close once the queue is written
 	wake       chan struct{}
+	admin      atomic.Bool   // has sent "api simctl": not stalled, so it can end a stall
 	dead       chan struct{} // closed when the connection is gone
 	killOnce   sync.Once
 }
@@ -108,7 +110,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		for {
-			if !c.s.stallWait(c.dead) {
+			if !c.admin.Load() && !c.s.stallWait(c.dead) {
 				return
 			}
 			c.qmu.Lock()
@@ -214,7 +216,9 @@ func (c *conn) readLoop() {
 			c.kill()
 			return
 		}
-		if !strings.HasPrefix(cmd.line, "api simctl") && !c.s.stallWait(c.dead) {
+		if strings.HasPrefix(cmd.line, "api simctl") {
+			c.admin.Store(true)
+		} else if !c.s.stallWait(c.dead) {
 			return
 		}
 		if !c.handle(cmd) {

@@ -21,7 +21,9 @@ const (
 	// (ECONNREFUSED) until FaultNone; established connections stay.
 	FaultRefuse
 	// FaultStall stops answering commands and delivering events while
-	// keeping every TCP connection open, until FaultNone. Calls go on.
+	// keeping every TCP connection open, until FaultNone; new connections
+	// are accepted but not greeted. Calls go on. A connection that has sent
+	// "api simctl ..." is exempt, so that it can end the stall.
 	FaultStall
 	// FaultDrop closes every connection at once, without a disconnect
 	// notice (a crash as seen by the client). Calls go on.
