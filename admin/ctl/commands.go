@@ -1,0 +1,423 @@
+package ctl
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// commands are the commands of `switchyard ctl`, by name.
+var commands = map[string]command{
+	"push": {args: "FILE", opts: "[--if-match N]", nargs: [2]int{1, 1}, flags: ifMatchFlags, run: runPush,
+		help: "replace the whole table with FILE (JSON or YAML; - reads stdin)"},
+	"get": {args: "[APPKEY]", opts: "[--yaml]", nargs: [2]int{0, 1}, flags: formatFlags, run: runGet,
+		help: "print the table in force, or one appkey's entry"},
+	"split": {args: "APPKEY on|off", nargs: [2]int{2, 2}, run: runSplit,
+		help: "flip an appkey's kill-switch (off: every task goes to its default group)"},
+	"history": {opts: "[--json]", nargs: [2]int{0, 0}, flags: jsonFlags, run: runHistory,
+		help: "list the kept table versions, newest first"},
+	"rollback": {args: "VERSION", nargs: [2]int{1, 1}, run: runRollback,
+		help: "return to a kept version (in force again under a new version)"},
+	"scripts": {opts: "[--json]", nargs: [2]int{0, 0}, flags: jsonFlags, run: runScripts,
+		help: "list the Lua policy scripts"},
+	"script get": {args: "NAME", nargs: [2]int{1, 1}, run: runScriptGet,
+		help: "print a Lua script's source"},
+	"script put": {args: "NAME FILE", opts: "[--if-match N]", nargs: [2]int{2, 2}, flags: ifMatchFlags, run: runScriptPut,
+		help: "store a Lua script, compiled before it is applied (- reads stdin)"},
+	"audit": {opts: "[--limit N] [--json]", nargs: [2]int{0, 0}, flags: auditFlags, run: runAudit,
+		help: "print the audit log, newest first"},
+	"pools": {opts: "[--yaml]", nargs: [2]int{0, 0}, flags: formatFlags, run: runDoc("GET", "/admin/v1/pools"),
+		help: "print groups, nodes and lines with their live state"},
+	"drain": {args: "GROUP NODE", nargs: [2]int{2, 2}, run: runDrain("drain"),
+		help: "take a node out of service gracefully (calls in progress finish)"},
+	"undrain": {args: "GROUP NODE", nargs: [2]int{2, 2}, run: runDrain("undrain"),
+		help: "put a drained node back into service"},
+	"stats": {opts: "[--yaml]", nargs: [2]int{0, 0}, flags: formatFlags, run: runDoc("GET", "/admin/v1/stats"),
+		help: "print requests/s, latency and errors per appkey, rule and group"},
+	"version": {nargs: [2]int{0, 0}, run: runVersion,
+		help: "print this client's version and the table version in force"},
+}
+
+// commandOrder is the order of the usage text.
+var commandOrder = map[string]int{
+	"push": 1, "get": 2, "split": 3, "history": 4, "rollback": 5, "scripts": 6, "script get": 7,
+	"script put": 8, "audit": 9, "pools": 10, "drain": 11, "undrain": 12, "stats": 13, "version": 14,
+}
+
+type ifMatchOpts struct{ ifMatch uint64 }
+
+func ifMatchFlags(fs *flag.FlagSet) any {
+	o := &ifMatchOpts{}
+	fs.Uint64Var(&o.ifMatch, "if-match", 0, "apply only if `N` is the version in force (0: any)")
+	return o
+}
+
+type jsonOpts struct{ json bool }
+
+func jsonFlags(fs *flag.FlagSet) any {
+	o := &jsonOpts{}
+	fs.BoolVar(&o.json, "json", false, "print the server's JSON")
+	return o
+}
+
+type auditOpts struct {
+	limit int
+	json  bool
+}
+
+func auditFlags(fs *flag.FlagSet) any {
+	o := &auditOpts{}
+	fs.IntVar(&o.limit, "limit", 20, "how many entries, `N` from 1 to 10000")
+	fs.BoolVar(&o.json, "json", false, "print the server's JSON")
+	return o
+}
+
+// changed is the answer to an accepted change.
+type changed struct {
+	Version   uint64 `json:"version"`
+	Unchanged bool   `json:"unchanged"`
+}
+
+func decodeChanged(r *response) changed {
+	var c changed
+	_ = json.Unmarshal(r.body, &c)
+	return c
+}
+
+// readInput reads FILE, or stdin for "-".
+func readInput(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// tableContentType tells JSON from YAML by the file's extension, else by
+// its first character.
+func tableContentType(name string, b []byte) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".json":
+		return "application/json"
+	case ".yaml", ".yml":
+		return "application/yaml"
+	}
+	if t := strings.TrimSpace(string(b[:min(len(b), 64)])); strings.HasPrefix(t, "{") {
+		return "application/json"
+	}
+	return "application/yaml"
+}
+
+func ifMatchHeader(o *ifMatchOpts) map[string]string {
+	if o.ifMatch == 0 {
+		return nil
+	}
+	return map[string]string{"If-Match": strconv.FormatUint(o.ifMatch, 10)}
+}
+
+func runPush(e *env, args []string, opts any) int {
+	b, err := readInput(args[0])
+	if err != nil {
+		fmt.Fprintf(e.stderr, "switchyard ctl push: cannot read the table: %v\n", err)
+		return exitUsage
+	}
+	r, err := e.c.do(request{method: "PUT", path: "/admin/v1/table", body: b,
+		contentType: tableContentType(args[0], b), header: ifMatchHeader(opts.(*ifMatchOpts))})
+	if err != nil {
+		return e.fail("push", err)
+	}
+	c := decodeChanged(r)
+	if c.Unchanged {
+		fmt.Fprintf(e.stdout, "table unchanged: version %d is in force already\n", c.Version)
+	} else {
+		fmt.Fprintf(e.stdout, "table version %d in force\n", c.Version)
+	}
+	return exitOK
+}
+
+func runGet(e *env, args []string, opts any) int {
+	o := opts.(*formatOpts)
+	path, what := "/admin/v1/table", "table"
+	if len(args) == 1 {
+		path, what = "/admin/v1/appkeys/"+seg(args[0]), "appkey "+args[0]
+	}
+	r, err := e.c.do(request{method: "GET", path: path})
+	if err != nil {
+		return e.fail("get "+what, err)
+	}
+	// Print the document alone, so that it can be edited and pushed back;
+	// its version goes to stderr.
+	var body struct {
+		Version uint64          `json:"version"`
+		Table   json.RawMessage `json:"table"`
+		Entry   json.RawMessage `json:"entry"`
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		return e.fail("get "+what, fmt.Errorf("the server answered something other than JSON: %w", err))
+	}
+	doc := body.Table
+	if len(args) == 1 {
+		doc = body.Entry
+	}
+	if len(doc) == 0 {
+		doc = r.body
+	}
+	if err := writeDoc(e.stdout, doc, o.yaml); err != nil {
+		return e.fail("get "+what, err)
+	}
+	fmt.Fprintf(e.stderr, "# %s of table version %d\n", what, body.Version)
+	return exitOK
+}
+
+func runSplit(e *env, args []string, _ any) int {
+	appkey, sw := args[0], strings.ToLower(args[1])
+	if sw != "on" && sw != "off" {
+		fmt.Fprintf(e.stderr, "switchyard ctl split: %q is not on or off; want e.g. `switchyard ctl split %s off`\n", args[1], appkey)
+		return exitUsage
+	}
+	body, _ := json.Marshal(map[string]string{"split": sw})
+	r, err := e.c.do(request{method: "PUT", path: "/admin/v1/appkeys/" + seg(appkey) + "/split", body: body, contentType: "application/json"})
+	if err != nil {
+		return e.fail("split "+appkey+" "+sw, err)
+	}
+	c := decodeChanged(r)
+	if c.Unchanged {
+		fmt.Fprintf(e.stdout, "appkey %s: split was %s already (table version %d)\n", appkey, sw, c.Version)
+	} else {
+		fmt.Fprintf(e.stdout, "appkey %s: split %s (table version %d)\n", appkey, sw, c.Version)
+	}
+	return exitOK
+}
+
+func runHistory(e *env, _ []string, opts any) int {
+	r, err := e.c.do(request{method: "GET", path: "/admin/v1/table/history"})
+	if err != nil {
+		return e.fail("history", err)
+	}
+	if opts.(*jsonOpts).json {
+		return e.printDoc("history", r.body, false)
+	}
+	var h struct {
+		Version  uint64 `json:"version"`
+		Versions []struct {
+			Version uint64    `json:"version"`
+			At      time.Time `json:"at"`
+			Who     string    `json:"who"`
+			Action  string    `json:"action"`
+		} `json:"versions"`
+	}
+	if err := json.Unmarshal(r.body, &h); err != nil {
+		return e.fail("history", fmt.Errorf("unexpected answer (try --json): %w", err))
+	}
+	tw := newTable(e.stdout)
+	fmt.Fprintln(tw, "VERSION\tAT\tWHO\tACTION")
+	for _, v := range h.Versions {
+		mark := " "
+		if v.Version == h.Version {
+			mark = "*"
+		}
+		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\n", mark, v.Version, v.At.UTC().Format(time.RFC3339), v.Who, v.Action)
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "(* in force; `switchyard ctl rollback VERSION` returns to a kept one)\n")
+	return exitOK
+}
+
+func runRollback(e *env, args []string, _ any) int {
+	v, err := strconv.ParseUint(args[0], 10, 64)
+	if err != nil || v == 0 {
+		fmt.Fprintf(e.stderr, "switchyard ctl rollback: VERSION %q is not a version number; `switchyard ctl history` lists the kept ones\n", args[0])
+		return exitUsage
+	}
+	body, _ := json.Marshal(map[string]uint64{"version": v})
+	r, err := e.c.do(request{method: "POST", path: "/admin/v1/table/rollback", body: body, contentType: "application/json"})
+	if err != nil {
+		return e.fail(fmt.Sprintf("rollback to %d", v), err)
+	}
+	c := decodeChanged(r)
+	if c.Unchanged {
+		fmt.Fprintf(e.stdout, "the state of version %d is in force already (version %d)\n", v, c.Version)
+	} else {
+		fmt.Fprintf(e.stdout, "rolled back to the state of version %d: version %d in force\n", v, c.Version)
+	}
+	return exitOK
+}
+
+func runScripts(e *env, _ []string, opts any) int {
+	r, err := e.c.do(request{method: "GET", path: "/admin/v1/scripts"})
+	if err != nil {
+		return e.fail("scripts", err)
+	}
+	if opts.(*jsonOpts).json {
+		return e.printDoc("scripts", r.body, false)
+	}
+	var l struct {
+		Scripts []struct {
+			Name  string `json:"name"`
+			Bytes int    `json:"bytes"`
+		} `json:"scripts"`
+	}
+	if err := json.Unmarshal(r.body, &l); err != nil {
+		return e.fail("scripts", fmt.Errorf("unexpected answer (try --json): %w", err))
+	}
+	tw := newTable(e.stdout)
+	fmt.Fprintln(tw, "NAME\tBYTES")
+	for _, s := range l.Scripts {
+		fmt.Fprintf(tw, "%s\t%d\n", s.Name, s.Bytes)
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func runScriptGet(e *env, args []string, _ any) int {
+	r, err := e.c.do(request{method: "GET", path: "/admin/v1/scripts/" + seg(args[0])})
+	if err != nil {
+		return e.fail("script get "+args[0], err)
+	}
+	e.stdout.Write(r.body)
+	if len(r.body) > 0 && r.body[len(r.body)-1] != '\n' {
+		fmt.Fprintln(e.stdout)
+	}
+	return exitOK
+}
+
+func runScriptPut(e *env, args []string, opts any) int {
+	name := args[0]
+	b, err := readInput(args[1])
+	if err != nil {
+		fmt.Fprintf(e.stderr, "switchyard ctl script put: cannot read the script: %v\n", err)
+		return exitUsage
+	}
+	r, err := e.c.do(request{method: "PUT", path: "/admin/v1/scripts/" + seg(name), body: b,
+		contentType: "text/x-lua; charset=utf-8", header: ifMatchHeader(opts.(*ifMatchOpts))})
+	if err != nil {
+		return e.fail("script put "+name, err)
+	}
+	c := decodeChanged(r)
+	if c.Unchanged {
+		fmt.Fprintf(e.stdout, "script %s unchanged (table version %d)\n", name, c.Version)
+	} else {
+		fmt.Fprintf(e.stdout, "script %s stored: table version %d in force\n", name, c.Version)
+	}
+	return exitOK
+}
+
+func runAudit(e *env, _ []string, opts any) int {
+	o := opts.(*auditOpts)
+	if o.limit < 1 || o.limit > 10000 {
+		fmt.Fprintf(e.stderr, "switchyard ctl audit: --limit %d: want a number from 1 to 10000\n", o.limit)
+		return exitUsage
+	}
+	r, err := e.c.do(request{method: "GET", path: "/admin/v1/audit", query: url.Values{"limit": {strconv.Itoa(o.limit)}}})
+	if err != nil {
+		return e.fail("audit", err)
+	}
+	if o.json {
+		return e.printDoc("audit", r.body, false)
+	}
+	var a struct {
+		Entries []struct {
+			At      time.Time `json:"at"`
+			Who     string    `json:"who"`
+			Role    string    `json:"role"`
+			Action  string    `json:"action"`
+			Target  string    `json:"target"`
+			Version uint64    `json:"version"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(r.body, &a); err != nil {
+		return e.fail("audit", fmt.Errorf("unexpected answer (try --json): %w", err))
+	}
+	tw := newTable(e.stdout)
+	fmt.Fprintln(tw, "AT\tWHO\tROLE\tACTION\tTARGET\tVERSION")
+	for _, x := range a.Entries {
+		v := "-"
+		if x.Version != 0 {
+			v = strconv.FormatUint(x.Version, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.At.UTC().Format(time.RFC3339), x.Who, x.Role, x.Action, x.Target, v)
+	}
+	tw.Flush()
+	if len(a.Entries) > 0 {
+		fmt.Fprintln(e.stdout, "(--json shows each change's before and after)")
+	}
+	return exitOK
+}
+
+// runDoc prints the JSON document at path.
+func runDoc(method, path string) func(e *env, args []string, opts any) int {
+	what := strings.TrimPrefix(path, "/admin/v1/")
+	return func(e *env, _ []string, opts any) int {
+		r, err := e.c.do(request{method: method, path: path})
+		if err != nil {
+			return e.fail(what, err)
+		}
+		return e.printDoc(what, r.body, opts.(*formatOpts).yaml)
+	}
+}
+
+func (e *env) printDoc(what string, doc []byte, asYAML bool) int {
+	if err := writeDoc(e.stdout, doc, asYAML); err != nil {
+		return e.fail(what, err)
+	}
+	return exitOK
+}
+
+// runDrain drains or undrains a node.
+func runDrain(action string) func(e *env, args []string, _ any) int {
+	return func(e *env, args []string, _ any) int {
+		group, node := args[0], args[1]
+		r, err := e.c.do(request{method: "POST", path: "/admin/v1/pools/" + seg(group) + "/nodes/" + seg(node) + "/" + action})
+		if err != nil {
+			return e.fail(fmt.Sprintf("%s %s %s", action, group, node), err)
+		}
+		fmt.Fprintf(e.stdout, "node %s of group %s: %sed\n", node, group, action)
+		if len(strings.TrimSpace(string(r.body))) > 0 {
+			return e.printDoc(action, r.body, false)
+		}
+		return exitOK
+	}
+}
+
+func runVersion(e *env, _ []string, _ any) int {
+	fmt.Fprintf(e.stdout, "switchyard ctl %s\n", buildVersion())
+	r, err := e.c.do(request{method: "GET", path: "/readyz"})
+	if isStatus(err, http.StatusServiceUnavailable) {
+		fmt.Fprintf(e.stdout, "server %s: no table loaded yet\n", e.c.base)
+		return exitOK
+	}
+	if err != nil {
+		return e.fail("version", err)
+	}
+	var rd struct {
+		Version uint64 `json:"version"`
+	}
+	if err := json.Unmarshal(r.body, &rd); err != nil {
+		return e.fail("version", fmt.Errorf("unexpected answer from /readyz: %w", err))
+	}
+	fmt.Fprintf(e.stdout, "server %s: table version %d in force\n", e.c.base, rd.Version)
+	return exitOK
+}
+
+// buildVersion is the module version, or the VCS revision of a local build.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown build)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return strings.TrimSpace(v)
+}
