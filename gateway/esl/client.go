@@ -163,6 +163,9 @@ type Client struct {
 // Errors callers branch on (see also ErrNotConnected, ErrNoReply, ErrAuth,
 // ErrInvalidRequest).
 var (
+	// ErrNotSent is wrapped by every Originate error after which the call
+	// certainly did not reach FreeSWITCH: it may be placed elsewhere.
+	ErrNotSent = errors.New("originate not sent")
 	// ErrDuplicateAttempt: an attempt with this AttemptID is in flight; nothing was sent.
 	ErrDuplicateAttempt = errors.New("attempt id already in flight on this node")
 	// ErrRefused: FreeSWITCH answered the command with an error.
@@ -436,34 +439,48 @@ func (c *Client) InFlight() int { return c.calls.len() }
 // req.AttemptID follow, ending with exactly one Final event. If err wraps
 // ErrNoReply the command may have reached FreeSWITCH: the attempt stays
 // tracked and also ends with a Final event (its real result, or KindLost).
-// Any other error (ErrNotConnected, ErrInvalidRequest, ErrDuplicateAttempt,
-// ErrRefused) means no call was placed and no event will come.
+// Every other error wraps ErrNotSent (and one of ErrNotConnected,
+// ErrInvalidRequest, ErrDuplicateAttempt, ErrRefused): no call was placed
+// and no event will come.
 func (c *Client) Originate(ctx context.Context, req OriginateRequest) (jobUUID string, err error) {
 	arg, err := buildOriginate(c.cfg.InstanceID, req)
 	if err != nil {
-		return "", err
+		return "", notSent(err)
+	}
+	job := req.JobUUID
+	if job == "" {
+		job = c.cfg.JobPrefix + c.nonce + "-" + strconv.FormatUint(c.jobs.Add(1), 36)
+	} else if !strings.HasPrefix(job, c.cfg.JobPrefix) || len(job) > 36 || !validID(job) {
+		return "", notSent(fmt.Errorf("%w: JobUUID %q must start with %q (Client.JobPrefix) and be at most 36 of [A-Za-z0-9._-]", ErrInvalidRequest, job, c.cfg.JobPrefix))
 	}
 	s := c.cur.Load()
 	if s == nil {
-		return "", ErrNotConnected
+		return "", notSent(ErrNotConnected)
 	}
-	job := c.cfg.JobPrefix + c.nonce + "-" + strconv.FormatUint(c.jobs.Add(1), 36)
 	if !c.calls.add(req.AttemptID, req.TaskID, job) {
-		return "", fmt.Errorf("%w: %s", ErrDuplicateAttempt, req.AttemptID)
+		return "", notSent(fmt.Errorf("%w: %s", ErrDuplicateAttempt, req.AttemptID))
 	}
 	resp, err := s.send(ctx, c.cfg.CommandTimeout, bgapiCommand{cmd: arg, jobUUID: job})
 	if err != nil {
 		if errors.Is(err, ErrNotConnected) {
 			c.calls.remove(req.AttemptID)
-			return "", err
+			return "", notSent(err)
 		}
 		return job, err
 	}
 	if reply := resp.GetReply(); !strings.HasPrefix(reply, "+OK") {
 		c.calls.remove(req.AttemptID)
-		return "", fmt.Errorf("%w: bgapi originate: %s", ErrRefused, reply)
+		return "", notSent(fmt.Errorf("%w: bgapi originate: %s", ErrRefused, reply))
 	}
 	return job, nil
+}
+
+// notSent marks err as certainly not sent, keeping what it wraps.
+func notSent(err error) error {
+	if errors.Is(err, ErrNotSent) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrNotSent, err)
 }
 
 // API runs `api CMD` with the command time-out (or ctx's earlier deadline)

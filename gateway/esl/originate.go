@@ -25,6 +25,10 @@ type OriginateRequest struct {
 	Answer string
 	// CallerID becomes origination_caller_id_number (optional).
 	CallerID string
+	// JobUUID is the bgapi Job-UUID (optional): it must start with
+	// Client.JobPrefix and be at most 36 characters. Default: prefix, a
+	// per-client random part and a counter.
+	JobUUID string
 	// Vars are extra channel variables. Names: [A-Za-z_][A-Za-z0-9_]*, not
 	// one the client sets itself. Values: commas are escaped; spaces, quotes,
 	// braces, brackets, backslashes and control characters are refused.

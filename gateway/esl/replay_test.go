@@ -119,6 +119,17 @@ type replayServer struct {
 	commands []string // every command received, "\r\n" normalised to "\n", without the blank line
 	conns    int
 	live     []net.Conn
+	cores    []string // if set, connection i answers global_getvar core_uuid with cores[i]
+}
+
+// dropAll closes every connection without a disconnect notice.
+func (rs *replayServer) dropAll() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, c := range rs.live {
+		c.Close()
+	}
+	rs.live = nil
 }
 
 func newReplayServer(t testing.TB, name string) *replayServer {
@@ -167,11 +178,15 @@ func (rs *replayServer) accept() {
 		if err != nil {
 			return
 		}
+		sc := cutScript(loadTranscript(rs.t, rs.name))
 		rs.mu.Lock()
+		if rs.conns < len(rs.cores) {
+			sc.core = rs.cores[rs.conns]
+		}
 		rs.conns++
 		rs.live = append(rs.live, c)
 		rs.mu.Unlock()
-		go rs.serve(c, cutScript(loadTranscript(rs.t, rs.name)))
+		go rs.serve(c, sc)
 	}
 }
 

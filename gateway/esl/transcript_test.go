@@ -384,3 +384,30 @@ func TestTranscriptThrottle(t *testing.T) {
 		t.Fatalf("got %+v; want -ERR DESTINATION_OUT_OF_ORDER without a channel: the call never left the box", evs)
 	}
 }
+
+// TestReplayCoreUUIDChange: after a reconnect global_getvar reports another
+// Core-UUID: the node restarted and the live call is Lost CORE_RESTARTED.
+func TestReplayCoreUUIDChange(t *testing.T) {
+	rs := newReplayServer(t, "duplicate_uuid")
+	rs.cores = []string{"e1e5f5ad-dd7c-4abd-a8d7-ef5369485126", "0f0f0f0f-0000-4000-8000-000000000001"}
+	c, rec := startClient(t, rs.addr(), nil)
+	waitConnected(t, c)
+	const id = "26cc94cc-2ec8-4da5-a9de-02448b1bfc2e"
+	if _, err := c.Originate(ctx10(t), OriginateRequest{AttemptID: id, DialURL: "loopback/9998/default"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the answer", func() bool { return strings.Contains(kinds(rec.of(id)), "answered") })
+	rs.dropAll()
+	evs := rec.waitFinal(t, id)
+	if last := evs[len(evs)-1]; last.Kind != KindLost || last.Cause != CauseRestarted || !last.ChannelSeen {
+		t.Fatalf("got %q, last %+v; want Lost CORE_RESTARTED", kinds(evs), last)
+	}
+	waitFor(t, "the new Core-UUID", func() bool { return c.CoreUUID() == "0f0f0f0f-0000-4000-8000-000000000001" })
+	restarted := false
+	for _, st := range rec.allStates() {
+		restarted = restarted || st.Up && st.Restarted
+	}
+	if !restarted {
+		t.Fatalf("no state Up with Restarted; got %+v", rec.allStates())
+	}
+}
