@@ -31,9 +31,10 @@ func (quietLogger) Printf(context.Context, string, ...any) {}
 // backend is a running Redis, single or Cluster, that a test may stop and
 // start again (empty: the test servers keep nothing on disk).
 type backend struct {
-	addrs   []string
-	stop    func()
-	restart func()
+	addrs      []string
+	masterName string // Sentinel
+	stop       func()
+	restart    func()
 }
 
 // TestStore runs the same suite against one redis-server and against a
@@ -41,11 +42,11 @@ type backend struct {
 func TestStore(t *testing.T) {
 	t.Run("single", func(t *testing.T) {
 		srv := redistest.Start(t)
-		testStore(t, backend{addrs: []string{srv.Addr}, stop: srv.Stop, restart: srv.Restart})
+		testStoreWith(t, backend{addrs: []string{srv.Addr}, stop: srv.Stop, restart: srv.Restart})
 	})
 	t.Run("cluster", func(t *testing.T) {
 		c := redistest.StartCluster(t)
-		testStore(t, backend{
+		testStoreWith(t, backend{
 			addrs: ParseAddrs(c.Addrs()),
 			stop: func() {
 				for _, n := range c.Nodes {
@@ -61,20 +62,22 @@ func TestStore(t *testing.T) {
 	})
 }
 
-func testStore(t *testing.T, b backend) {
+// testStoreWith is the suite every kind of backend runs.
+func testStoreWith(t *testing.T, b backend) {
 	// Each part uses its own key prefix, so they share the backend; the
 	// outage comes last because it empties Redis.
 	t.Run("commit", func(t *testing.T) { testCommit(t, b) })
 	t.Run("history", func(t *testing.T) { testHistory(t, b) })
 	t.Run("audit", func(t *testing.T) { testAudit(t, b) })
 	t.Run("retried commit", func(t *testing.T) { testRetriedCommit(t, b) })
+	t.Run("concurrent commits", func(t *testing.T) { testConcurrentCommits(t, b) })
 	t.Run("watch", func(t *testing.T) { testWatch(t, b) })
 	t.Run("outage", func(t *testing.T) { testOutage(t, b) })
 }
 
 func newStore(t *testing.T, b backend, opt Options) *Store {
 	t.Helper()
-	opt.Addrs = b.addrs
+	opt.Addrs, opt.MasterName = b.addrs, b.masterName
 	if opt.KeyPrefix == "" {
 		opt.KeyPrefix = strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	}
@@ -261,6 +264,52 @@ func testRetriedCommit(t *testing.T, b backend) {
 	}
 	if n, _ := s.client.LLen(ctx, s.keys.audit).Result(); n != 1 {
 		t.Fatalf("audit holds %d entries; want 1 (the retry adds none)", n)
+	}
+}
+
+// testConcurrentCommits races instances committing from the same version:
+// exactly one wins each round, the others get ErrConflict.
+func testConcurrentCommits(t *testing.T, b backend) {
+	const instances, rounds = 4, 5
+	stores := make([]*Store, instances)
+	for i := range stores {
+		stores[i] = newStore(t, b, Options{KeyPrefix: strings.ReplaceAll(t.Name(), "/", "-")})
+	}
+	var v uint64
+	for round := 0; round < rounds; round++ {
+		var wg sync.WaitGroup
+		results := make([]error, instances)
+		versions := make([]uint64, instances)
+		for i, s := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				versions[i], results[i] = s.Commit(context.Background(), v, state(fmt.Sprintf(`{"by":%d}`, i)), entry("table"))
+			}()
+		}
+		wg.Wait()
+		won := -1
+		for i, err := range results {
+			switch {
+			case err == nil && won >= 0:
+				t.Fatalf("round %d: instances %d and %d both committed over version %d", round, won, i, v)
+			case err == nil:
+				won = i
+			case !errors.Is(err, admin.ErrConflict):
+				t.Fatalf("round %d: instance %d: got %v; want success or ErrConflict", round, i, err)
+			}
+		}
+		if won < 0 || versions[won] != v+1 {
+			t.Fatalf("round %d: no instance committed over version %d (%v)", round, v, results)
+		}
+		v = versions[won]
+		st, err := stores[0].Load(context.Background())
+		if err != nil || st.Version != v || string(st.Table) != fmt.Sprintf(`{"by":%d}`, won) {
+			t.Fatalf("round %d: Load got version %d table %s (%v); want version %d by instance %d", round, st.Version, st.Table, err, v, won)
+		}
+	}
+	if n, _ := stores[0].client.LLen(context.Background(), stores[0].keys.audit).Result(); n != rounds {
+		t.Fatalf("audit holds %d entries; want %d (losers write nothing)", n, rounds)
 	}
 }
 
