@@ -381,3 +381,24 @@ func TestDashDash(t *testing.T) {
 		t.Fatalf("body %q; want {\"split\":\"on\"}", f.only(t).Body)
 	}
 }
+
+func TestPushStdin(t *testing.T) {
+	f := newFakeAdmin(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		io.WriteString(w, `{"default_group":"stable"}`)
+		w.Close()
+	}()
+	old := os.Stdin
+	os.Stdin = r
+	defer func() { os.Stdin = old }()
+	if code, _, errs := run(t, "--admin", f.URL, "push", "-"); code != 0 {
+		t.Fatalf("push -: exit %d, stderr %q", code, errs)
+	}
+	if got := f.only(t); got.Body != `{"default_group":"stable"}` || got.ContentType != "application/json" {
+		t.Fatalf("push -: got %+v; want the JSON from stdin", got)
+	}
+}
