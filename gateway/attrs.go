@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -186,6 +187,9 @@ func (in *taskInput) field(key []byte, v *fastjson.Value) *apiError {
 	if err != nil {
 		return badField(name, "must be a string, not %s", v.Type())
 	}
+	if !utf8.Valid(b) {
+		return badField(name, "is not valid UTF-8")
+	}
 	s := bytesView(b)
 	switch bit {
 	case fAppkey:
@@ -279,6 +283,10 @@ func stringMap(field string, v *fastjson.Value, dst []splitter.Attr, varNames bo
 			return
 		}
 		name := bytesView(k)
+		if !utf8.ValidString(name) {
+			bad = badField(field, "names must be valid UTF-8")
+			return
+		}
 		if len(name) == 0 || len(name) > maxMapNameLen {
 			bad = badField(field, "names must be 1 to %d bytes long", maxMapNameLen)
 			return
@@ -290,6 +298,10 @@ func stringMap(field string, v *fastjson.Value, dst []splitter.Attr, varNames bo
 		b, err := v.StringBytes()
 		if err != nil {
 			bad = badField(field+"."+name, "must be a string, not %s", v.Type())
+			return
+		}
+		if !utf8.Valid(b) {
+			bad = badField(field+"."+name, "is not valid UTF-8")
 			return
 		}
 		if len(b) > maxMapValueLen {

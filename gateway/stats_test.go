@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"switchyard/splitter"
+)
+
+func TestBuckets(t *testing.T) {
+	prev := -1
+	for _, us := range []int64{0, 1, 3, 4, 5, 7, 8, 15, 16, 100, 1000, 1e6, 1e9, 1e12} {
+		d := time.Duration(us) * time.Microsecond
+		i := bucketOf(d)
+		if i < prev || i >= numBuckets {
+			t.Fatalf("bucketOf(%v) = %d after %d", d, i, prev)
+		}
+		prev = i
+		if i < numBuckets-1 && uint64(us) >= bucketUpper(i) {
+			t.Fatalf("%d µs in bucket %d whose upper bound is %d", us, i, bucketUpper(i))
+		}
+		if i > 0 && i < numBuckets-1 && uint64(us) < bucketUpper(i-1) {
+			t.Fatalf("%d µs in bucket %d but below the previous bound %d", us, i, bucketUpper(i-1))
+		}
+	}
+}
+
+func TestWindow(t *testing.T) {
+	var w window
+	base := int64(1_700_000_000) * int64(time.Second)
+	// 10 s of 100 requests each (10 of them errors) at 1 ms, then 1 at 1 s.
+	for s := int64(0); s < 10; s++ {
+		for i := 0; i < 100; i++ {
+			w.record(base+s*int64(time.Second), time.Millisecond, i < 10)
+		}
+	}
+	w.record(base+9*int64(time.Second), time.Second, false)
+	now := base + 9*int64(time.Second) + int64(time.Second) - 1 // end of second 9
+	r10, e10 := w.rates(now, 10)
+	if r10 < 99 || r10 > 102 || e10 < 9.9 || e10 > 10.1 {
+		t.Fatalf("rates over 10 s = %.2f req/s, %.2f err/s; want about 100 and 10", r10, e10)
+	}
+	r60, _ := w.rates(now, 60)
+	if r60 < 16 || r60 > 18 {
+		t.Fatalf("rate over 60 s = %.2f; want about 1001/59", r60)
+	}
+	q, n := w.quantiles(now, []float64{0.5, 0.99, 1})
+	if n != 1001 || q[0] < time.Millisecond || q[0] > 1200*time.Microsecond || q[2] < time.Second || q[2] > 1200*time.Millisecond {
+		t.Fatalf("quantiles = %v over %d; want p50 ≈ 1ms, max ≈ 1s, 1001 samples", q, n)
+	}
+	// 2 minutes later everything has left the window.
+	later := now + 120*int64(time.Second)
+	if r, _ := w.rates(later, 60); r != 0 {
+		t.Fatalf("rate 2 minutes later = %v; want 0", r)
+	}
+	if _, n := w.quantiles(later, []float64{0.5}); n != 0 {
+		t.Fatalf("%d latency samples 2 minutes later; want 0", n)
+	}
+	// A stale writer does not reset a newer slot.
+	w.record(later, time.Millisecond, false)
+	w.record(later-64*int64(time.Second), time.Millisecond, false)
+	if r, _ := w.rates(later, 1); r < 0.9 {
+		t.Fatalf("a stale write reset the current second: rate %v", r)
+	}
+}
+
+func TestStatsReportAndMetrics(t *testing.T) {
+	st := NewStats(StatsConfig{MaxAppkeys: 2})
+	g, _ := testIngress(t, IngressConfig{Stats: st}, nil)
+	h := g.Handler()
+	for i := 0; i < 5; i++ {
+		serve(h, req{uri: "/v1/route", body: `{"appkey":"app1","user_id":"u1001"}`})
+	}
+	serve(h, req{uri: "/v1/calls", body: `{"appkey":"app1","callee":"10086"}`})
+	serve(h, req{uri: "/v1/calls", body: `{"appkey":"app1","callee":"bad"}`})
+	serve(h, req{uri: "/v1/route", body: `{"appkey":"app2"}`})
+	serve(h, req{uri: "/v1/route", body: `{"appkey":"app:3"}`}) // the third appkey: _other
+	serve(h, req{uri: "/v1/route", body: `{"appkey":"nope"}`})
+
+	var buf bytes.Buffer
+	if err := st.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var rep StatsReport
+	if err := json.Unmarshal(buf.Bytes(), &rep); err != nil {
+		t.Fatalf("stats JSON: %v\n%s", err, buf.String())
+	}
+	a := rep.Appkeys["app1"]
+	if a == nil || a.RequestsPerSec10s <= 0 || a.Samples != 6 || a.Accepted["stable"] != 1 {
+		t.Fatalf("app1 stats %s", buf.String())
+	}
+	var vip uint64
+	for _, r := range a.Rules {
+		if r.Rule == "vip" && r.Group == "vip" {
+			vip = r.Decisions
+		}
+	}
+	if vip != 5 {
+		t.Fatalf("vip decisions %d; want 5\n%s", vip, buf.String())
+	}
+	if rep.Appkeys[OtherAppkey] == nil || rep.Appkeys["app:3"] != nil || !rep.AppkeysCapped {
+		t.Fatalf("the third appkey is not counted as %s:\n%s", OtherAppkey, buf.String())
+	}
+	if rep.Groups["vip"] == nil || rep.Groups["vip"].Samples != 5 {
+		t.Fatalf("group stats:\n%s", buf.String())
+	}
+	if rep.Requests["/v1/route"]["200"] != 7 || rep.Requests["/v1/route"]["404"] != 1 || rep.Requests["/v1/calls"]["400"] != 1 {
+		t.Fatalf("request counts %v", rep.Requests)
+	}
+
+	buf.Reset()
+	st.WritePrometheus(&buf)
+	for _, want := range []string{
+		`switchyard_requests_total{path="/v1/route",code="200"} 7`,
+		`switchyard_decisions_total{appkey="app1",rule="vip",group="vip"} 5`,
+		`switchyard_tasks_accepted_total{appkey="app1",group="stable"} 1`,
+		`switchyard_request_duration_seconds_count{appkey="app1"} 6`,
+		`switchyard_group_request_duration_seconds_count{group="vip"} 5`,
+		`switchyard_decisions_total{appkey="_other",rule="",group="canary"} 1`,
+		`switchyard_stats_appkeys_tracked 2`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestStatsRuleFailures(t *testing.T) {
+	st := NewStats(StatsConfig{})
+	d := splitter.Decision{Appkey: "a\"b", Group: "stable", Failures: 2, FailedRule: "custom"}
+	st.task(&d, 200, time.Millisecond)
+	st.queueError("enqueue")
+	var buf bytes.Buffer
+	st.WritePrometheus(&buf)
+	for _, want := range []string{
+		`switchyard_rule_failures_total{appkey="a\"b",rule="custom"} 2`,
+		`switchyard_queue_errors_total{op="enqueue"} 1`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	l, err := newLimiter(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := int64(time.Hour)
+	n := 0
+	for i := 0; i < 100; i++ {
+		if l.allow(now) {
+			n++
+		}
+	}
+	if n != 10 {
+		t.Fatalf("a burst allowed %d; want 10 (one second's worth)", n)
+	}
+	if !l.allow(now + int64(100*time.Millisecond)) {
+		t.Fatalf("one interval later a request is refused")
+	}
+	if l.allow(now + int64(100*time.Millisecond)) {
+		t.Fatalf("two requests allowed in one interval after the burst")
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\`, "ctl\x00\x1f\n\t\r", "<a&b>", "\u2028\u2029", "ünï", "bad\xffutf8"} {
+		b := appendJSONString(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("appendJSONString(%q) = %s: %v", s, b, err)
+		}
+		want := strings.ToValidUTF8(s, "\ufffd")
+		if got != want {
+			t.Fatalf("round trip of %q = %q; want %q", s, got, want)
+		}
+	}
+}
