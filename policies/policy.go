@@ -14,6 +14,9 @@ import (
 	"switchyard/splitter"
 )
 
+// maxGroupBytes caps the length of the group name a script returns.
+const maxGroupBytes = 256
+
 // policy is a script bound to one rule's args.
 type policy struct {
 	sc   *script
@@ -41,8 +44,8 @@ func (p *policy) Split(r *splitter.Request) (string, bool, error) {
 	}
 	switch v := ret.(type) {
 	case lua.LString:
-		if v == "" {
-			return "", false, fmt.Errorf("lua policy %q: split returned an empty string; want a group name or nil", sc.name)
+		if v == "" || len(v) > maxGroupBytes {
+			return "", false, fmt.Errorf("lua policy %q: split returned a %d-byte string; want a group name of 1 to %d bytes or nil", sc.name, len(v), maxGroupBytes)
 		}
 		// The name may alias the request's buffers (return req.callee).
 		return strings.Clone(string(v)), true, nil

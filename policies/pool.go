@@ -90,6 +90,7 @@ type state struct {
 	deadline *deadline
 	args     map[uint64]*lua.LTable // by policy id; LTables are never shared between states
 	req      *splitter.Request      // the request of the running call, nil between calls
+	attrs    *lua.LTable            // req.attrs of the running call, once read
 	reqMeta  *lua.LTable
 	header   *lua.LFunction
 }
@@ -123,7 +124,7 @@ func (st *state) run(r *splitter.Request, args *lua.LTable, timeout time.Duratio
 	st.req = r
 	st.deadline.arm(timeout)
 	defer func() {
-		st.req = nil
+		st.req, st.attrs = nil, nil
 		if !st.disarm(timeout, &err) {
 			reuse = false
 		}
@@ -132,7 +133,7 @@ func (st *state) run(r *splitter.Request, args *lua.LTable, timeout time.Duratio
 	if err != nil {
 		return nil, false, err
 	}
-	req := L.CreateTable(0, 4)
+	req := L.CreateTable(0, 0)
 	req.Metatable = st.reqMeta
 	L.Push(split)
 	L.Push(req)
@@ -208,6 +209,10 @@ func (st *state) instantiate() (*lua.LFunction, *lua.LTable, error) {
 	return split, env, nil
 }
 
+// maxErrorBytes caps the Lua part of an error message: a script can raise
+// a string of any size, and errors end up in logs and metrics.
+const maxErrorBytes = 512
+
 // luaError turns a Lua error into an error naming the script; the message
 // of a runtime error starts with NAME.lua:LINE.
 func (sc *script) luaError(err error) error {
@@ -227,7 +232,7 @@ func (sc *script) luaError(err error) error {
 			msg = line + ": " + msg
 		}
 	}
-	return fmt.Errorf("lua policy %q: %s", sc.name, strings.Clone(msg))
+	return fmt.Errorf("lua policy %q: %s", sc.name, truncate(msg, maxErrorBytes))
 }
 
 // firstTraceLine returns the innermost NAME.lua:LINE of a stack trace.

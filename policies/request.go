@@ -2,6 +2,8 @@ package policies
 
 import (
 	lua "github.com/yuin/gopher-lua"
+
+	"switchyard/splitter"
 )
 
 // Caps on what a request hands to Lua, so that no pattern or copy inside a
@@ -11,16 +13,15 @@ const (
 	maxAttrs      = 64   // entries of req.attrs
 )
 
-// reqIndex is the __index of req: fields are converted on first use and
-// cached in the call's req table, so a script pays only for what it reads.
+// reqIndex is the __index of req: fields are converted when read, so a
+// script pays only for what it reads; req itself stays an empty table.
 func (st *state) reqIndex(L *lua.LState) int {
-	t := L.CheckTable(1)
 	key := L.CheckString(2)
 	r := st.req
 	if r == nil {
 		L.RaiseError("req used outside its call")
 	}
-	var v lua.LValue
+	var v lua.LValue = lua.LNil
 	switch key {
 	case "appkey":
 		v = capped(L, key, r.Appkey)
@@ -40,24 +41,28 @@ func (st *state) reqIndex(L *lua.LState) int {
 	case "header":
 		v = st.header
 	case "attrs":
-		if len(r.Attrs) > maxAttrs {
-			L.RaiseError("req.attrs has %d entries; policies accept at most %d", len(r.Attrs), maxAttrs)
+		if st.attrs == nil {
+			st.attrs = st.attrsTable(L, r)
 		}
-		attrs := L.CreateTable(0, len(r.Attrs))
-		for _, a := range r.Attrs {
-			if len(a.Name) > maxInputBytes || len(a.Value) > maxInputBytes {
-				L.RaiseError("req.attrs[%q] is longer than %d bytes", truncate(a.Name, 40), maxInputBytes)
-			}
-			attrs.RawSetString(a.Name, lua.LString(a.Value))
-		}
-		v = attrs
-	default:
-		L.Push(lua.LNil)
-		return 1
+		v = st.attrs
 	}
-	t.RawSetString(key, v)
 	L.Push(v)
 	return 1
+}
+
+// attrsTable converts the request's attrs, once per call.
+func (st *state) attrsTable(L *lua.LState, r *splitter.Request) *lua.LTable {
+	if len(r.Attrs) > maxAttrs {
+		L.RaiseError("req.attrs has %d entries; policies accept at most %d", len(r.Attrs), maxAttrs)
+	}
+	attrs := L.CreateTable(0, len(r.Attrs))
+	for _, a := range r.Attrs {
+		if len(a.Name) > maxInputBytes || len(a.Value) > maxInputBytes {
+			L.RaiseError("req.attrs[%q] is longer than %d bytes", truncate(a.Name, 40), maxInputBytes)
+		}
+		attrs.RawSetString(a.Name, lua.LString(a.Value))
+	}
+	return attrs
 }
 
 // luaHeader is req.header(name): the header's value, or nil when absent.

@@ -105,6 +105,9 @@ func newSandbox() *sandbox {
 
 	// Method calls on strings ("x"):upper() use this metatable; it is
 	// protected so a script cannot reach and change the real string table.
+	// OpenString made the table its own __index (string.__index would hand
+	// it out through the read-only view): that is removed too.
+	strLib.RawSetString("__index", lua.LNil)
 	strMeta := L.CreateTable(0, 2)
 	strMeta.RawSetString("__index", strLib)
 	strMeta.RawSetString("__metatable", lua.LFalse)

@@ -77,10 +77,11 @@ function split(req, args)
   if k == "insert" then table.insert(math, 1) end
   if k == "setmt" then setmetatable(string, nil) end
   if k == "strmeta" then getmetatable("").__index = {} end
+  if k == "strindex" then string.__index.upper = function() return "pwned" end end
   if k == "newglobal" then string = {} end
   return ("x"):upper() .. string.upper("y") .. tostring(math.floor(1.5))
 end`)
-	for _, kind := range []string{"assign", "rawset", "insert", "setmt", "strmeta"} {
+	for _, kind := range []string{"assign", "rawset", "insert", "setmt", "strmeta", "strindex"} {
 		wantErr(t, bind(t, s, "tamper", map[string]any{"kind": kind}), &splitter.Request{}, "tamper.lua:")
 		wantSplit(t, bind(t, s, "tamper", nil), &splitter.Request{}, "XY1")
 	}

@@ -252,5 +252,8 @@ func compileProto(name string, src []byte) (proto *lua.FunctionProto, err error)
 		}
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	// The chunk runs on every call: spare it Lua 5.0's implicit "arg"
+	// table of its (absent) varargs, a table with a hash part per call.
+	proto.IsVarArg &^= lua.VarArgNeedsArg
 	return proto, nil
 }

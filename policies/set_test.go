@@ -147,6 +147,7 @@ function split(req, args)
   if args.kind == "table" then return {} end
   if args.kind == "bool" then return true end
   if args.kind == "empty" then return "" end
+  if args.kind == "long" then return string.rep("g", 257) end
   if args.kind == "none" then return end
   if args.kind == "callee" then return req.callee end
   return nil
@@ -158,7 +159,8 @@ end`)
 	f("number", `"ret"`, "split returned a number; want a group name string or nil")
 	f("table", "split returned a table")
 	f("bool", "split returned a boolean")
-	f("empty", "empty string")
+	f("empty", "split returned a 0-byte string; want a group name of 1 to 256 bytes or nil")
+	f("long", "split returned a 257-byte string")
 	wantSplit(t, bind(t, s, "ret", map[string]any{"kind": "none"}), &splitter.Request{}, "")
 	wantSplit(t, bind(t, s, "ret", map[string]any{"kind": "nil"}), &splitter.Request{}, "")
 
@@ -181,9 +183,15 @@ function split(req, args)
   if args.kind == "table" then
     error({code = 1})
   end
+  if args.kind == "huge" then
+    error(string.rep("x", 60000))
+  end
   error("custom failure")
 end`)
 	wantErr(t, bind(t, s, "oops", map[string]any{"kind": "index"}), &splitter.Request{}, `lua policy "oops"`, "oops.lua:5:", "attempt to index")
 	wantErr(t, bind(t, s, "oops", map[string]any{"kind": "table"}), &splitter.Request{}, "oops.lua:8", "error object is a table")
-	wantErr(t, bind(t, s, "oops", nil), &splitter.Request{}, "oops.lua:10:", "custom failure")
+	wantErr(t, bind(t, s, "oops", nil), &splitter.Request{}, "oops.lua:13:", "custom failure")
+	if err := wantErr(t, bind(t, s, "oops", map[string]any{"kind": "huge"}), &splitter.Request{}, "oops.lua:11:"); len(err.Error()) > 600 {
+		t.Fatalf("got a %d-byte error; want it truncated", len(err.Error()))
+	}
 }
