@@ -142,14 +142,18 @@ func (m *MemoryStore) appendAuditLocked(e AuditEntry) {
 	}
 }
 
-// Watch implements Store. Commits are announced at once; there is nothing
-// to lose in memory, so there is no periodic safety net.
+// Watch implements Store. It first reports the version stored when it
+// subscribes, then every commit at once; nothing is lost in memory, so
+// there is no periodic safety net.
 func (m *MemoryStore) Watch(ctx context.Context, changed func(version uint64)) {
 	ch := make(chan uint64, 1)
 	m.mu.Lock()
 	id := m.nextSub
 	m.nextSub++
 	m.subs[id] = ch
+	if v := m.versionLocked(); v > 0 {
+		ch <- v // a commit made between the caller's Load and now is not missed
+	}
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()

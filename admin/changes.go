@@ -1,0 +1,364 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"switchyard/policies"
+	"switchyard/splitter"
+)
+
+var (
+	tableVersion      = metrics.GetOrCreateGauge("switchyard_table_version", nil)
+	pushesOK          = metrics.GetOrCreateCounter(`switchyard_table_pushes_total{result="ok"}`)
+	pushesRejected    = metrics.GetOrCreateCounter(`switchyard_table_pushes_total{result="rejected"}`)
+	pushesConflict    = metrics.GetOrCreateCounter(`switchyard_table_pushes_total{result="conflict"}`)
+	pushesUnavailable = metrics.GetOrCreateCounter(`switchyard_table_pushes_total{result="unavailable"}`)
+	applySeconds      = metrics.GetOrCreateHistogram("switchyard_table_apply_seconds")
+)
+
+// ErrNoTable means a change needs a table in force and there is none yet.
+var ErrNoTable = errors.New("no table loaded: push a whole table first")
+
+// ScriptError is a Lua script that does not compile or cannot be bound.
+type ScriptError struct {
+	Name string
+	Err  error
+}
+
+func (e *ScriptError) Error() string { return fmt.Sprintf("script %q: %v", e.Name, e.Err) }
+func (e *ScriptError) Unwrap() error { return e.Err }
+
+// plan is a change built off to the side, ready to commit.
+type plan struct {
+	table   json.RawMessage   // canonical JSON of the next table
+	scripts map[string]string // the next scripts
+	set     *policies.Set
+	snap    *splitter.Snapshot                         // compiled as version prev+1
+	rebuild func(v uint64) (*splitter.Snapshot, error) // compiles it as version v
+	before  json.RawMessage
+	after   json.RawMessage
+}
+
+// preparer builds a change from the state in force; a nil plan is a no-op.
+type preparer func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error)
+
+// change runs one change: under the lock, it checks the precondition,
+// builds the plan, commits it to the store and only then puts it in force.
+// It returns the version in force afterwards.
+func (m *Manager) change(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (uint64, error) {
+	start := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.synced.Load() {
+		if err := m.syncLocked(ctx); err != nil {
+			return 0, countRefusal(storeError(err))
+		}
+	}
+	if ifMatch != AnyVersion && ifMatch != m.cur.Version {
+		pushesConflict.Inc()
+		return 0, fmt.Errorf("%w: If-Match is %d but version %d is in force", ErrVersionMismatch, ifMatch, m.cur.Version)
+	}
+	prev := m.cur.Version
+	p, err := prepare(m.cur, m.snap.Load(), m.scripts.Load(), prev+1)
+	if err != nil {
+		pushesRejected.Inc()
+		return 0, err
+	}
+	if p == nil || (bytes.Equal(p.table, m.cur.Table) && maps.Equal(p.scripts, m.cur.Scripts)) {
+		return prev, nil
+	}
+	next := State{Table: p.table, Scripts: p.scripts, At: time.Now().UTC(), Who: a.Name, Action: action}
+	e := AuditEntry{At: next.At, Who: a.Name, Role: a.Role, Action: action, Target: target, Before: p.before, After: p.after}
+	sctx, cancel := m.storeCtx(ctx)
+	v, err := m.store.Commit(sctx, prev, next, e)
+	cancel()
+	if err != nil {
+		err = storeError(err)
+		m.synced.Store(false) // reload before the next change
+		m.Kick()
+		return 0, countRefusal(err)
+	}
+	next.Version = v
+	snap := p.snap
+	if v != prev+1 && snap != nil {
+		if snap, err = p.rebuild(v); err != nil {
+			m.synced.Store(false)
+			m.Kick()
+			return 0, fmt.Errorf("BUG: a change that compiled as version %d does not compile as %d: %w", prev+1, v, err)
+		}
+	}
+	m.install(next, snap, p.set, "change")
+	m.synced.Store(true)
+	pushesOK.Inc()
+	applySeconds.UpdateDuration(start)
+	return v, nil
+}
+
+// storeError maps any store failure other than a conflict to
+// ErrStoreUnavailable, keeping the cause in the message.
+func storeError(err error) error {
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrStoreUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
+}
+
+func countRefusal(err error) error {
+	if errors.Is(err, ErrConflict) {
+		pushesConflict.Inc()
+	} else {
+		pushesUnavailable.Inc()
+	}
+	return err
+}
+
+// PushTable replaces the whole table with body (JSON or YAML). Identical
+// content is a no-op that returns the version in force.
+func (m *Manager) PushTable(ctx context.Context, a Actor, body []byte, ifMatch uint64) (uint64, error) {
+	return m.change(ctx, a, ifMatch, ActionPushTable, "table", func(cur State, _ *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
+		// CompileBytes lists the problems of decoding and of compiling together.
+		snap, err := splitter.CompileBytes(body, v, m.env(set))
+		if err != nil {
+			return nil, err
+		}
+		canon, err := canonicalTable(snap.Table())
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Equal(canon, cur.Table) {
+			return nil, nil
+		}
+		p := &plan{table: canon, scripts: cur.Scripts, set: set, snap: snap, rebuild: func(v uint64) (*splitter.Snapshot, error) {
+			return splitter.Compile(snap.Table().Clone(), v, m.env(set))
+		}}
+		p.before, p.after = diffTables(cur.Table, canon)
+		return p, nil
+	})
+}
+
+// PutAppkey creates or replaces one appkey's entry with body (JSON or YAML).
+func (m *Manager) PutAppkey(ctx context.Context, a Actor, name string, body []byte, ifMatch uint64) (uint64, error) {
+	ak, err := splitter.ParseAppkey(body)
+	if err != nil {
+		pushesRejected.Inc()
+		return 0, err
+	}
+	return m.withAppkey(ctx, a, ifMatch, ActionPutAppkey, name, ak)
+}
+
+// DeleteAppkey removes one appkey's entry; ErrNotFound when it has none.
+func (m *Manager) DeleteAppkey(ctx context.Context, a Actor, name string, ifMatch uint64) (uint64, error) {
+	return m.withAppkey(ctx, a, ifMatch, ActionDeleteAppkey, name, nil)
+}
+
+func (m *Manager) withAppkey(ctx context.Context, a Actor, ifMatch uint64, action, name string, ak *splitter.Appkey) (uint64, error) {
+	return m.change(ctx, a, ifMatch, action, "appkey:"+name, func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
+		if snap == nil {
+			return nil, ErrNoTable
+		}
+		before, ok := appkeyJSON(snap.Table(), name)
+		if !ok && ak == nil {
+			return nil, fmt.Errorf("%w: appkey %q has no entry", ErrNotFound, name)
+		}
+		if ak != nil {
+			if err := m.checkAppkey(snap.Table(), name, ak, set); err != nil {
+				return nil, err
+			}
+		}
+		build := func(v uint64) (*splitter.Snapshot, error) { return snap.WithAppkey(name, ak, v, m.env(set)) }
+		return m.planFromSnapshot(cur, set, build, v, before, func(t *splitter.Table) json.RawMessage {
+			after, _ := appkeyJSON(t, name)
+			return after
+		})
+	})
+}
+
+// checkAppkey validates one appkey's entry against the environment by
+// compiling a table that holds only it: cheap, and it reports the problems
+// with the paths a whole-table push would. (Snapshot.WithAppkey checks the
+// same, but at the time of writing it loops forever rendering a problem's
+// path, so it is only called with an entry that passed this check.)
+func (m *Manager) checkAppkey(cur *splitter.Table, name string, ak *splitter.Appkey, set *policies.Set) error {
+	t := &splitter.Table{DefaultGroup: cur.DefaultGroup, Appkeys: map[string]*splitter.Appkey{name: ak.Clone()}}
+	_, err := splitter.Compile(t, 0, m.env(set))
+	return err
+}
+
+// SetSplit flips one appkey's kill-switch: off sends every task of the
+// appkey to its default group without running a rule.
+func (m *Manager) SetSplit(ctx context.Context, a Actor, name string, on bool, ifMatch uint64) (uint64, error) {
+	action := ActionSplitOff
+	if on {
+		action = ActionSplitOn
+	}
+	return m.change(ctx, a, ifMatch, action, "appkey:"+name, func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
+		if snap == nil {
+			return nil, ErrNoTable
+		}
+		if _, ok := appkeyJSON(snap.Table(), name); !ok {
+			return nil, fmt.Errorf("%w: appkey %q has no entry", ErrNotFound, name)
+		}
+		before, _ := json.Marshal(map[string]string{"split": onOff(!on)})
+		after, _ := json.Marshal(map[string]string{"split": onOff(on)})
+		build := func(v uint64) (*splitter.Snapshot, error) { return snap.WithSplit(name, on, v) }
+		return m.planFromSnapshot(cur, set, build, v, before, func(*splitter.Table) json.RawMessage { return after })
+	})
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// planFromSnapshot completes a plan whose next snapshot derives from the
+// one in force (one appkey changed).
+func (m *Manager) planFromSnapshot(cur State, set *policies.Set, build func(uint64) (*splitter.Snapshot, error), v uint64, before json.RawMessage, after func(*splitter.Table) json.RawMessage) (*plan, error) {
+	next, err := build(v)
+	if err != nil {
+		return nil, err
+	}
+	canon, err := canonicalTable(next.Table())
+	if err != nil {
+		return nil, err
+	}
+	return &plan{table: canon, scripts: cur.Scripts, set: set, snap: next, rebuild: build, before: before, after: after(next.Table())}, nil
+}
+
+// Rollback makes a new version whose table and scripts are those of the
+// kept version; ErrNotFound when the store no longer keeps it.
+func (m *Manager) Rollback(ctx context.Context, a Actor, version uint64) (uint64, error) {
+	return m.change(ctx, a, AnyVersion, ActionRollback, fmt.Sprintf("version:%d", version), func(cur State, _ *splitter.Snapshot, _ *policies.Set, v uint64) (*plan, error) {
+		sctx, cancel := m.storeCtx(ctx)
+		old, err := m.store.Get(sctx, version)
+		cancel()
+		switch {
+		case errors.Is(err, ErrNoState):
+			return nil, fmt.Errorf("%w: version %d is not kept (the last %d are)", ErrNotFound, version, HistoryDepth)
+		case err != nil:
+			return nil, storeError(err)
+		}
+		old.Version = v
+		snap, set, err := m.compileState(old)
+		if err != nil {
+			return nil, fmt.Errorf("version %d no longer compiles here: %w", version, err)
+		}
+		p := &plan{table: old.Table, scripts: old.Scripts, set: set, snap: snap, rebuild: func(v uint64) (*splitter.Snapshot, error) {
+			old.Version = v
+			s, _, err := m.compileState(old)
+			return s, err
+		}}
+		p.before, p.after = diffTables(cur.Table, old.Table)
+		p.before, p.after = withScriptDiff(p.before, p.after, cur.Scripts, old.Scripts)
+		return p, nil
+	})
+}
+
+// PutScript creates or replaces a Lua script. The table in force is
+// compiled again against the new script set, so the rules that name the
+// script use the new source from this version on; a script that does not
+// compile, or that breaks a rule, changes nothing.
+func (m *Manager) PutScript(ctx context.Context, a Actor, name, src string, ifMatch uint64) (uint64, error) {
+	if err := policies.CheckSource(name, []byte(src)); err != nil {
+		pushesRejected.Inc()
+		return 0, &ScriptError{Name: name, Err: err}
+	}
+	return m.change(ctx, a, ifMatch, ActionPutScript, "script:"+name, func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
+		if old, ok := cur.Scripts[name]; ok && old == src {
+			return nil, nil
+		}
+		next, err := set.With(name, []byte(src))
+		if err != nil {
+			return nil, &ScriptError{Name: name, Err: err}
+		}
+		scripts := maps.Clone(cur.Scripts)
+		if scripts == nil {
+			scripts = map[string]string{}
+		}
+		scripts[name] = src
+		p := &plan{table: cur.Table, scripts: scripts, set: next, rebuild: func(v uint64) (*splitter.Snapshot, error) {
+			return splitter.Compile(snap.Table().Clone(), v, m.env(next))
+		}}
+		if snap != nil {
+			if p.snap, err = p.rebuild(v); err != nil {
+				return nil, err
+			}
+		}
+		if old, ok := cur.Scripts[name]; ok {
+			p.before, _ = json.Marshal(old)
+		}
+		p.after, _ = json.Marshal(src)
+		return p, nil
+	})
+}
+
+// History returns the kept versions, newest first.
+func (m *Manager) History(ctx context.Context) ([]State, error) {
+	sctx, cancel := m.storeCtx(ctx)
+	defer cancel()
+	h, err := m.store.History(sctx)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return h, nil
+}
+
+// Audit returns the last limit audit entries, newest first.
+func (m *Manager) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
+	sctx, cancel := m.storeCtx(ctx)
+	defer cancel()
+	a, err := m.store.Audit(sctx, limit)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return a, nil
+}
+
+// Record writes an audit entry for a change that is not policy state
+// (draining a node, for instance); before and after are encoded as JSON.
+// Handlers pass context.Background() or their own, never the
+// *fasthttp.RequestCtx (its Done is not safe to watch from another goroutine).
+func (m *Manager) Record(ctx context.Context, a Actor, action, target string, before, after any) error {
+	e := AuditEntry{At: time.Now().UTC(), Who: a.Name, Role: a.Role, Action: action, Target: target}
+	e.Before, e.After = rawJSON(before), rawJSON(after)
+	sctx, cancel := m.storeCtx(ctx)
+	defer cancel()
+	if err := m.store.AppendAudit(sctx, e); err != nil {
+		return storeError(err)
+	}
+	return nil
+}
+
+// canonicalTable encodes t as the State keeps it: canonical JSON without
+// the version, which belongs to the State.
+func canonicalTable(t *splitter.Table) (json.RawMessage, error) {
+	c := *t
+	c.Version = 0
+	data, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("BUG: cannot encode a policy table: %w", err)
+	}
+	return data, nil
+}
+
+// appkeyJSON returns one appkey's entry as JSON.
+func appkeyJSON(t *splitter.Table, name string) (json.RawMessage, bool) {
+	a, ok := t.Appkeys[name]
+	if !ok || a == nil {
+		return nil, false
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return nil, false
+	}
+	return data, true
+}

@@ -1,0 +1,456 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"switchyard/policies"
+	"switchyard/splitter"
+)
+
+// Errors of a refused change, besides the Store's ErrConflict and
+// ErrStoreUnavailable and the splitter's *ValidationError. A refused
+// change changes nothing.
+var (
+	// ErrVersionMismatch means the caller's If-Match version is not in force.
+	ErrVersionMismatch = errors.New("version mismatch")
+	// ErrNotFound means the appkey, script or kept version does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrMalformed means the body could not be decoded at all.
+	ErrMalformed = errors.New("malformed body")
+)
+
+// AnyVersion as an ifMatch argument means the change has no precondition.
+const AnyVersion = ^uint64(0)
+
+// ManagerConfig says where a Manager's state comes from.
+type ManagerConfig struct {
+	// Store keeps and shares the state (default: NewMemoryStore(), nothing durable).
+	Store Store
+	// Groups are the pools' names: the groups a rule may name.
+	Groups map[string]bool
+	// SnapshotPath is the local copy of the state in force, rewritten on
+	// every change ("": none).
+	SnapshotPath string
+	// TablePath is the table file (YAML or JSON) to start with when the
+	// store and the snapshot have none ("": none).
+	TablePath string
+	// PoliciesDir holds the Lua scripts NAME.lua to start with together
+	// with TablePath ("": none).
+	PoliciesDir string
+	// Policies are the options scripts run with.
+	Policies policies.Options
+	// Logger receives the start-up source and sync events (default slog.Default()).
+	Logger *slog.Logger
+	// RetryInterval is how often an unreachable or unapplicable store is
+	// tried again (default 1s).
+	RetryInterval time.Duration
+	// StoreTimeout bounds each store call (default 2m: a large table takes
+	// a while; the store applies its own, shorter, per-operation limits).
+	StoreTimeout time.Duration
+}
+
+// Actor is who asks for a change: a token's name and role.
+type Actor struct {
+	Name, Role string
+}
+
+// Manager owns the policy state in force. The ingress reads Snapshot()
+// lock-free; changes are serialised, compiled off to the side, committed
+// to the Store and only then swapped in. It is safe for concurrent use.
+type Manager struct {
+	cfg   ManagerConfig
+	store Store
+	log   *slog.Logger
+
+	snap    atomic.Pointer[splitter.Snapshot] // nil until a table is loaded
+	scripts atomic.Pointer[policies.Set]
+	version atomic.Uint64
+	synced  atomic.Bool // the state in force is the store's latest
+
+	mu     sync.Mutex // serialises changes and syncs; guards the fields below
+	cur    State      // the state in force (Version 0: none yet)
+	source string     // where cur came from, for the log
+	badVer uint64     // a store version this instance could not apply (logged once)
+
+	kick   chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewManager returns a Manager that is not started: Start loads the state.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	if cfg.Store == nil {
+		cfg.Store = NewMemoryStore()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = time.Second
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 2 * time.Minute
+	}
+	if cfg.Groups == nil {
+		cfg.Groups = map[string]bool{}
+	}
+	m := &Manager{cfg: cfg, store: cfg.Store, log: cfg.Logger, kick: make(chan struct{}, 1)}
+	m.scripts.Store(policies.NewSet(cfg.Policies))
+	return m, nil
+}
+
+// Snapshot returns the compiled table in force; nil before one is loaded.
+// It never blocks; the snapshot must not be modified.
+func (m *Manager) Snapshot() *splitter.Snapshot { return m.snap.Load() }
+
+// Scripts returns the Lua scripts in force.
+func (m *Manager) Scripts() *policies.Set { return m.scripts.Load() }
+
+// Ready reports whether a table is loaded (what /readyz answers).
+func (m *Manager) Ready() bool { return m.snap.Load() != nil }
+
+// Version returns the version in force; 0 before any.
+func (m *Manager) Version() uint64 { return m.version.Load() }
+
+// State returns the state in force (its Table and Scripts must not be modified).
+func (m *Manager) State() State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cur
+}
+
+// Start loads the state: from the store, else the snapshot file, else the
+// table file and policies directory, and logs which. It then follows the
+// store's changes until Close, retrying while the store is unreachable. It
+// fails only when a configured local source is broken and nothing better
+// was found; with no table anywhere the Manager starts not ready, and the
+// first pushed table makes it ready.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	err := m.boot(ctx)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ctx, m.cancel = context.WithCancel(context.Background())
+	m.wg.Add(2)
+	go func() {
+		defer m.wg.Done()
+		m.store.Watch(ctx, func(v uint64) {
+			if v != m.version.Load() || !m.synced.Load() {
+				m.Kick()
+			}
+		})
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.syncLoop(ctx)
+	}()
+	return nil
+}
+
+// Close stops following the store.
+func (m *Manager) Close() {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+}
+
+// Kick asks the Manager to reload the store's latest state soon.
+func (m *Manager) Kick() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Manager) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
+}
+
+func (m *Manager) boot(ctx context.Context) error {
+	sctx, cancel := m.storeCtx(ctx)
+	st, err := m.store.Load(sctx)
+	cancel()
+	storeEmpty := false
+	switch {
+	case err == nil:
+		if aerr := m.installState(st, "store"); aerr == nil {
+			m.synced.Store(true)
+			m.log.Info("policy state loaded from the store", "version", st.Version, "who", st.Who, "action", st.Action)
+			return nil
+		} else {
+			m.badVer = st.Version
+			m.log.Error("POLICY STATE IN THE STORE CANNOT BE APPLIED; falling back to the local snapshot or config", "version", st.Version, "err", aerr)
+		}
+	case errors.Is(err, ErrNoState):
+		storeEmpty = true
+	default:
+		m.log.Error("STATE STORE UNREACHABLE AT START; serving from the local snapshot or config and retrying", "err", err)
+	}
+
+	loaded, err := m.bootLocal()
+	if err != nil {
+		return err
+	}
+	if !loaded {
+		m.log.Warn("NO POLICY TABLE in the store, snapshot or config: not ready until a table is pushed")
+	}
+	if storeEmpty {
+		if loaded {
+			if err := m.commitBoot(ctx, 0); err != nil {
+				m.log.Error("cannot store the start-up state as the first version; retrying", "err", err)
+				return nil
+			}
+		}
+		m.synced.Store(true)
+	}
+	return nil
+}
+
+// bootLocal loads the snapshot file, else the configured table file.
+func (m *Manager) bootLocal() (bool, error) {
+	if p := m.cfg.SnapshotPath; p != "" {
+		data, err := os.ReadFile(p)
+		switch {
+		case err == nil:
+			var st State
+			if err := json.Unmarshal(data, &st); err != nil {
+				m.log.Error("LOCAL SNAPSHOT UNREADABLE; trying the configured table", "path", p, "err", err)
+				break
+			}
+			if err := m.installState(st, "snapshot"); err != nil {
+				m.log.Error("LOCAL SNAPSHOT CANNOT BE APPLIED; trying the configured table", "path", p, "err", err)
+				break
+			}
+			m.log.Warn("POLICY STATE LOADED FROM THE LOCAL SNAPSHOT", "path", p, "version", st.Version)
+			return true, nil
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			m.log.Error("LOCAL SNAPSHOT UNREADABLE; trying the configured table", "path", p, "err", err)
+		}
+	}
+	set := m.scripts.Load()
+	if d := m.cfg.PoliciesDir; d != "" {
+		loadedSet, err := policies.LoadDir(d, m.cfg.Policies)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			m.log.Warn("policies_dir does not exist: starting without Lua policies", "dir", d)
+		case err != nil:
+			return false, fmt.Errorf("cannot load the Lua policies of policies_dir %q: %w", d, err)
+		default:
+			set = loadedSet
+			m.scripts.Store(set)
+			m.cur.Scripts = scriptMap(set)
+		}
+	}
+	if m.cfg.TablePath == "" {
+		return false, nil
+	}
+	data, err := os.ReadFile(m.cfg.TablePath)
+	if err != nil {
+		return false, fmt.Errorf("cannot read the table file %q: %w", m.cfg.TablePath, err)
+	}
+	st := State{Scripts: scriptMap(set), At: time.Now().UTC(), Who: "boot", Action: ActionBoot}
+	t, err := splitter.ParseTable(data)
+	if err != nil {
+		return false, fmt.Errorf("cannot parse the table file %q: %w", m.cfg.TablePath, err)
+	}
+	if st.Table, err = canonicalTable(t); err != nil {
+		return false, err
+	}
+	if err := m.installState(st, "config"); err != nil {
+		return false, fmt.Errorf("invalid table file %q: %w", m.cfg.TablePath, err)
+	}
+	m.log.Warn("POLICY STATE LOADED FROM THE CONFIGURED TABLE FILE", "path", m.cfg.TablePath, "scripts", len(st.Scripts))
+	return true, nil
+}
+
+// commitBoot stores the state in force (from a local source) as a new
+// version over the store's version prev.
+func (m *Manager) commitBoot(ctx context.Context, prev uint64) error {
+	next := m.cur
+	next.At, next.Who, next.Action = time.Now().UTC(), "boot", ActionBoot
+	after, _ := json.Marshal(map[string]any{"source": m.source, "local_version": m.cur.Version})
+	e := AuditEntry{At: next.At, Who: "boot", Role: "system", Action: ActionBoot, Target: "table", After: after}
+	sctx, cancel := m.storeCtx(ctx)
+	v, err := m.store.Commit(sctx, prev, next, e)
+	cancel()
+	if err != nil {
+		return err
+	}
+	next.Version = v
+	if err := m.installState(next, m.source); err != nil {
+		return fmt.Errorf("BUG: the state in force does not compile as version %d: %w", v, err)
+	}
+	m.synced.Store(true)
+	m.log.Warn("start-up state stored as the first version of the store", "version", v, "source", m.source)
+	return nil
+}
+
+// compileState builds what a State describes, without installing it.
+// A State without a table yields a nil snapshot.
+func (m *Manager) compileState(st State) (*splitter.Snapshot, *policies.Set, error) {
+	set := policies.NewSet(m.cfg.Policies)
+	var err error
+	for _, name := range sortedKeys(st.Scripts) {
+		if set, err = set.With(name, []byte(st.Scripts[name])); err != nil {
+			return nil, nil, fmt.Errorf("script %q: %w", name, err)
+		}
+	}
+	if !hasTable(st.Table) {
+		return nil, set, nil
+	}
+	t, err := splitter.ParseTable(st.Table)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := splitter.Compile(t, st.Version, m.env(set))
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap, set, nil
+}
+
+func hasTable(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
+}
+
+func (m *Manager) env(set *policies.Set) splitter.Env {
+	return splitter.Env{Groups: m.cfg.Groups, Scripts: set}
+}
+
+// installState compiles st and puts it in force.
+func (m *Manager) installState(st State, source string) error {
+	snap, set, err := m.compileState(st)
+	if err != nil {
+		return err
+	}
+	m.install(st, snap, set, source)
+	return nil
+}
+
+// install puts a compiled state in force and writes the snapshot file.
+func (m *Manager) install(st State, snap *splitter.Snapshot, set *policies.Set, source string) {
+	if st.Scripts == nil {
+		st.Scripts = map[string]string{}
+	}
+	m.cur, m.source = st, source
+	m.scripts.Store(set)
+	m.snap.Store(snap)
+	m.version.Store(st.Version)
+	tableVersion.Set(float64(st.Version))
+	if err := m.writeSnapshot(st); err != nil {
+		m.log.Error("cannot write the local snapshot", "path", m.cfg.SnapshotPath, "err", err)
+	}
+}
+
+// syncLoop reloads the store's state when Watch announces a change, and
+// retries every RetryInterval while the store is unreachable or the
+// instance is behind it.
+func (m *Manager) syncLoop(ctx context.Context) {
+	t := time.NewTicker(m.cfg.RetryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.kick:
+		case <-t.C:
+			if m.synced.Load() {
+				continue
+			}
+		}
+		m.mu.Lock()
+		if err := m.syncLocked(ctx); err != nil && ctx.Err() == nil {
+			m.log.Debug("policy state sync failed; retrying", "err", err)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// syncLocked brings the state in force in line with the store: it takes a
+// newer (or different) stored state, and stores the local state when the
+// store is empty or behind it (after an outage or a flush).
+func (m *Manager) syncLocked(ctx context.Context) error {
+	sctx, cancel := m.storeCtx(ctx)
+	st, err := m.store.Load(sctx)
+	cancel()
+	switch {
+	case errors.Is(err, ErrNoState):
+		if !hasTable(m.cur.Table) && len(m.cur.Scripts) == 0 {
+			m.synced.Store(true)
+			return nil
+		}
+		return m.syncFailed(m.commitBoot(ctx, 0))
+	case err != nil:
+		return m.syncFailed(err)
+	}
+	if st.Version == m.cur.Version && sameState(st, m.cur) {
+		if !m.synced.Swap(true) {
+			m.log.Info("policy state in sync with the store again", "version", st.Version)
+		}
+		return nil
+	}
+	if st.Version < m.cur.Version && !m.synced.Load() {
+		m.log.Warn("the store is behind the local state; storing the local state", "store_version", st.Version, "local_version", m.cur.Version)
+		return m.syncFailed(m.commitBoot(ctx, st.Version))
+	}
+	if err := m.installState(st, "store"); err != nil {
+		if m.badVer != st.Version {
+			m.badVer = st.Version
+			m.log.Error("POLICY STATE IN THE STORE CANNOT BE APPLIED ON THIS INSTANCE; keeping the state in force", "version", st.Version, "err", err)
+		}
+		return m.syncFailed(fmt.Errorf("the store holds version %d, which this instance cannot apply: %w", st.Version, err))
+	}
+	m.synced.Store(true)
+	m.log.Info("policy state taken from the store", "version", st.Version, "who", st.Who, "action", st.Action)
+	return nil
+}
+
+func (m *Manager) syncFailed(err error) error {
+	if err != nil {
+		m.synced.Store(false)
+	}
+	return err
+}
+
+func sameState(a, b State) bool {
+	return bytes.Equal(a.Table, b.Table) && maps.Equal(a.Scripts, b.Scripts)
+}
+
+// writeSnapshot writes st to the snapshot file atomically: a temporary
+// file in the same directory, synced, then renamed over the old one.
+func (m *Manager) writeSnapshot(st State) error {
+	p := m.cfg.SnapshotPath
+	if p == "" {
+		return nil
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(p, data)
+}
+
+func scriptMap(set *policies.Set) map[string]string {
+	out := map[string]string{}
+	for _, name := range set.Names() {
+		src, _ := set.Source(name)
+		out[name] = string(src)
+	}
+	return out
+}

@@ -1,0 +1,177 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var carol = Actor{Name: "carol-admin", Role: "admin"}
+
+func TestTwoManagersShareOneStore(t *testing.T) {
+	table, pol := writeConfigDir(t)
+	store := NewMemoryStore()
+	a := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol})
+	b := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol})
+	if a.Version() != 1 || b.Version() != 1 {
+		t.Fatalf("got versions %d and %d; want both 1 (b takes a's boot version from the store)", a.Version(), b.Version())
+	}
+	v, err := a.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to apply a's kill-switch", func() bool { return b.Version() == v })
+	if g := decide(t, b, "collect-app", "u1001", ""); g != "stable" {
+		t.Fatalf("on b u1001 goes to %q; want stable", g)
+	}
+	if _, err := b.PutScript(context.Background(), carol, "region_route", regionScriptV2, AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a to apply b's script", func() bool { return a.Version() == v+1 })
+	if _, err := a.SetSplit(context.Background(), carol, "collect-app", true, AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to apply a's second change", func() bool { return b.Version() == v+2 })
+	if g := decide(t, b, "collect-app", "u1", "sh"); g != "south" {
+		t.Fatalf("on b region sh goes to %q; want south (b's script, a's flip)", g)
+	}
+}
+
+func TestStaleChangeConflicts(t *testing.T) {
+	table, pol := writeConfigDir(t)
+	store := NewMemoryStore()
+	a := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol})
+	// Another writer commits behind a's back; a learns it at its commit.
+	st, _ := store.Load(context.Background())
+	if _, err := store.Commit(context.Background(), st.Version, st, AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close() // no notifications: a must find out by itself
+	_, err := a.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion)
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("got %v; want ErrConflict", err)
+	}
+	// The next change syncs first and succeeds.
+	v, err := a.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion)
+	if err != nil || v != 3 {
+		t.Fatalf("got %d, %v; want 3, nil", v, err)
+	}
+}
+
+func TestStartFromSnapshotWhileStoreDown(t *testing.T) {
+	table, pol := writeConfigDir(t)
+	snapPath := filepath.Join(t.TempDir(), "var", "table.json")
+	first := NewMemoryStore()
+	a := newManager(t, ManagerConfig{Store: first, TablePath: table, PoliciesDir: pol, SnapshotPath: snapPath})
+	if _, err := a.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	var onDisk State
+	data, err := os.ReadFile(snapPath)
+	if err != nil || json.Unmarshal(data, &onDisk) != nil || onDisk.Version != 2 || onDisk.Action != ActionSplitOff {
+		t.Fatalf("snapshot file: got %+v, %v", onDisk, err)
+	}
+
+	// A new instance whose store is down starts from the snapshot, not
+	// from the (older) table file.
+	store := NewMemoryStore()
+	store.SetUnavailable(true)
+	b := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol, SnapshotPath: snapPath})
+	if !b.Ready() || b.Version() != 2 {
+		t.Fatalf("got ready %v version %d; want ready at version 2 from the snapshot", b.Ready(), b.Version())
+	}
+	if g := decide(t, b, "collect-app", "u1001", ""); g != "stable" {
+		t.Fatalf("from the snapshot u1001 goes to %q; want stable (split off)", g)
+	}
+	if _, err := b.SetSplit(context.Background(), carol, "collect-app", true, AnyVersion); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("a change while the store is down: got %v; want ErrStoreUnavailable", err)
+	}
+
+	// The store comes back empty: b stores its state as the first version.
+	store.SetUnavailable(false)
+	waitFor(t, "b to store its state", func() bool {
+		st, err := store.Load(context.Background())
+		return err == nil && st.Action == ActionBoot && b.Version() == st.Version
+	})
+	if g := decide(t, b, "collect-app", "u1001", ""); g != "stable" {
+		t.Fatalf("after the boot commit u1001 goes to %q; want stable", g)
+	}
+}
+
+func TestCatchUpWhenStoreReturnsNewer(t *testing.T) {
+	table, pol := writeConfigDir(t)
+	store := NewMemoryStore()
+	a := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol})
+	for i := 0; i < 3; i++ {
+		if _, err := a.SetSplit(context.Background(), carol, "collect-app", i%2 == 1, AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b starts while the store is down, from the table file (version 0).
+	store.SetUnavailable(true)
+	b := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol})
+	if !b.Ready() || b.Version() != 0 {
+		t.Fatalf("got ready %v version %d; want ready from the config", b.Ready(), b.Version())
+	}
+	store.SetUnavailable(false)
+	waitFor(t, "b to catch up with the store", func() bool { return b.Version() == 4 })
+	if g := decide(t, b, "collect-app", "u1001", ""); g != "stable" {
+		t.Fatalf("after catching up u1001 goes to %q; want stable (split off at version 4)", g)
+	}
+}
+
+func TestStartFailsOnBrokenConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "table.yaml")
+	if err := os.WriteFile(bad, []byte("default_group: nowhere\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(ManagerConfig{TablePath: bad, Groups: testGroups, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "nowhere") {
+		t.Fatalf("got %v; want an error naming the unknown group", err)
+	}
+	// A corrupt snapshot falls back to the table file.
+	table, pol := writeConfigDir(t)
+	snap := filepath.Join(dir, "snap.json")
+	if err := os.WriteFile(snap, []byte("{corrupt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m2 := newManager(t, ManagerConfig{TablePath: table, PoliciesDir: pol, SnapshotPath: snap})
+	if !m2.Ready() {
+		t.Fatal("a corrupt snapshot must fall back to the table file")
+	}
+}
+
+func TestConcurrentChanges(t *testing.T) {
+	table, pol := writeConfigDir(t)
+	m := newManager(t, ManagerConfig{TablePath: table, PoliciesDir: pol})
+	const n = 20
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := m.PutAppkey(context.Background(), carol, "app-"+string(rune('a'+i)), []byte(`{"default_group":"vip"}`), AnyVersion)
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := m.Version(); v != n+1 {
+		t.Fatalf("got version %d; want %d", v, n+1)
+	}
+	for i := 0; i < n; i++ {
+		if g := decide(t, m, "app-"+string(rune('a'+i)), "u", ""); g != "vip" {
+			t.Fatalf("app %d goes to %q; want vip", i, g)
+		}
+	}
+}
