@@ -72,7 +72,7 @@ func (fr *frameReader) next() (frame, error) {
 			}
 			return frame{}, err
 		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+		if len(trimEOL(line)) == 0 {
 			if len(buf) == 0 {
 				continue
 			}
@@ -131,6 +131,14 @@ func (fr *frameReader) readLine() ([]byte, error) {
 	return line, nil
 }
 
+// trimEOL drops a line's trailing '\n' and '\r' bytes.
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
 func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) >= n {
 		return b[:len(b)+n]
@@ -164,7 +172,7 @@ func internContentType(v []byte) string {
 
 // splitHeader splits "Name: value\n" (or "Name:value\r\n") into name and value.
 func splitHeader(line []byte) (name, value []byte, ok bool) {
-	line = bytes.TrimRight(line, "\r\n")
+	line = trimEOL(line)
 	i := bytes.IndexByte(line, ':')
 	if i <= 0 {
 		return nil, nil, false
@@ -206,7 +214,7 @@ func (e *plainEvent) parse(b []byte) error {
 		} else {
 			line, b = b[:i+1], b[i+1:]
 		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+		if len(trimEOL(line)) == 0 {
 			break
 		}
 		name, value, ok := splitHeader(line)

@@ -141,19 +141,27 @@ func TestSimHostileVarsDoNotInject(t *testing.T) {
 	}
 }
 
+// startAnsweredCall starts a node, a client and one call that is answered
+// after 100ms and lasts talk, and returns once the answer is reported.
+func startAnsweredCall(t *testing.T, id string, talk time.Duration) (*fssim.Server, *Client, *recorder) {
+	t.Helper()
+	sim := startSim(t, fssim.Config{TimeScale: 1, Lines: map[string]fssim.LineProfile{
+		"line": {AnswerRate: 1, RingMin: 100 * time.Millisecond, RingMax: 100 * time.Millisecond, TalkMin: talk, TalkMax: talk},
+	}})
+	c, rec := startClient(t, sim.Addr(), fastClient)
+	waitConnected(t, c)
+	if _, err := c.Originate(ctx10(t), OriginateRequest{AttemptID: id, DialURL: "sofia/gateway/line/1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the answer", func() bool { return strings.Contains(kinds(rec.of(id)), "answered") })
+	return sim, c, rec
+}
+
 // TestSimReconnectKeepsCalls: a dropped connection is redialled, the client
 // subscribes and filters again, and a call that lives on is still followed
 // to its end.
 func TestSimReconnectKeepsCalls(t *testing.T) {
-	sim := startSim(t, fssim.Config{TimeScale: 1, Lines: map[string]fssim.LineProfile{
-		"long": {AnswerRate: 1, RingMin: 100 * time.Millisecond, RingMax: 200 * time.Millisecond, TalkMin: 3 * time.Second, TalkMax: 3 * time.Second},
-	}})
-	c, rec := startClient(t, sim.Addr(), fastClient)
-	waitConnected(t, c)
-	if _, err := c.Originate(ctx10(t), OriginateRequest{AttemptID: "kept", DialURL: "sofia/gateway/long/1"}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the answer", func() bool { return strings.Contains(kinds(rec.of("kept")), "answered") })
+	sim, c, rec := startAnsweredCall(t, "kept", 3*time.Second)
 	sim.Fault(fssim.FaultDrop)
 	waitFor(t, "a down state", func() bool {
 		for _, st := range rec.allStates() {
@@ -177,15 +185,7 @@ func TestSimReconnectKeepsCalls(t *testing.T) {
 // TestSimDropMissesHangup: the call ends while the client cannot connect;
 // after the reconnect uuid_exists says the channel is gone: Lost.
 func TestSimDropMissesHangup(t *testing.T) {
-	sim := startSim(t, fssim.Config{TimeScale: 1, Lines: map[string]fssim.LineProfile{
-		"short": {AnswerRate: 1, RingMin: 100 * time.Millisecond, RingMax: 100 * time.Millisecond, TalkMin: 600 * time.Millisecond, TalkMax: 600 * time.Millisecond},
-	}})
-	c, rec := startClient(t, sim.Addr(), fastClient)
-	waitConnected(t, c)
-	if _, err := c.Originate(ctx10(t), OriginateRequest{AttemptID: "missed", DialURL: "sofia/gateway/short/1"}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the answer", func() bool { return strings.Contains(kinds(rec.of("missed")), "answered") })
+	sim, c, rec := startAnsweredCall(t, "missed", 600*time.Millisecond)
 	sim.Fault(fssim.FaultRefuse)
 	sim.Fault(fssim.FaultDrop)
 	waitFor(t, "the disconnect", func() bool { return !c.Connected() })

@@ -33,21 +33,30 @@ func startClient(t *testing.T, addr string, tune func(*Config)) (*Client, *recor
 	if err != nil {
 		t.Fatal(err)
 	}
+	runClient(t, c)
+	return c, rec
+}
+
+// runClient runs c until the test ends or stop is called; stop waits for
+// Run to return.
+func runClient(t *testing.T, c *Client) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		c.Run(ctx)
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(15 * time.Second):
 			t.Error("Run did not return after cancel")
 		}
-	})
-	return c, rec
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func waitConnected(t *testing.T, c *Client) {
