@@ -35,10 +35,10 @@ type call struct {
 	jobEarly    bool // on failure, BACKGROUND_JOB before HANGUP_COMPLETE
 	state       int
 	timer       *time.Timer
-	created     time.Time
-	progressed  time.Time
-	answered    time.Time
-	hungup      time.Time
+	created     moment
+	progressed  moment
+	answered    moment
+	hungup      moment
 	simAnswer   time.Duration // simulated offset of the answer
 	simEnd      time.Duration // simulated offset of the hangup
 	hangupCause string
@@ -79,7 +79,7 @@ func (c *call) after(d time.Duration, step func()) {
 // s.mu must be held.
 func (c *call) begin() {
 	s := c.s
-	c.created = time.Now()
+	c.created.set(time.Now())
 	x := &evctx{s: s, c: c}
 	s.emitLocked(tplCreate, x, c.vars, "")
 	s.emitLocked(tplOriginate, x, c.vars, "")
@@ -100,13 +100,13 @@ func (c *call) begin() {
 }
 
 func (c *call) progress() {
-	c.progressed = time.Now()
+	c.progressed.set(time.Now())
 	c.s.emitLocked(tplProgress, &evctx{s: c.s, c: c}, c.vars, "")
 }
 
 func (c *call) answerNow() {
 	s := c.s
-	c.answered = time.Now()
+	c.answered.set(time.Now())
 	c.simAnswer = c.ring
 	c.state = stAnswered
 	s.emitLocked(tplAnswer, &evctx{s: s, c: c}, c.vars, "")
@@ -144,7 +144,7 @@ func (c *call) hangup(cause, disposition string, at time.Duration) {
 	}
 	wasAnswered := c.state == stAnswered
 	c.state = stDone
-	c.hungup = time.Now()
+	c.hungup.set(time.Now())
 	c.simEnd = at
 	c.hangupCause = cause
 	c.disposition = disposition
@@ -172,7 +172,7 @@ func (c *call) hangup(cause, disposition string, at time.Duration) {
 
 // kill hangs the call up now with cause (uuid_kill, hupall).
 func (c *call) kill(cause string) {
-	elapsed := time.Duration(float64(time.Since(c.created)) / c.s.cfg.TimeScale)
+	elapsed := time.Duration(float64(time.Since(c.created.t)) / c.s.cfg.TimeScale)
 	if c.state == stAnswered {
 		c.hangup(cause, "send_bye", elapsed)
 		return
@@ -215,6 +215,32 @@ func (x *evctx) cond(k int) bool {
 		return x.c != nil && !x.c.noReply
 	}
 	return true
+}
+
+// moment is a point in a call's life with its renderings, computed once
+// (every event of the call repeats them). The zero moment renders as
+// FreeSWITCH renders an unset time: "0", and an empty stamp.
+type moment struct {
+	t                time.Time
+	us, epoch, stamp string
+}
+
+func (m *moment) set(t time.Time) {
+	m.t, m.us, m.epoch, m.stamp = t, us(t), epoch(t), stamp(t)
+}
+
+func (m *moment) usec() string {
+	if m.us == "" {
+		return "0"
+	}
+	return m.us
+}
+
+func (m *moment) sec() string {
+	if m.epoch == "" {
+		return "0"
+	}
+	return m.epoch
 }
 
 func us(t time.Time) string {
@@ -290,7 +316,7 @@ func (x *evctx) value(ph int) string {
 	usd := func(d time.Duration) string { return itoa(d.Microseconds()) }
 	sec := func(d time.Duration) string { return itoa(int64(d / time.Second)) }
 	var bill, answer time.Duration
-	if !c.answered.IsZero() {
+	if !c.answered.t.IsZero() {
 		answer = c.simAnswer
 		bill = c.simEnd - c.simAnswer
 	}
@@ -308,13 +334,13 @@ func (x *evctx) value(ph int) string {
 	case phFar:
 		return c.req.far
 	case phCreatedUS:
-		return us(c.created)
+		return c.created.usec()
 	case phProgressUS:
-		return us(c.progressed)
+		return c.progressed.usec()
 	case phAnsweredUS:
-		return us(c.answered)
+		return c.answered.usec()
 	case phHangupUS:
-		return us(c.hungup)
+		return c.hungup.usec()
 	case phSessionID:
 		return itoa(c.sessionID)
 	case phQ850:
@@ -326,29 +352,29 @@ func (x *evctx) value(ph int) string {
 	case phDisposition:
 		return c.disposition
 	case phStartStamp:
-		return stamp(c.created)
+		return c.created.stamp
 	case phAnswerStamp:
-		return stamp(c.answered)
+		return c.answered.stamp
 	case phProgressStamp:
-		return stamp(c.progressed)
+		return c.progressed.stamp
 	case phEndStamp:
-		return stamp(c.hungup)
+		return c.hungup.stamp
 	case phStartEpoch:
-		return epoch(c.created)
+		return c.created.sec()
 	case phStartUepoch:
-		return us(c.created)
+		return c.created.usec()
 	case phAnswerEpoch:
-		return epoch(c.answered)
+		return c.answered.sec()
 	case phAnswerUepoch:
-		return us(c.answered)
+		return c.answered.usec()
 	case phProgressEpoch:
-		return epoch(c.progressed)
+		return c.progressed.sec()
 	case phProgressUepoch:
-		return us(c.progressed)
+		return c.progressed.usec()
 	case phEndEpoch:
-		return epoch(c.hungup)
+		return c.hungup.sec()
 	case phEndUepoch:
-		return us(c.hungup)
+		return c.hungup.usec()
 	case phDuration:
 		return sec(c.simEnd)
 	case phBillsec:

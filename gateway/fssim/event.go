@@ -6,67 +6,67 @@ import (
 	"sync"
 )
 
-// header is one header of an event: its decoded value for filters, and the
-// pre-encoded line when it comes from a static template line.
+// header is a header outside the templates: a channel variable of the
+// originate ({vars}).
 type header struct {
 	name, value string
-	enc         []byte
-}
-
-// event is an event about to be delivered: its headers in order and an
-// optional body (BACKGROUND_JOB's output).
-type event struct {
-	name string
-	hdrs []header
-	body string
-}
-
-// get returns the first header named name (case-insensitive, as
-// switch_event_get_header).
-func (e *event) get(name string) (string, bool) {
-	for i := range e.hdrs {
-		if strings.EqualFold(e.hdrs[i].name, name) {
-			return e.hdrs[i].value, true
-		}
-	}
-	return "", false
 }
 
 // kv is a channel variable from the originate's {vars}.
 type kv struct{ k, v string }
 
-// fill appends t's headers to e, with values from val, lines whose
-// condition cond rejects left out, and vars in place of ${vars}.
-func (t *template) fill(e *event, val func(ph int) string, cond func(c int) bool, vars []header) {
-	e.name = t.event
+// event is an event about to be delivered: a template, the values that
+// fill it, the originate's variables and an optional body (BACKGROUND_JOB's
+// output). It is never materialised as a list of headers: filters look
+// headers up in the template, and frame renders straight into bytes.
+type event struct {
+	t    *template
+	x    *evctx
+	vars []header
+	body string
+}
+
+// value returns the decoded value of template line l.
+func (e *event) value(l *tline, sb *strings.Builder) string {
+	if l.parts == nil {
+		return l.value
+	}
+	if len(l.parts) == 1 && l.parts[0].ph >= 0 {
+		return e.x.value(l.parts[0].ph)
+	}
+	sb.Reset()
+	for _, p := range l.parts {
+		if p.ph < 0 {
+			sb.WriteString(p.lit)
+		} else {
+			sb.WriteString(e.x.value(p.ph))
+		}
+	}
+	return sb.String()
+}
+
+// get returns the first header named name (case-insensitive, as
+// switch_event_get_header).
+func (e *event) get(name string) (string, bool) {
 	var sb strings.Builder
-	for i := range t.lines {
-		l := &t.lines[i]
-		if l.cond != condNone && !cond(l.cond) {
+	for i := range e.t.lines {
+		l := &e.t.lines[i]
+		if l.cond != condNone && !e.x.cond(l.cond) {
 			continue
 		}
 		if l.vars {
-			e.hdrs = append(e.hdrs, vars...)
-			continue
-		}
-		if l.parts == nil {
-			e.hdrs = append(e.hdrs, header{name: l.name, value: l.value, enc: l.enc})
-			continue
-		}
-		if len(l.parts) == 1 && l.parts[0].ph >= 0 {
-			e.hdrs = append(e.hdrs, header{name: l.name, value: val(l.parts[0].ph)})
-			continue
-		}
-		sb.Reset()
-		for _, p := range l.parts {
-			if p.ph < 0 {
-				sb.WriteString(p.lit)
-			} else {
-				sb.WriteString(val(p.ph))
+			for _, h := range e.vars {
+				if strings.EqualFold(h.name, name) {
+					return h.value, true
+				}
 			}
+			continue
 		}
-		e.hdrs = append(e.hdrs, header{name: l.name, value: sb.String()})
+		if len(l.name) == len(name) && strings.EqualFold(l.name, name) {
+			return e.value(l, &sb), true
+		}
 	}
+	return "", false
 }
 
 var renderPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
@@ -75,16 +75,33 @@ var renderPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); retur
 func (e *event) frame() []byte {
 	bp := renderPool.Get().(*[]byte)
 	inner := (*bp)[:0]
-	for i := range e.hdrs {
-		h := &e.hdrs[i]
-		if h.enc != nil {
-			inner = append(inner, h.enc...)
+	for i := range e.t.lines {
+		l := &e.t.lines[i]
+		if l.cond != condNone && !e.x.cond(l.cond) {
 			continue
 		}
-		inner = append(inner, h.name...)
-		inner = append(inner, ": "...)
-		inner = appendEncoded(inner, h.value)
-		inner = append(inner, '\n')
+		switch {
+		case l.vars:
+			for _, h := range e.vars {
+				inner = append(inner, h.name...)
+				inner = append(inner, ": "...)
+				inner = appendEncoded(inner, h.value)
+				inner = append(inner, '\n')
+			}
+		case l.enc != nil:
+			inner = append(inner, l.enc...)
+		default:
+			inner = append(inner, l.name...)
+			inner = append(inner, ": "...)
+			for _, p := range l.parts {
+				if p.ph < 0 {
+					inner = append(inner, p.enc...)
+				} else {
+					inner = appendEncoded(inner, e.x.value(p.ph))
+				}
+			}
+			inner = append(inner, '\n')
+		}
 	}
 	if e.body != "" {
 		inner = append(inner, "Content-Length: "...)

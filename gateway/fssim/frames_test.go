@@ -245,11 +245,22 @@ func (c *tclient) nextWithin(d time.Duration) (tframe, bool) {
 	}
 }
 
-// cmd sends a command and returns its reply frame.
+// cmd sends a command and returns its reply frame (events that arrive
+// meanwhile are dropped).
 func (c *tclient) cmd(s string) tframe {
 	c.t.Helper()
 	c.send(s + "\n\n")
-	return c.next()
+	return c.nextReply()
+}
+
+// nextReply returns the next frame that is not an event.
+func (c *tclient) nextReply() tframe {
+	c.t.Helper()
+	for {
+		if f := c.next(); f.ct() != "text/event-plain" {
+			return f
+		}
+	}
 }
 
 // event returns the next frame as an event, skipping other frames.

@@ -470,29 +470,15 @@ func (s *Server) dates(t time.Time) (string, string) {
 	return s.dateLocal, s.dateGMT
 }
 
-// hdrPool recycles the header slices of events being built.
-var hdrPool = sync.Pool{New: func() any { h := make([]header, 0, 256); return &h }}
-
 // emitLocked fires one event built from t: it takes the next
-// Event-Sequence and delivers the frame to every connection subscribed to
-// the event whose filters pass it. s.mu must be held.
+// Event-Sequence and delivers the frame, rendered once, to every
+// connection subscribed to the event whose filters pass it. s.mu must be
+// held.
 func (s *Server) emitLocked(t *template, x *evctx, vars []header, body string) {
 	s.seq++
 	x.seq = s.seq
 	x.now = time.Now()
-	any := false
-	for _, c := range s.conns {
-		if c.wants(t.event) {
-			any = true
-			break
-		}
-	}
-	if !any {
-		return
-	}
-	hp := hdrPool.Get().(*[]header)
-	ev := event{hdrs: (*hp)[:0], body: body}
-	t.fill(&ev, x.value, x.cond, vars)
+	ev := event{t: t, x: x, vars: vars, body: body}
 	var frame []byte
 	for _, c := range s.conns {
 		if c.wants(t.event) && passFilters(c.filters, &ev) {
@@ -502,9 +488,6 @@ func (s *Server) emitLocked(t *template, x *evctx, vars []header, body string) {
 			c.enqueue(frame)
 		}
 	}
-	clear(ev.hdrs)
-	*hp = ev.hdrs[:0]
-	hdrPool.Put(hp)
 }
 
 // spsTakeLocked counts one new session against the sessions-per-second

@@ -118,8 +118,9 @@ const (
 
 // tpart is a piece of a template value: a literal (decoded) or a placeholder.
 type tpart struct {
-	lit string
-	ph  int // -1: literal
+	lit string // decoded
+	enc []byte // as in the template (encoded)
+	ph  int    // -1: literal
 }
 
 // tline is one header line of a template.
@@ -193,11 +194,11 @@ func parseTemplate(text string) (*template, error) {
 		for val != "" {
 			i := strings.Index(val, "${")
 			if i < 0 {
-				l.parts = append(l.parts, tpart{lit: urlDecode(val), ph: -1})
+				l.parts = append(l.parts, tpart{lit: urlDecode(val), enc: []byte(val), ph: -1})
 				break
 			}
 			if i > 0 {
-				l.parts = append(l.parts, tpart{lit: urlDecode(val[:i]), ph: -1})
+				l.parts = append(l.parts, tpart{lit: urlDecode(val[:i]), enc: []byte(val[:i]), ph: -1})
 			}
 			j := strings.IndexByte(val[i:], '}')
 			if j < 0 {

@@ -40,7 +40,11 @@ func TestParseOriginate(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	ev := &event{hdrs: []header{{name: "Event-Name", value: "CHANNEL_ANSWER"}, {name: "variable_switchyard_instance", value: "gw-a"}, {name: "Job-UUID", value: "sy-1"}}}
+	tpl, err := parseTemplate("Event-Name: CHANNEL_ANSWER\n${vars}\nJob-UUID: ${job_uuid}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &event{t: tpl, x: &evctx{jobUUID: "sy-1"}, vars: []header{{name: "variable_switchyard_instance", value: "gw-a"}}}
 	f := func(filters [][2]string, want bool) {
 		t.Helper()
 		var fs []filter
