@@ -73,30 +73,37 @@ func parseYAML(data []byte) (*node, *Problem) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, &Problem{Message: "empty table: want a JSON or YAML object"}
 	}
-	n, prob := fromYAML(doc.Content[0], 0)
+	budget := max(100000, 10*len(data))
+	n, prob := fromYAML(doc.Content[0], 0, &budget)
 	if prob != nil {
 		return nil, prob
 	}
 	return &n, nil
 }
 
-func fromYAML(y *yaml.Node, depth int) (node, *Problem) {
+// fromYAML converts a yaml.v3 node. Aliases are expanded, within a budget
+// of nodes, so that a "billion laughs" document is refused rather than
+// expanded.
+func fromYAML(y *yaml.Node, depth int, budget *int) (node, *Problem) {
 	if depth > maxDepth {
 		return node{}, &Problem{Message: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
 	}
+	if *budget--; *budget < 0 {
+		return node{}, &Problem{Message: "YAML aliases expand to too many values"}
+	}
 	switch y.Kind {
 	case yaml.AliasNode:
-		return fromYAML(y.Alias, depth+1)
+		return fromYAML(y.Alias, depth+1, budget)
 	case yaml.DocumentNode:
 		if len(y.Content) == 0 {
 			return node{kind: nodeNull}, nil
 		}
-		return fromYAML(y.Content[0], depth+1)
+		return fromYAML(y.Content[0], depth+1, budget)
 	case yaml.SequenceNode:
 		n := node{kind: nodeList, kids: make([]node, len(y.Content))}
 		for i, c := range y.Content {
 			var prob *Problem
-			if n.kids[i], prob = fromYAML(c, depth+1); prob != nil {
+			if n.kids[i], prob = fromYAML(c, depth+1, budget); prob != nil {
 				return node{}, prob
 			}
 		}
@@ -105,7 +112,7 @@ func fromYAML(y *yaml.Node, depth int) (node, *Problem) {
 		n := node{kind: nodeMap, kids: make([]node, len(y.Content))}
 		for i, c := range y.Content {
 			var prob *Problem
-			if n.kids[i], prob = fromYAML(c, depth+1); prob != nil {
+			if n.kids[i], prob = fromYAML(c, depth+1, budget); prob != nil {
 				return node{}, prob
 			}
 		}
@@ -214,7 +221,7 @@ func (d *decoder) groupName(n *node, p *path) string {
 }
 
 func (d *decoder) strList(n *node, p *path) []string {
-	if !d.expect(n, nodeList, p, "a list of strings") {
+	if !d.expect(n, nodeList, p, "a list of strings") || len(n.kids) == 0 {
 		return nil
 	}
 	out := make([]string, len(n.kids))
@@ -327,6 +334,9 @@ func (d *decoder) appkey(n *node, p *path) *Appkey {
 			if !d.expect(v, nodeList, p, "a list of rules") {
 				continue
 			}
+			if len(v.kids) == 0 {
+				continue // canonical: no rules is nil, as omitempty writes it
+			}
 			a.Rules = make([]Rule, len(v.kids))
 			for i := range v.kids {
 				ip := p.idx(i)
@@ -436,7 +446,7 @@ func (d *decoder) rule(n *node, p *path, r *Rule) {
 			r.Script = d.str(v, p)
 		case "args":
 			present |= fArgs
-			if d.expect(v, nodeMap, p, "an object") {
+			if d.expect(v, nodeMap, p, "an object") && len(v.kids) > 0 {
 				r.Args, _ = d.anyValue(v, p.String()).(map[string]any)
 			}
 		default:
@@ -457,7 +467,7 @@ func (d *decoder) rule(n *node, p *path, r *Rule) {
 }
 
 func (d *decoder) ranges(n *node, p *path) [][2]int64 {
-	if !d.expect(n, nodeList, p, "a list of [low, high] pairs") {
+	if !d.expect(n, nodeList, p, "a list of [low, high] pairs") || len(n.kids) == 0 {
 		return nil
 	}
 	out := make([][2]int64, len(n.kids))
@@ -477,7 +487,7 @@ func (d *decoder) ranges(n *node, p *path) [][2]int64 {
 }
 
 func (d *decoder) weights(n *node, p *path) map[string]int {
-	if !d.expect(n, nodeMap, p, "an object of group: weight") {
+	if !d.expect(n, nodeMap, p, "an object of group: weight") || len(n.kids) == 0 {
 		return nil
 	}
 	out := make(map[string]int, len(n.kids)/2)
@@ -499,7 +509,7 @@ func (d *decoder) weights(n *node, p *path) map[string]int {
 }
 
 func (d *decoder) conditions(n *node, p *path) []Condition {
-	if !d.expect(n, nodeList, p, `a list of [key, op, value] conditions`) {
+	if !d.expect(n, nodeList, p, `a list of [key, op, value] conditions`) || len(n.kids) == 0 {
 		return nil
 	}
 	out := make([]Condition, len(n.kids))

@@ -130,8 +130,8 @@ func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (
 	}
 	c := compiler{env: env, checkEnv: true}
 	var root path
-	p := root.at("appkeys")
-	p = p.at(name)
+	ap := root.at("appkeys")
+	p := ap.at(name)
 	c.name(name, "appkey", &p)
 	e := c.entry(name, a, s.table.DefaultGroup, &p)
 	if err := c.err(); err != nil {

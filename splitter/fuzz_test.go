@@ -1,0 +1,137 @@
+package splitter
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzParseTable: parsing never panics, and a table that parses and
+// compiles marshals to canonical JSON that parses back to an equal table
+// (and marshals to the same bytes again).
+func FuzzParseTable(f *testing.F) {
+	files, _ := filepath.Glob("testdata/validate/*.txt")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		input, _, _ := strings.Cut(string(data), goldenSep)
+		f.Add([]byte(input))
+	}
+	f.Add([]byte(specTable))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tab, err := ParseTable(data)
+		if err != nil {
+			return
+		}
+		if _, err := Compile(tab, 1, goldenEnv); err != nil {
+			return
+		}
+		out, err := json.Marshal(tab)
+		if err != nil {
+			t.Fatalf("Marshal: %v", err)
+		}
+		again, err := ParseTable(out)
+		if err != nil {
+			t.Fatalf("canonical JSON does not parse: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(tab, again) {
+			t.Fatalf("round trip changed the table:\n%#v\n%#v\n%s", tab, again, out)
+		}
+		out2, _ := json.Marshal(again)
+		if string(out) != string(out2) {
+			t.Fatalf("canonical JSON is not stable:\n%s\n%s", out, out2)
+		}
+	})
+}
+
+// FuzzParseJSON: the JSON parser agrees with encoding/json on validity.
+func FuzzParseJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `{"a": [1, -2.5e3, true, false, null, "x\u00e9\ud83d\ude00"]}`, `{"a":}`, `[1,]`, `"\ud800"`, `01`, `{"a" 1}`, `1e`, `-`, `[[[]]]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, prob := parseJSON(data)
+		valid := json.Valid(data)
+		depthOK := jsonDepth(data) < maxDepth
+		if (prob == nil) != (valid && depthOK) {
+			t.Fatalf("parseJSON problem = %v; json.Valid = %v (depth ok %v)", prob, valid, depthOK)
+		}
+		if prob != nil {
+			return
+		}
+		var want any
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		if got := nodeAny(&n); !reflect.DeepEqual(got, want) {
+			t.Fatalf("parseJSON = %#v; encoding/json = %#v", got, want)
+		}
+	})
+}
+
+func jsonDepth(data []byte) int {
+	depth, maxd, inString, escaped := 0, 0, false, false
+	for _, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			maxd = max(maxd, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return maxd
+}
+
+// nodeAny converts a node tree as encoding/json decodes into an any
+// (duplicate keys: the last wins, as there).
+func nodeAny(n *node) any {
+	switch n.kind {
+	case nodeNull:
+		return nil
+	case nodeBool:
+		return n.s == "true"
+	case nodeNumber:
+		return json.Number(n.s)
+	case nodeString:
+		return validUTF8(n.s)
+	case nodeList:
+		out := make([]any, len(n.kids))
+		for i := range n.kids {
+			out[i] = nodeAny(&n.kids[i])
+		}
+		return out
+	}
+	out := map[string]any{}
+	for i := 0; i+1 < len(n.kids); i += 2 {
+		out[validUTF8(n.kids[i].s)] = nodeAny(&n.kids[i+1])
+	}
+	return out
+}
+
+// validUTF8 replaces each invalid byte with U+FFFD, as encoding/json does.
+func validUTF8(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b.WriteRune(r)
+		i += size
+	}
+	return b.String()
+}

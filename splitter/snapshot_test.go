@@ -1,0 +1,254 @@
+package splitter
+
+import (
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+)
+
+func tableJSON(t *testing.T, s *Snapshot) string {
+	t.Helper()
+	b, err := json.Marshal(s.Table())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func decideGroup(t *testing.T, s *Snapshot, appkey, user string) string {
+	t.Helper()
+	d, err := s.Decide(&Request{Appkey: appkey, UserID: user})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return d.Group + "/" + d.Rule
+}
+
+// TestWithAppkeyAndSplitLeaveOldSnapshot: every derived snapshot is new;
+// the old one decides and marshals exactly as before.
+func TestWithAppkeyAndSplitLeaveOldSnapshot(t *testing.T) {
+	s := mustCompile(t, specTable, testEnv)
+	beforeJSON := tableJSON(t, s)
+	check := func() {
+		t.Helper()
+		if got := tableJSON(t, s); got != beforeJSON {
+			t.Fatalf("old snapshot's table changed:\n%s\nwant:\n%s", got, beforeJSON)
+		}
+		if got := decideGroup(t, s, "collect-app", "u1001"); got != "vip/vip" {
+			t.Fatalf("old snapshot decides %s; want vip/vip", got)
+		}
+		if got := decideGroup(t, s, "off-app", "u1"); got != "canary/" {
+			t.Fatalf("old snapshot decides %s for off-app; want canary/", got)
+		}
+		if got := decideGroup(t, s, "new-app", "u1"); got != "stable/" || s.Len() != 2 || s.Version() != 7 {
+			t.Fatalf("old snapshot: new-app %s, len %d, version %d", got, s.Len(), s.Version())
+		}
+	}
+
+	off, err := s.WithSplit("collect-app", false, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decideGroup(t, off, "collect-app", "u1001"); got != "stable/" {
+		t.Errorf("split off: %s; want stable/", got)
+	}
+	if off.Version() != 8 || off.Table().Version != 8 || off.Table().Appkeys["collect-app"].Split {
+		t.Errorf("split off: version %d/%d, split %v", off.Version(), off.Table().Version, off.Table().Appkeys["collect-app"].Split)
+	}
+	on, err := off.WithSplit("off-app", true, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decideGroup(t, on, "off-app", "u1"); got != "vip/all" {
+		t.Errorf("split on: %s; want vip/all", got)
+	}
+	check()
+
+	a, err := ParseAppkey([]byte(`{"default_group": "v2", "rules": [{"name": "x", "type": "user", "users": ["u1"], "group": "north"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := s.WithAppkey("new-app", a, 10, testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decideGroup(t, added, "new-app", "u1"); got != "north/x" {
+		t.Errorf("added: %s; want north/x", got)
+	}
+	if got := decideGroup(t, added, "collect-app", "u1001"); got != "vip/vip" || added.Len() != 3 {
+		t.Errorf("added: collect-app %s, len %d", got, added.Len())
+	}
+	replaced, err := added.WithAppkey("collect-app", a, 11, testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decideGroup(t, replaced, "collect-app", "u1001"); got != "v2/" {
+		t.Errorf("replaced: %s; want v2/", got)
+	}
+	deleted, err := replaced.WithAppkey("collect-app", nil, 12, testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decideGroup(t, deleted, "collect-app", "u1001"); got != "stable/" || deleted.Len() != 2 {
+		t.Errorf("deleted: %s (table default), len %d", got, deleted.Len())
+	}
+	if got := decideGroup(t, deleted, "new-app", "u1"); got != "north/x" {
+		t.Errorf("deleted: new-app %s", got)
+	}
+	check()
+
+	// Errors change nothing.
+	if _, err := s.WithSplit("nope", true, 13); !errors.Is(err, ErrUnknownAppkey) {
+		t.Errorf("WithSplit(unknown) = %v; want ErrUnknownAppkey", err)
+	}
+	if _, err := s.WithAppkey("nope", nil, 13, testEnv); !errors.Is(err, ErrUnknownAppkey) {
+		t.Errorf("WithAppkey(unknown, nil) = %v; want ErrUnknownAppkey", err)
+	}
+	bad := &Appkey{Split: true, Rules: []Rule{{Name: "r", Type: TypeUser, Users: []string{"u"}, Group: "mars"}}}
+	var ve *ValidationError
+	if _, err := s.WithAppkey("collect-app", bad, 13, testEnv); !errors.As(err, &ve) || ve.Problems[0].Path != "appkeys.collect-app.rules[0].group" {
+		t.Errorf("WithAppkey(bad) = %v; want a problem at appkeys.collect-app.rules[0].group", err)
+	}
+	check()
+}
+
+func TestCompileDoesNotTouchInput(t *testing.T) {
+	tab := GenerateTable(50, 3)
+	before, _ := json.Marshal(tab)
+	s, err := Compile(tab, 42, GenEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := json.Marshal(tab)
+	if string(before) != string(after) || tab.Version != 0 || s.Table().Version != 42 {
+		t.Fatalf("Compile changed its input (version %d) or did not stamp the snapshot's (%d)", tab.Version, s.Table().Version)
+	}
+	clone := tab.Clone()
+	clone.Appkeys["app-000000"].Rules[0].Name = "changed"
+	if tab.Appkeys["app-000000"].Rules[0].Name == "changed" {
+		t.Fatal("Clone shares rules")
+	}
+}
+
+func TestGenerateTableCompiles(t *testing.T) {
+	for _, n := range []int{0, 1, 1000} {
+		s, err := Compile(GenerateTable(n, int64(n)), 1, GenEnv())
+		if err != nil {
+			t.Fatalf("GenerateTable(%d): %v", n, err)
+		}
+		if s.Len() != n {
+			t.Fatalf("Len = %d; want %d", s.Len(), n)
+		}
+		for name := range s.Table().Appkeys {
+			if _, err := s.Decide(&Request{Appkey: name, UserID: "u1", Callee: "+8613800000000", IP: netip.MustParseAddr("10.1.2.3")}); err != nil {
+				t.Fatalf("Decide(%s): %v", name, err)
+			}
+		}
+	}
+}
+
+// TestIndexFindsEveryAppkey: the fastcache index, overflow included,
+// finds each of 100k names and nothing else.
+func TestIndexFindsEveryAppkey(t *testing.T) {
+	names := make([]string, 100000)
+	for i := range names {
+		names[i] = "app-" + itoa(i)
+	}
+	x := newIndex(names)
+	for i, n := range names {
+		if got, ok := x.lookup(n); !ok || got != uint32(i) {
+			t.Fatalf("lookup(%s) = %d, %v; want %d", n, got, ok, i)
+		}
+	}
+	for _, n := range []string{"", "app-", "app-100000", "app-1x"} {
+		if _, ok := x.lookup(n); ok {
+			t.Fatalf("lookup(%q) found", n)
+		}
+	}
+}
+
+func TestLuaRule(t *testing.T) {
+	src := `{"default_group": "stable", "appkeys": {"app": {"rules": [
+		{"name": "script", "type": "lua", "script": "region_route", "args": {"sh": "east"}},
+		{"name": "after", "type": "user", "users": ["u1"], "group": "vip"}]}}}`
+	if _, err := CompileBytes([]byte(src), 1, testEnv); err == nil {
+		t.Fatal("a lua rule compiled without a Lua runtime")
+	}
+	s, err := CompileBytes([]byte(src), 1, goldenEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(group, user, wantGroup, wantRule string, failures int) {
+		t.Helper()
+		r := Request{Appkey: "app", UserID: user}
+		if group != "" {
+			r.Attrs = []Attr{{"group", group}}
+		}
+		d, err := s.Decide(&r)
+		if err != nil || d.Group != wantGroup || d.Rule != wantRule || d.Failures != failures {
+			t.Errorf("group %q: %+v, %v; want %s/%s with %d failures", group, d, err, wantGroup, wantRule, failures)
+		}
+		if failures > 0 && d.FailedRule != "script" {
+			t.Errorf("FailedRule = %q; want script", d.FailedRule)
+		}
+	}
+	f("north", "u1", "north", "script", 0)
+	f("", "u1", "vip", "after", 0)
+	f("!err", "u1", "vip", "after", 1)
+	f("mars", "u2", "stable", "", 1)
+}
+
+func TestDecideAllocs(t *testing.T) {
+	ip := netip.MustParseAddr("::ffff:10.1.2.3")
+	s := mustCompile(t, `
+default_group: stable
+appkeys:
+  user: {rules: [{name: r, type: user, users: [a, b], ranges: [[1, 5]], suffixes: ["9"], group: vip}]}
+  version: {rules: [{name: r, type: version, match: ">=2.3.0 <3", group: v2}]}
+  canary: {rules: [{name: r, type: canary, percent: 50, hash_on: ip, group: canary}]}
+  random: {rules: [{name: r, type: canary, percent: 50, hash_on: random, group: canary}]}
+  weighted: {rules: [{name: r, type: weighted, weights: {stable: 1, canary: 2, vip: 3}, hash_on: header:X-Key}]}
+  wrandom: {rules: [{name: r, type: weighted, weights: {stable: 1, canary: 2}, hash_on: random}]}
+  ip: {rules: [{name: r, type: ip, cidrs: ["192.168.0.0/16", "fd00::/8"], group: office}]}
+  match: {rules: [{name: r, type: match, all: [["attr:region", "in", [bj, tj]], ["ip", "prefix", "10."], ["callee", "~~", "^[+]86"], ["attr:tier", ">", 1]], group: north}]}
+  off: {split: off, rules: [{name: r, type: user, users: [a], group: vip}]}
+`, testEnv)
+	for _, appkey := range []string{"user", "version", "canary", "random", "weighted", "wrandom", "ip", "match", "off", "unlisted"} {
+		for _, version := range []string{"2.10.0", "3.1.0", "junk"} {
+			r := &Request{Appkey: appkey, UserID: "12", Version: version, Callee: "+8613800000000", IP: ip,
+				Attrs: []Attr{{"region", "tj"}, {"tier", "2"}}, Headers: headers{"X-Key": "k1"}}
+			s.Decide(r) // warm the version caches
+			if n := testing.AllocsPerRun(200, func() { s.Decide(r) }); n != 0 {
+				t.Errorf("Decide(%s, version %s) allocates %v times; want 0", appkey, version, n)
+			}
+		}
+	}
+}
+
+// TestConcurrentDecide runs Decide from many goroutines while snapshots
+// are derived (run with -race).
+func TestConcurrentDecide(t *testing.T) {
+	s := mustCompile(t, specTable, testEnv)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				r := Request{Appkey: "collect-app", UserID: "u" + itoa(g*10000+i), Version: "2." + itoa(i%40) + ".0"}
+				if _, err := s.Decide(&r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		if _, err := s.WithSplit("collect-app", i%2 == 0, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+}
