@@ -76,17 +76,23 @@ func (c *call) runFS(ctx context.Context) (o Outcome, det details, ok bool) {
 		return Outcome{NotSent: true, Cause: "NODE_NOT_CONNECTED"}, details{cause: "NODE_NOT_CONNECTED"}, true
 	}
 	t := c.p.task
-	err := node.Originate(ctx, Call{
-		AttemptID: c.attempt.ID, JobUUID: c.attempt.JobUUID, TaskID: t.ID,
+	job, err := node.Originate(ctx, Call{
+		AttemptID: c.attempt.ID, TaskID: t.ID,
 		DialURL: dialURL(c.d.Pool.Config.Lines[c.lease.Line.Index].Dial, t.Callee),
 		Answer:  c.d.Pool.Config.Answer, CallerID: t.Caller, Vars: t.Vars,
 	})
-	if errors.Is(err, ErrNotSent) {
+	switch {
+	case errors.Is(err, ErrNotSent):
 		return Outcome{NotSent: true, Cause: "NOT_SENT"}, details{cause: "NOT_SENT"}, true
-	}
-	if err != nil {
+	case errors.Is(err, ErrInvalidCall):
+		return Outcome{Invalid: true, Cause: "INVALID_REQUEST"}, details{cause: "INVALID_REQUEST"}, true
+	case err != nil:
 		slog.Warn("dispatch: originate outcome open; following events", "attempt", c.attempt.ID, "err", err)
 	}
+	// The Job-UUID is chosen by the ESL client when it sends: it is stored
+	// with the next progress or the result (the attempt id, our
+	// origination_uuid, was stored before and is what reconciliation uses).
+	c.attempt.JobUUID = job
 	watchdog := time.NewTicker(s.opt.WatchEvery)
 	defer watchdog.Stop()
 	missing := 0
@@ -147,6 +153,7 @@ func (c *call) progress(ctx context.Context, st queue.State) {
 		if n := len(r.Attempts); n > 0 && r.Attempts[n-1].ID == id && !r.State.Final() {
 			r.State = st
 			r.Attempts[n-1].State = st
+			r.Attempts[n-1].JobUUID = c.attempt.JobUUID
 		}
 		return nil
 	})
@@ -194,6 +201,7 @@ func (c *call) end(ctx context.Context, cls Class, det details) {
 		}
 		a := &r.Attempts[n-1]
 		a.State, a.Result, a.Cause, a.SIPStatus = cls.State, cls.Result, det.cause, det.sip
+		a.JobUUID = c.attempt.JobUUID
 		a.RingSec, a.AnswerSec, a.BillSec, a.FinishedAt = det.ringSec, det.answerSec, det.billSec, now
 		if cls.Verdict == Retry {
 			r.State = queue.StateQueued

@@ -43,6 +43,7 @@ const (
 // Outcome is what is known about an attempt when it ends.
 type Outcome struct {
 	NotSent     bool   // the originate never reached the node (send failed)
+	Invalid     bool   // the originate was refused as malformed before sending
 	ChannelSeen bool   // a channel event was seen for the attempt's uuid
 	JobErr      bool   // originate answered -ERR
 	Lost        bool   // the connection was lost and the channel is gone, or the node restarted
@@ -84,6 +85,7 @@ var lineLocal = map[string]bool{
 // Classify decides what an ended attempt means; the table in the package
 // documentation lists every case. The rules, first match wins:
 //
+//  0. Invalid: Final, failed (the same request fails everywhere).
 //  1. NotSent: Retry, avoiding the node.
 //  2. Lost: Unknown.
 //  3. A callee outcome cause: Final with its result (even without a
@@ -96,6 +98,8 @@ var lineLocal = map[string]bool{
 //     callee): Final, failed with the cause.
 func Classify(o Outcome) Class {
 	switch {
+	case o.Invalid:
+		return Class{Verdict: Final, Result: "failed", State: queue.StateFailed}
 	case o.NotSent:
 		return Class{Verdict: Retry, Avoid: AvoidNode, Result: "not_placed", State: queue.StateFailed}
 	case o.Lost:

@@ -23,6 +23,7 @@ func TestClassify(t *testing.T) {
 	ch := func(cause string) Outcome { return Outcome{ChannelSeen: true, Cause: cause} }
 	noch := func(cause string) Outcome { return Outcome{JobErr: true, Cause: cause} }
 	f(Outcome{NotSent: true}, Retry, AvoidNode, "not_placed", queue.StateFailed)
+	f(Outcome{Invalid: true}, Final, 0, "failed", queue.StateFailed)
 	f(Outcome{Lost: true}, Unknown, 0, "", queue.StateUnknown)
 	f(Outcome{Lost: true, ChannelSeen: true, Answered: true}, Unknown, 0, "", queue.StateUnknown)
 	for cause, res := range map[string]string{
@@ -64,11 +65,11 @@ type scripted struct {
 	exists map[string]bool
 }
 
-func (n *scripted) Originate(ctx context.Context, c Call) error {
+func (n *scripted) Originate(ctx context.Context, c Call) (string, error) {
 	rec, err := n.q.Get(ctx, c.TaskID)
 	if err != nil {
 		n.t.Errorf("originate of unknown task %s: %v", c.TaskID, err)
-	} else if a := rec.Attempts[len(rec.Attempts)-1]; a.ID != c.AttemptID || a.JobUUID != c.JobUUID || a.Node != n.id || a.State != queue.StateDialing || rec.State != queue.StateDialing {
+	} else if a := rec.Attempts[len(rec.Attempts)-1]; a.ID != c.AttemptID || a.Node != n.id || a.State != queue.StateDialing || rec.State != queue.StateDialing {
 		n.t.Errorf("originate before the attempt was stored: record %+v, call %+v", rec, c)
 	}
 	n.mu.Lock()
@@ -76,7 +77,7 @@ func (n *scripted) Originate(ctx context.Context, c Call) error {
 	n.mu.Unlock()
 	evs, err := n.script(c)
 	if err != nil {
-		return err
+		return "", err
 	}
 	go func() {
 		for _, ev := range evs {
@@ -84,7 +85,7 @@ func (n *scripted) Originate(ctx context.Context, c Call) error {
 			n.set().Deliver(ev)
 		}
 	}()
-	return nil
+	return "job-" + c.AttemptID[:8], nil
 }
 
 func (n *scripted) Exists(ctx context.Context, uuid string) (bool, error) {
@@ -149,7 +150,7 @@ func newRig(t *testing.T, cfg pool.Config, q *queue.Memory, script func(node str
 	}
 	opt := Options{
 		Instance: "test", Queue: q, Pools: map[string]pool.Config{"g": cfg},
-		Connect: func(group string, n pool.Node, deliver func(Event), state func(bool, string)) (Originator, error) {
+		Connect: func(ctx context.Context, group string, n pool.Node, deliver func(Event), state func(bool, string)) (Originator, error) {
 			return r.nodes[n.ID], nil
 		},
 		Callback: CallbackOptions{Get: q.Get, Backoff: 20 * time.Millisecond},

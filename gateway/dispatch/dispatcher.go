@@ -65,11 +65,6 @@ func newAttemptID() string {
 	return string(s[:])
 }
 
-// jobUUID is the bgapi Job-UUID of an attempt: "sy-" and the attempt id
-// without its first three characters (36 characters at most, ESL.md), so
-// that one regex filter (/^sy-/) passes every job of ours.
-func jobUUID(attemptID string) string { return "sy-" + attemptID[3:] }
-
 // Run recovers the group's tasks left by dead instances, then dispatches
 // until ctx ends. Calls in progress when ctx ends are not waited for: their
 // records stay "dialing"/"ringing"/"answered" and the next instance to
@@ -203,7 +198,6 @@ func (d *Dispatcher) dispatch(ctx context.Context, p *pending) {
 	}
 	now := time.Now()
 	a := queue.Attempt{ID: newAttemptID(), State: queue.StateDialing, StartedAt: now}
-	a.JobUUID = jobUUID(a.ID)
 	if lease.Node != nil {
 		a.Node, a.Line = lease.Node.ID, lease.Line.ID
 	} else {

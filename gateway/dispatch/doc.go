@@ -9,8 +9,10 @@
 //
 // # Never calling anyone twice by mistake
 //
-// The attempt ("dialing", with node, line and Job-UUID) is stored durably
-// through the queue before the originate is sent; if that write fails the
+// The attempt ("dialing", with its id, which is the call's
+// origination_uuid, its node and line) is stored durably through the queue
+// before the originate is sent (the Job-UUID, chosen by the ESL client as it
+// sends, is stored with the next progress or the result); if that write fails the
 // call is not placed. After a crash, a recovered task whose last attempt
 // was started and has no final result is reconciled with uuid_exists on its
 // node: while the channel exists it is watched, once it is gone (or the
@@ -27,6 +29,7 @@
 //
 //	what ended the attempt                                    verdict  avoid  result      task state
 //	--------------------------------------------------------  -------  -----  ----------  ----------
+//	originate refused as malformed (callee, vars)             final    -      failed      failed
 //	originate not sent (node unreachable, send failed)        retry    node   not_placed  (queued)
 //	ESL connection lost and channel gone / node restarted     unknown  -      -           unknown
 //	  (KindLost: the client reconciled with uuid_exists)

@@ -11,10 +11,14 @@ import (
 // leaves the outcome open: the dispatcher follows events and reconciles.
 var ErrNotSent = errors.New("originate not sent")
 
+// ErrInvalidCall is wrapped by an Originator's error when the call cannot
+// be placed anywhere as asked (a callee or variable the originate refuses):
+// the task fails at once, nothing was sent.
+var ErrInvalidCall = errors.New("invalid call")
+
 // Call is one originate for a node.
 type Call struct {
 	AttemptID string // origination_uuid: every event of the call carries it
-	JobUUID   string // the bgapi Job-UUID
 	TaskID    string
 	DialURL   string // the line's dial with {callee} replaced
 	Answer    string // the pool's answer
@@ -25,7 +29,11 @@ type Call struct {
 // Originator places calls on one FreeSWITCH node. Events of the calls it
 // placed come back through Set.Deliver.
 type Originator interface {
-	Originate(ctx context.Context, c Call) error
+	// Originate sends the call and returns its bgapi Job-UUID. An error
+	// wrapping ErrNotSent or ErrInvalidCall means no call was placed and no
+	// event will come; any other error leaves the outcome open (events, or
+	// a final Lost, will tell).
+	Originate(ctx context.Context, c Call) (jobUUID string, err error)
 	// Exists reports whether a channel with uuid lives on the node
 	// (uuid_exists).
 	Exists(ctx context.Context, uuid string) (bool, error)

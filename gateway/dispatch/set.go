@@ -26,7 +26,7 @@ type Options struct {
 	// connection reports call events to deliver and its state to state
 	// (false: disconnected, with the reason). nil, or an error: the node
 	// stays unreachable. See NewESL for the gateway/esl adapter.
-	Connect func(group string, n pool.Node, deliver func(Event), state func(up bool, reason string)) (Originator, error)
+	Connect func(ctx context.Context, group string, n pool.Node, deliver func(Event), state func(up bool, reason string)) (Originator, error)
 	// Votes shares node reachability between instances (majority vote);
 	// nil: each instance judges alone.
 	Votes Voter
@@ -162,7 +162,7 @@ func (d *Dispatcher) connect(ctx context.Context) {
 			m.SetUnreachable(true, "no ESL connector configured")
 			continue
 		}
-		o, err := d.set.opt.Connect(d.Group, n, d.set.Deliver, func(up bool, reason string) {
+		o, err := d.set.opt.Connect(ctx, d.Group, n, d.set.Deliver, func(up bool, reason string) {
 			m.SetUnreachable(!up, reason)
 		})
 		if err != nil {
