@@ -47,6 +47,23 @@ type memRing struct {
 	in   map[string]bool
 }
 
+func (c *memCore) ring(group string, prio int) *memRing {
+	k := memRingKey{group, prio}
+	r := c.rings[k]
+	if r == nil {
+		r = &memRing{in: map[string]bool{}}
+		c.rings[k] = r
+	}
+	return r
+}
+
+func (r *memRing) add(appkey string) {
+	if !r.in[appkey] {
+		r.in[appkey] = true
+		r.keys = append(r.keys, appkey)
+	}
+}
+
 // NewMemory returns an empty in-memory queue whose consumer is "memory".
 func NewMemory() *Memory {
 	return &Memory{name: "memory", core: &memCore{
@@ -117,16 +134,7 @@ func (c *memCore) enqueueLocked(t *Task) (string, bool, error) {
 	c.recs[t.ID] = newRecord(cloneTask(t), c.now())
 	rk := memReadyKey{t.Group, t.Appkey, t.Priority}
 	c.ready[rk] = append(c.ready[rk], t.ID)
-	gk := memRingKey{t.Group, t.Priority}
-	r := c.rings[gk]
-	if r == nil {
-		r = &memRing{in: map[string]bool{}}
-		c.rings[gk] = r
-	}
-	if !r.in[t.Appkey] {
-		r.in[t.Appkey] = true
-		r.keys = append(r.keys, t.Appkey)
-	}
+	c.ring(t.Group, t.Priority).add(t.Appkey)
 	if t.DedupKey != "" {
 		c.dedup[dk] = t.ID
 	}
@@ -205,6 +213,25 @@ func (m *Memory) Done(ctx context.Context, t *Task) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.claimed[t.Group], t.ID)
+	return nil
+}
+
+// Release implements Source.
+func (m *Memory) Release(ctx context.Context, t *Task) error {
+	c := m.core
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.claimed[t.Group][t.ID] != m.name {
+		return fmt.Errorf("task %s is not claimed by %s: %w", t.ID, m.name, ErrNotClaimed)
+	}
+	delete(c.claimed[t.Group], t.ID)
+	rec, ok := c.recs[t.ID]
+	if !ok {
+		return nil
+	}
+	rk := memReadyKey{rec.Group, rec.Appkey, rec.Priority}
+	c.ready[rk] = append([]string{t.ID}, c.ready[rk]...)
+	c.ring(rec.Group, rec.Priority).add(rec.Appkey)
 	return nil
 }
 

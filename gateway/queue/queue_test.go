@@ -230,6 +230,31 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		}
 	})
 
+	t.Run("Release", func(t *testing.T) {
+		h := mk(t)
+		a, _, _ := h.q.Enqueue(ctx, task("app", "stable", 4))
+		b, _, _ := h.q.Enqueue(ctx, task("app", "stable", 4))
+		got, err := h.q.Claim(ctx, "stable", 1)
+		if err != nil || len(got) != 1 || got[0].ID != a {
+			t.Fatalf("Claim = %v, %v; want %s", got, err, a)
+		}
+		other, kill := h.other(t, "other")
+		defer kill()
+		if err := other.Release(ctx, got[0]); !errors.Is(err, ErrNotClaimed) {
+			t.Fatalf("Release by another consumer = %v; want ErrNotClaimed", err)
+		}
+		if err := h.q.Release(ctx, got[0]); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		if err := h.q.Release(ctx, got[0]); !errors.Is(err, ErrNotClaimed) {
+			t.Fatalf("second Release = %v; want ErrNotClaimed", err)
+		}
+		again, err := other.Claim(ctx, "stable", 5)
+		if err != nil || len(again) != 2 || again[0].ID != a || again[1].ID != b {
+			t.Fatalf("after Release, Claim = %v, %v; want %s then %s", again, err, a, b)
+		}
+	})
+
 	t.Run("Recover", func(t *testing.T) {
 		h := mk(t)
 		for i := 0; i < 3; i++ {

@@ -26,7 +26,9 @@ type RedisOptions struct {
 	// under the old value: drain first.
 	Shards int
 	// Consumer names this instance when it claims tasks (default
-	// hostname-pid-random). Two live instances must not share a name.
+	// hostname-pid). A random incarnation suffix is added at NewRedis, so
+	// that an instance restarted under the same name (after kill -9)
+	// counts as a new consumer and its predecessor's claims get recovered.
 	Consumer string
 	// ConsumerTTL is how long this consumer counts as alive after its last
 	// heartbeat (default 15s); a heartbeat is sent every ConsumerTTL/3.
@@ -52,7 +54,7 @@ func (o *RedisOptions) fill() error {
 	}
 	if o.Consumer == "" {
 		host, _ := os.Hostname()
-		o.Consumer = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), newID(0)[16:])
+		o.Consumer = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if o.ConsumerTTL == 0 {
 		o.ConsumerTTL = 15 * time.Second
@@ -77,6 +79,7 @@ type Redis struct {
 	c    redis.UniversalClient
 	o    RedisOptions
 	tags []string // "{prefix:N}" per shard
+	me   string   // Consumer#incarnation: what claims are recorded under
 	next atomic.Uint32
 
 	stop     chan struct{}
@@ -91,7 +94,7 @@ func NewRedis(c redis.UniversalClient, o RedisOptions) (*Redis, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	q := &Redis{c: c, o: o, stop: make(chan struct{})}
+	q := &Redis{c: c, o: o, me: o.Consumer + "#" + newID(0)[18:], stop: make(chan struct{})}
 	for i := 0; i < o.Shards; i++ {
 		q.tags = append(q.tags, "{"+o.Prefix+":"+strconv.Itoa(i)+"}")
 	}
@@ -100,8 +103,9 @@ func NewRedis(c redis.UniversalClient, o RedisOptions) (*Redis, error) {
 	return q, nil
 }
 
-// Consumer returns the name this queue claims tasks under.
-func (q *Redis) Consumer() string { return q.o.Consumer }
+// Consumer returns the name this queue claims tasks under: the configured
+// consumer name, '#', and this incarnation's random suffix.
+func (q *Redis) Consumer() string { return q.me }
 
 // Close stops the heartbeat and forgets this consumer in Redis, so that
 // other instances can Recover its unfinished tasks at once. It does not
@@ -174,7 +178,7 @@ func (q *Redis) tagOf(id string) (string, bool) {
 
 func taskKey(tag, id string) string         { return tag + ":t:" + id }
 func claimedKey(tag, group string) string   { return tag + ":c:" + part(group) }
-func (q *Redis) aliveKey(tag string) string { return tag + ":alive:" + q.o.Consumer }
+func (q *Redis) aliveKey(tag string) string { return tag + ":alive:" + q.me }
 
 func unavailable(op string, err error) error {
 	return fmt.Errorf("redis queue %s: %w: %w", op, ErrUnavailable, err)
@@ -405,7 +409,7 @@ func (q *Redis) Claim(ctx context.Context, group string, max int) ([]*Task, erro
 	for i := 0; i < len(q.tags) && len(out) < max; i++ {
 		tag := q.tags[(start+i)%len(q.tags)]
 		v, err := claimScript.Run(ctx, q.c, []string{claimedKey(tag, group), q.aliveKey(tag)},
-			tag, part(group), max-len(out), q.o.Consumer, q.o.ConsumerTTL.Milliseconds()).Result()
+			tag, part(group), max-len(out), q.me, q.o.ConsumerTTL.Milliseconds()).Result()
 		if err != nil {
 			return out, unavailable("claim", err)
 		}
@@ -506,13 +510,49 @@ func (q *Redis) Done(ctx context.Context, t *Task) error {
 	return nil
 }
 
+// releaseScript puts a task this consumer claimed back at the head of its
+// ready list. KEYS: claimed hash, ready list, ring, ring set, task.
+// ARGV: id, appkey, consumer. It answers 1, or 0 when the task is not
+// claimed by this consumer.
+var releaseScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[3] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[5]) == 0 then return 1 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+if redis.call('SADD', KEYS[4], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[3], ARGV[2]) end
+return 1
+`)
+
+// Release implements Source.
+func (q *Redis) Release(ctx context.Context, t *Task) error {
+	tag, ok := q.tagOf(t.ID)
+	if !ok || t.Priority < 0 || t.Priority > MaxPriority {
+		return fmt.Errorf("task %q: %w", t.ID, ErrNotFound)
+	}
+	g, p := part(t.Group), strconv.Itoa(t.Priority)
+	n, err := releaseScript.Run(ctx, q.c, []string{
+		claimedKey(tag, t.Group),
+		tag + ":r:" + g + part(t.Appkey) + ":" + p,
+		tag + ":a:" + g + ":" + p,
+		tag + ":as:" + g + ":" + p,
+		taskKey(tag, t.ID),
+	}, t.ID, t.Appkey, q.me).Int()
+	if err != nil {
+		return unavailable("release", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("task %s is not claimed by %s: %w", t.ID, q.me, ErrNotClaimed)
+	}
+	return nil
+}
+
 // Recover implements Source; it hands over at most 1000 records per shard
 // and call.
 func (q *Redis) Recover(ctx context.Context, group string) ([]*Record, error) {
 	var out []*Record
 	for _, tag := range q.tags {
 		v, err := recoverScript.Run(ctx, q.c, []string{claimedKey(tag, group), q.aliveKey(tag)},
-			tag, q.o.Consumer, q.o.ConsumerTTL.Milliseconds(), 1000).Result()
+			tag, q.me, q.o.ConsumerTTL.Milliseconds(), 1000).Result()
 		if err != nil {
 			return out, unavailable("recover", err)
 		}

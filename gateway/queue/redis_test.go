@@ -152,6 +152,64 @@ func TestRedisDurable(t *testing.T) {
 	}
 }
 
+// TestRedisKilledConsumer: a consumer that stops without a word (kill -9)
+// loses its claims to Recover once its heartbeat expires, even when it
+// comes back under the same name.
+func TestRedisKilledConsumer(t *testing.T) {
+	s := redistest.Start(t)
+	ctx := context.Background()
+	c := newTestClient(t, s.Addr)
+	o := RedisOptions{Consumer: "dialer-1", ConsumerTTL: 300 * time.Millisecond}
+	q1 := newTestRedis(t, c, o)
+	for i := 0; i < 3; i++ {
+		if _, _, err := q1.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := q1.Claim(ctx, "stable", 2)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Claim = %d, %v", len(got), err)
+	}
+	if err := q1.Update(ctx, got[0].ID, func(r *Record) error {
+		r.State = StateDialing
+		r.Attempts = append(r.Attempts, Attempt{ID: "a1", State: StateDialing})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// kill -9: the heartbeat stops, nothing is cleaned up.
+	q1.stopOnce.Do(func() { close(q1.stop) })
+	q1.wg.Wait()
+
+	q2 := newTestRedis(t, c, o) // the same name, a new incarnation
+	if q2.Consumer() == q1.Consumer() {
+		t.Fatalf("two incarnations share the consumer id %s", q1.Consumer())
+	}
+	var recs []*Record
+	deadline := time.Now().Add(10 * time.Second)
+	for len(recs) < 2 && time.Now().Before(deadline) {
+		r, err := q2.Recover(ctx, "stable")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r...)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("recovered %d records; want the 2 claimed", len(recs))
+	}
+	states := map[string]State{}
+	for _, r := range recs {
+		states[r.ID] = r.State
+	}
+	if states[got[0].ID] != StateDialing || states[got[1].ID] != StateQueued {
+		t.Fatalf("recovered states %v; want %s dialing (must not be re-dialled) and %s queued", states, got[0].ID, got[1].ID)
+	}
+	if left, _ := q2.Claim(ctx, "stable", 10); len(left) != 1 {
+		t.Fatalf("%d left to claim; want 1", len(left))
+	}
+}
+
 // TestRedisBatchNoScript checks that a batch still works after the server
 // forgot its scripts.
 func TestRedisBatchNoScript(t *testing.T) {

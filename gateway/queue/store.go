@@ -16,6 +16,9 @@ var (
 	// ErrFinal is returned by Update when fn tried to move a task out of a
 	// final state (completed, failed, unknown): a final state never changes.
 	ErrFinal = errors.New("task is in a final state")
+	// ErrNotClaimed is returned by Release for a task this consumer does
+	// not hold.
+	ErrNotClaimed = errors.New("task is not claimed by this consumer")
 )
 
 // Enqueued is the outcome of one task of a batch.
@@ -44,6 +47,8 @@ type Batcher interface {
 //  3. Update the record as the call progresses and when it ends.
 //  4. Done when the task needs nothing more (final state, or given up):
 //     it is no longer claimed and the record expires after the retention.
+//     Or Release a task that was not dialled (no capacity, shutting down):
+//     it goes back to the head of its ready list for any consumer.
 //
 // Recover hands over the tasks claimed by consumers that died (no heartbeat
 // within the consumer TTL). For each recovered record: if it is still
@@ -55,6 +60,7 @@ type Source interface {
 	Claim(ctx context.Context, group string, max int) ([]*Task, error)
 	Update(ctx context.Context, id string, fn func(*Record) error) error
 	Done(ctx context.Context, t *Task) error
+	Release(ctx context.Context, t *Task) error
 	Recover(ctx context.Context, group string) ([]*Record, error)
 }
 
@@ -191,4 +197,20 @@ func cloneMap(m map[string]string) map[string]string {
 		c[k] = v
 	}
 	return c
+}
+
+// SafeToDial reports whether a record handed over by Recover may be dialled
+// again: it is still queued and none of its attempts is in progress (an
+// attempt in progress may have reached the callee; SPEC §5 forbids dialling
+// such a task again automatically: make it "unknown").
+func SafeToDial(r *Record) bool {
+	if r.State != StateQueued {
+		return false
+	}
+	for i := range r.Attempts {
+		if !r.Attempts[i].State.Final() {
+			return false
+		}
+	}
+	return true
 }
