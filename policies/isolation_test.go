@@ -42,7 +42,7 @@ end`)
 // TestFailedStateNotReused checks that a state whose call errored or timed
 // out is closed and replaced, and a good call's state is kept.
 func TestFailedStateNotReused(t *testing.T) {
-	s := withScript(t, Options{MaxStatesPerScript: 1, Timeout: 200 * time.Millisecond}, "flaky", `
+	s := withScript(t, Options{MaxStatesPerScript: 1, Timeout: time.Second}, "flaky", `
 function split(req, args)
   if args.mode == "error" then error("boom") end
   if args.mode == "loop" then while true do end end

@@ -18,7 +18,7 @@ end
 `
 
 func TestSetWithNamesSource(t *testing.T) {
-	empty := NewSet(Options{})
+	empty := NewSet(generous(Options{}))
 	if got := empty.Names(); len(got) != 0 {
 		t.Fatalf("got names %v; want none", got)
 	}
