@@ -102,7 +102,6 @@ func (c *conn) kill() {
 }
 
 func (c *conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	for {
 		select {
 		case <-c.wake:
@@ -123,19 +122,14 @@ func (c *conn) writeLoop() {
 			c.qmu.Unlock()
 			if len(batch) == 0 {
 				if closing {
-					bw.Flush()
 					c.kill()
 					return
 				}
 				break
 			}
-			for _, b := range batch {
-				if _, err := bw.Write(b); err != nil {
-					c.kill()
-					return
-				}
-			}
-			if err := bw.Flush(); err != nil {
+			// One writev for the whole batch: frames are not copied.
+			bufs := net.Buffers(batch)
+			if _, err := bufs.WriteTo(c.nc); err != nil {
 				c.kill()
 				return
 			}

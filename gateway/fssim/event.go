@@ -3,7 +3,6 @@ package fssim
 import (
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // header is a header outside the templates: a channel variable of the
@@ -69,12 +68,13 @@ func (e *event) get(name string) (string, bool) {
 	return "", false
 }
 
-var renderPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+// framePrefixRoom is room left in front of a rendered event for the outer
+// "Content-Length: N\nContent-Type: text/event-plain\n\n".
+const framePrefixRoom = 64
 
-// frame renders e as a whole text/event-plain frame.
+// frame renders e as a whole text/event-plain frame, in one allocation.
 func (e *event) frame() []byte {
-	bp := renderPool.Get().(*[]byte)
-	inner := (*bp)[:0]
+	inner := make([]byte, framePrefixRoom, framePrefixRoom+int(e.t.sizeHint.Load())+256)
 	for i := range e.t.lines {
 		l := &e.t.lines[i]
 		if l.cond != condNone && !e.x.cond(l.cond) {
@@ -111,12 +111,12 @@ func (e *event) frame() []byte {
 	} else {
 		inner = append(inner, '\n')
 	}
-	out := make([]byte, 0, len(inner)+56)
-	out = append(out, "Content-Length: "...)
-	out = strconv.AppendInt(out, int64(len(inner)), 10)
-	out = append(out, "\nContent-Type: text/event-plain\n\n"...)
-	out = append(out, inner...)
-	*bp = inner[:0]
-	renderPool.Put(bp)
-	return out
+	e.t.sizeHint.Store(int64(len(inner)))
+	var pre [framePrefixRoom]byte
+	p := append(pre[:0], "Content-Length: "...)
+	p = strconv.AppendInt(p, int64(len(inner)-framePrefixRoom), 10)
+	p = append(p, "\nContent-Type: text/event-plain\n\n"...)
+	start := framePrefixRoom - len(p)
+	copy(inner[start:], p)
+	return inner[start:]
 }

@@ -3,6 +3,7 @@ package fssim
 import (
 	"embed"
 	"strings"
+	"sync/atomic"
 )
 
 // templates/*.tmpl are the header lists of the events recorded in
@@ -134,8 +135,9 @@ type tline struct {
 }
 
 type template struct {
-	event string // Event-Name
-	lines []tline
+	event    string // Event-Name
+	lines    []tline
+	sizeHint atomic.Int64 // size of the last rendering, to allocate once
 }
 
 // The templates, parsed once.
