@@ -67,3 +67,35 @@ func benchLargeTable(b *testing.B, run func(b *testing.B, s *Store, table []byte
 		})
 	}
 }
+
+// BenchmarkHistoryLargeTable lists 20 kept versions of a 100k-appkey
+// table: History decodes every table, Versions only their metadata.
+func BenchmarkHistoryLargeTable(b *testing.B) {
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	s, err := New(ctx, Options{Addrs: []string{srv.Addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	table := largeTable(100_000)
+	var v uint64
+	for i := 0; i < 20; i++ {
+		if v, err = s.Commit(ctx, v, admin.State{Table: table}, admin.AuditEntry{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		list func(context.Context) ([]admin.State, error)
+	}{{"History", s.History}, {"Versions", s.Versions}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if h, err := bc.list(ctx); err != nil || len(h) != 20 {
+					b.Fatalf("got %d versions, %v; want 20", len(h), err)
+				}
+			}
+		})
+	}
+}

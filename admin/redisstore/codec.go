@@ -99,14 +99,27 @@ type stateHeader struct {
 // newline, so the first one ends it). Passing the table through untouched saves a JSON scan
 // of up to tens of MB on every commit and load: the admin validated it
 // before the commit and parses it after the load anyway.
-func encodeState(st admin.State, compress bool) ([]byte, error) {
+// It also returns the version's metadata: the header without the scripts.
+func encodeState(st admin.State, compress bool) (value, meta []byte, err error) {
 	head, err := json.Marshal(stateHeader{st.Version, st.Scripts, st.At, st.Who, st.Action})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if meta, err = json.Marshal(stateHeader{Version: st.Version, At: st.At, Who: st.Who, Action: st.Action}); err != nil {
+		return nil, nil, err
 	}
 	b := make([]byte, 0, len(head)+1+len(st.Table))
 	b = append(append(append(b, head...), '\n'), st.Table...)
-	return maybeCompress(b, compress), nil
+	return maybeCompress(b, compress), meta, nil
+}
+
+// decodeMeta reads what encodeState returned as meta.
+func decodeMeta(b []byte) (admin.State, error) {
+	var h stateHeader
+	if err := json.Unmarshal(b, &h); err != nil {
+		return admin.State{}, err
+	}
+	return admin.State{Version: h.Version, At: h.At, Who: h.Who, Action: h.Action}, nil
 }
 
 // decodeState reverses encodeState.

@@ -12,9 +12,13 @@ import (
 func TestStateRoundTrip(t *testing.T) {
 	f := func(st admin.State, compress bool) {
 		t.Helper()
-		b, err := encodeState(st, compress)
+		b, meta, err := encodeState(st, compress)
 		if err != nil {
 			t.Fatalf("encodeState: %v", err)
+		}
+		m, err := decodeMeta(meta)
+		if err != nil || m.Version != st.Version || !m.At.Equal(st.At) || m.Who != st.Who || m.Action != st.Action || m.Table != nil || m.Scripts != nil {
+			t.Fatalf("decodeMeta: got %+v, %v; want the header of %+v without table and scripts", m, err, st)
 		}
 		got, err := decodeState(b)
 		if err != nil {
@@ -48,7 +52,7 @@ func FuzzDecodeState(f *testing.F) {
 		{Version: 2, Table: largeTable(50)},
 	} {
 		for _, c := range []bool{false, true} {
-			b, _ := encodeState(st, c)
+			b, _, _ := encodeState(st, c)
 			f.Add(b)
 		}
 	}
@@ -58,7 +62,7 @@ func FuzzDecodeState(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := encodeState(st, false)
+		again, _, err := encodeState(st, false)
 		if err != nil {
 			t.Fatalf("encodeState of a decoded state: %v", err)
 		}

@@ -15,9 +15,10 @@ import (
 
 // commitScript is the whole of a commit, atomic on the server.
 //
-//	KEYS: 1 version, 2 state, 3 history, 4 audit, 5 commit id
+//	KEYS: 1 version, 2 state, 3 history, 4 audit, 5 commit id, 6 meta
 //	ARGV: 1 prev version, 2 new version, 3 encoded state, 4 encoded audit entry,
-//	      5 hist key prefix, 6 history depth, 7 audit depth, 8 channel, 9 commit id
+//	      5 hist key prefix, 6 history depth, 7 audit depth, 8 channel, 9 commit id,
+//	      10 the version's metadata
 //
 // It returns {1, new version} on success and {0, version in force} when
 // the version is not prev. A retry of a commit that was applied but whose
@@ -35,10 +36,12 @@ end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('SET', ARGV[5] .. ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[6], ARGV[2], ARGV[10])
 redis.call('LPUSH', KEYS[3], ARGV[2])
 local depth = tonumber(ARGV[6])
 for _, v in ipairs(redis.call('LRANGE', KEYS[3], depth, -1)) do
   redis.call('DEL', ARGV[5] .. v)
+  redis.call('HDEL', KEYS[6], v)
 end
 redis.call('LTRIM', KEYS[3], 0, depth - 1)
 redis.call('LPUSH', KEYS[4], ARGV[4])
@@ -67,7 +70,7 @@ func (s *Store) Commit(ctx context.Context, prev uint64, next admin.State, e adm
 	if e.At.IsZero() {
 		e.At = now
 	}
-	state, err := encodeState(next, !s.opt.NoCompression)
+	state, meta, err := encodeState(next, !s.opt.NoCompression)
 	if err != nil {
 		return 0, fmt.Errorf("cannot encode state %d: %w", version, err)
 	}
@@ -79,19 +82,19 @@ func (s *Store) Commit(ctx context.Context, prev uint64, next admin.State, e adm
 	if err != nil {
 		return 0, err
 	}
-	return s.commit(ctx, prev, version, state, entry, id)
+	return s.commit(ctx, prev, version, state, meta, entry, id)
 }
 
 // commit runs commitScript for already encoded values; id names the
 // commit so that running it again is harmless.
-func (s *Store) commit(ctx context.Context, prev, version uint64, state, entry []byte, id string) (uint64, error) {
+func (s *Store) commit(ctx context.Context, prev, version uint64, state, meta, entry []byte, id string) (uint64, error) {
 	octx, cancel := s.opContext(ctx, len(state)+len(entry))
 	defer cancel()
 	k := s.keys
 	res, err := commitScript.Run(octx, s.client,
-		[]string{k.version, k.state, k.history, k.audit, k.commit},
+		[]string{k.version, k.state, k.history, k.audit, k.commit, k.meta},
 		strconv.FormatUint(prev, 10), strconv.FormatUint(version, 10), state, entry,
-		k.histPrefix, admin.HistoryDepth, s.opt.AuditDepth, k.changes, id,
+		k.histPrefix, admin.HistoryDepth, s.opt.AuditDepth, k.changes, id, meta,
 	).Slice()
 	if err != nil {
 		return 0, s.fail(ctx, "commit", err)

@@ -13,6 +13,7 @@
 //	sy:{policy}:state       the State in force: a JSON header line, then the table's JSON
 //	sy:{policy}:hist:<v>    a kept State by version, encoded alike
 //	sy:{policy}:history     list of the kept versions, newest first (admin.HistoryDepth)
+//	sy:{policy}:meta        hash: kept version → its JSON header without table and scripts
 //	sy:{policy}:audit       list of audit entries (JSON, compressed when large), newest first
 //	sy:{policy}:commit      the id of the last commit, which makes a retried commit idempotent
 //	sy:{policy}:changes     pub/sub channel: each commit publishes its version
@@ -122,7 +123,7 @@ func (o *Options) validate() error {
 
 // keys are the Redis key names of one prefix (see the package comment).
 type keys struct {
-	version, state, histPrefix, history, audit, commit, changes string
+	version, state, histPrefix, history, meta, audit, commit, changes string
 }
 
 func newKeys(prefix string) keys {
@@ -132,6 +133,7 @@ func newKeys(prefix string) keys {
 		state:      p + "state",
 		histPrefix: p + "hist:",
 		history:    p + "history",
+		meta:       p + "meta",
 		audit:      p + "audit",
 		commit:     p + "commit",
 		changes:    p + "changes",

@@ -178,6 +178,9 @@ func testHistory(t *testing.T, b backend) {
 	if h, err := s.History(ctx); err != nil || len(h) != 0 {
 		t.Fatalf("History of an empty store: got %d states, %v; want none", len(h), err)
 	}
+	if h, err := s.Versions(ctx); err != nil || len(h) != 0 {
+		t.Fatalf("Versions of an empty store: got %d states, %v; want none", len(h), err)
+	}
 	var v uint64
 	for i := 1; i <= 25; i++ {
 		v = mustCommit(t, s, v, state(fmt.Sprintf(`{"n":%d}`, i)))
@@ -194,6 +197,18 @@ func testHistory(t *testing.T, b backend) {
 		if st.Version != want || string(st.Table) != fmt.Sprintf(`{"n":%d}`, want) {
 			t.Fatalf("History[%d]: got version %d table %s; want version %d", i, st.Version, st.Table, want)
 		}
+	}
+	meta, err := s.Versions(ctx)
+	if err != nil || len(meta) != admin.HistoryDepth {
+		t.Fatalf("Versions: got %d, %v; want %d", len(meta), err, admin.HistoryDepth)
+	}
+	for i, m := range meta {
+		if m.Version != h[i].Version || !m.At.Equal(h[i].At) || m.Who != "sre" || m.Action != admin.ActionPushTable || m.Table != nil || m.Scripts != nil {
+			t.Fatalf("Versions[%d]: got %+v; want the metadata of version %d without table or scripts", i, m, h[i].Version)
+		}
+	}
+	if n, _ := s.client.HLen(ctx, s.keys.meta).Result(); n != admin.HistoryDepth {
+		t.Fatalf("meta hash holds %d versions; want %d (trimmed ones removed)", n, admin.HistoryDepth)
 	}
 	if st, err := s.Get(ctx, 6); err != nil || string(st.Table) != `{"n":6}` {
 		t.Fatalf("Get(6): got %s, %v; want the table of version 6", st.Table, err)
@@ -252,14 +267,14 @@ func testAudit(t *testing.T, b backend) {
 func testRetriedCommit(t *testing.T, b backend) {
 	ctx := context.Background()
 	s := newStore(t, b, Options{})
-	st, _ := encodeState(admin.State{Version: 1, Table: json.RawMessage(`{}`)}, true)
+	st, meta, _ := encodeState(admin.State{Version: 1, Table: json.RawMessage(`{}`)}, true)
 	e, _ := encode(entry("table"), true)
 	for i := 0; i < 2; i++ {
-		if v, err := s.commit(ctx, 0, 1, st, e, "same-id"); err != nil || v != 1 {
+		if v, err := s.commit(ctx, 0, 1, st, meta, e, "same-id"); err != nil || v != 1 {
 			t.Fatalf("commit attempt %d: got %d, %v; want version 1 both times (the retry is idempotent)", i+1, v, err)
 		}
 	}
-	if _, err := s.commit(ctx, 0, 1, st, e, "other-id"); !errors.Is(err, admin.ErrConflict) {
+	if _, err := s.commit(ctx, 0, 1, st, meta, e, "other-id"); !errors.Is(err, admin.ErrConflict) {
 		t.Fatalf("another commit from version 0: got %v; want ErrConflict", err)
 	}
 	if n, _ := s.client.LLen(ctx, s.keys.audit).Result(); n != 1 {
