@@ -3,6 +3,7 @@ package esl
 import (
 	"strings"
 	"sync"
+	"time"
 )
 
 // Kind says what a CallEvent reports.
@@ -105,7 +106,8 @@ type attempt struct {
 	jobDone       bool
 	jobOK         bool
 	hungup        bool
-	alias         string // the channel's uuid when FreeSWITCH did not use ours
+	alias         string     // the channel's uuid when FreeSWITCH did not use ours
+	refusal       *CallEvent // a -ERR job result without a channel yet, held for the grace
 }
 
 // tracker keeps the attempts in flight and turns FreeSWITCH events, which
@@ -118,18 +120,26 @@ type tracker struct {
 	byID  map[string]*attempt
 	byJob map[string]*attempt
 	out   *outbox
+	// grace is how long a BACKGROUND_JOB -ERR that came before any channel
+	// event is held: a CHANNEL_CREATE dispatched by another FreeSWITCH thread
+	// may still be on its way, and "no channel" means "never left the box",
+	// which lets the caller dial elsewhere.
+	grace time.Duration
+	after func(time.Duration, func()) // time.AfterFunc; tests replace it
 }
 
-func newTracker(out *outbox) *tracker {
-	return &tracker{byID: map[string]*attempt{}, byJob: map[string]*attempt{}, out: out}
+func newTracker(out *outbox, grace time.Duration) *tracker {
+	return &tracker{byID: map[string]*attempt{}, byJob: map[string]*attempt{}, out: out, grace: grace,
+		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 }
 
 // add registers an attempt before its bgapi is sent, so that no event of a
-// fast call can be missed. It returns false if the attempt id is in flight.
+// fast call can be missed. It returns false if the attempt id or the
+// Job-UUID is in flight.
 func (t *tracker) add(id, task, job string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.byID[id]; ok {
+	if t.byID[id] != nil || t.byJob[job] != nil {
 		return false
 	}
 	a := &attempt{id: id, task: task, job: job}
@@ -227,6 +237,7 @@ func (t *tracker) onEvent(e *plainEvent, core string) {
 	if a == nil || a.hungup {
 		return // another leg (loopback's -b), a foreign call, or late
 	}
+	defer t.releaseRefusal(a)
 	switch name {
 	case "CHANNEL_CREATE", "CHANNEL_ORIGINATE":
 		a.channelSeen = true
@@ -259,11 +270,44 @@ func (t *tracker) onJob(a *attempt, e *plainEvent, core string, seq uint64) {
 	} else {
 		ev.Cause = jobCause(out)
 	}
-	// Final now if the channel already ended, or if a failed originate never
-	// created one (a refusal: no channel event will follow).
-	if a.hungup || (!a.jobOK && !a.channelSeen) {
+	switch {
+	case a.hungup:
+		t.finish(a, &ev)
+	case !a.jobOK && !a.channelSeen:
+		// A refusal, unless a channel event is still on its way: hold it.
+		a.refusal = &ev
+		t.after(t.grace, func() { t.settleRefusal(a) })
+		return
+	}
+	t.out.push(ev)
+}
+
+// releaseRefusal emits a held -ERR job result once a channel event showed
+// that the call did leave the box; its hangup will be the Final event.
+func (t *tracker) releaseRefusal(a *attempt) {
+	if a.refusal == nil || !a.channelSeen {
+		return
+	}
+	ev := *a.refusal
+	a.refusal = nil
+	ev.ChannelSeen = true
+	if a.hungup {
 		t.finish(a, &ev)
 	}
+	t.out.push(ev)
+}
+
+// settleRefusal ends the attempt with its held -ERR job result if no
+// channel event came during the grace: the call never left the box.
+func (t *tracker) settleRefusal(a *attempt) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a.refusal == nil || t.byJob[a.job] != a {
+		return
+	}
+	ev := *a.refusal
+	a.refusal = nil
+	t.finish(a, &ev)
 	t.out.push(ev)
 }
 
@@ -323,7 +367,7 @@ func (t *tracker) onHangup(a *attempt, e *plainEvent, core string, seq uint64) {
 			ev.RingSec = end - progressSec
 		}
 	}
-	if a.jobDone {
+	if a.jobDone && a.refusal == nil {
 		t.finish(a, &ev)
 	}
 	t.out.push(ev)

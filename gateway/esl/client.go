@@ -64,6 +64,13 @@ type Config struct {
 	// an attempt's channel no longer exists, for its queued events before
 	// reporting it Lost (default 2s).
 	LostGrace time.Duration
+	// RefusalGrace is how long a BACKGROUND_JOB -ERR that came before any
+	// event of its channel waits for one (FreeSWITCH dispatches events from
+	// several threads, so a CHANNEL_CREATE can come after the job result)
+	// before it is reported as a refusal, ChannelSeen false: "never left
+	// the box" must be certain, it lets the caller dial elsewhere (default
+	// 500ms).
+	RefusalGrace time.Duration
 
 	// OnEvent receives every CallEvent, from a single goroutine, in order
 	// (required). It should return quickly; events queue up behind it.
@@ -95,6 +102,7 @@ func (c *Config) setDefaults() {
 	def(&c.BackoffMin, 250*time.Millisecond)
 	def(&c.BackoffMax, 30*time.Second)
 	def(&c.LostGrace, 2*time.Second)
+	def(&c.RefusalGrace, 500*time.Millisecond)
 	if c.JobPrefix == "" {
 		h := fnv.New32a()
 		h.Write([]byte(c.InstanceID))
@@ -122,7 +130,7 @@ func (c *Config) validate() error {
 		name string
 		v    time.Duration
 	}{{"DialTimeout", c.DialTimeout}, {"CommandTimeout", c.CommandTimeout}, {"HealthInterval", c.HealthInterval},
-		{"StallTimeout", c.StallTimeout}, {"BackoffMin", c.BackoffMin}, {"BackoffMax", c.BackoffMax}, {"LostGrace", c.LostGrace}} {
+		{"StallTimeout", c.StallTimeout}, {"BackoffMin", c.BackoffMin}, {"BackoffMax", c.BackoffMax}, {"LostGrace", c.LostGrace}, {"RefusalGrace", c.RefusalGrace}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s is negative (%v)", d.name, d.v))
 		}
@@ -166,8 +174,8 @@ var (
 	// ErrNotSent is wrapped by every Originate error after which the call
 	// certainly did not reach FreeSWITCH: it may be placed elsewhere.
 	ErrNotSent = errors.New("originate not sent")
-	// ErrDuplicateAttempt: an attempt with this AttemptID is in flight; nothing was sent.
-	ErrDuplicateAttempt = errors.New("attempt id already in flight on this node")
+	// ErrDuplicateAttempt: an attempt with this AttemptID (or JobUUID) is in flight; nothing was sent.
+	ErrDuplicateAttempt = errors.New("attempt or job id already in flight on this node")
 	// ErrRefused: FreeSWITCH answered the command with an error.
 	ErrRefused = errors.New("FreeSWITCH refused the command")
 )
@@ -183,7 +191,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:   cfg,
 		nonce: strconv.FormatUint(uint64(rand.Uint32()), 36),
 		out:   out,
-		calls: newTracker(out),
+		calls: newTracker(out, cfg.RefusalGrace),
 	}
 	l := Load{SPSRemaining: -1}
 	c.load.Store(&l)
@@ -458,7 +466,7 @@ func (c *Client) Originate(ctx context.Context, req OriginateRequest) (jobUUID s
 		return "", notSent(ErrNotConnected)
 	}
 	if !c.calls.add(req.AttemptID, req.TaskID, job) {
-		return "", notSent(fmt.Errorf("%w: %s", ErrDuplicateAttempt, req.AttemptID))
+		return "", notSent(fmt.Errorf("%w: attempt %s or job %s", ErrDuplicateAttempt, req.AttemptID, job))
 	}
 	resp, err := s.send(ctx, c.cfg.CommandTimeout, bgapiCommand{cmd: arg, jobUUID: job})
 	if err != nil {

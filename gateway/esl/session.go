@@ -279,8 +279,9 @@ func (s *session) send(ctx context.Context, timeout time.Duration, cmd command.C
 		return nil, fmt.Errorf("%w: waiting for the connection: %v", ErrNotConnected, ctx.Err())
 	}
 	defer func() { <-s.cmd }()
-	if err := s.reason(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotConnected, err)
+	if s.ctx.Err() != nil { // close cancels this first: the session is ending
+		<-s.done
+		return nil, fmt.Errorf("%w: %v", ErrNotConnected, s.err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotConnected, err)

@@ -23,6 +23,7 @@ func startClient(t *testing.T, addr string, tune func(*Config)) (*Client, *recor
 		BackoffMin:     20 * time.Millisecond,
 		BackoffMax:     200 * time.Millisecond,
 		LostGrace:      50 * time.Millisecond,
+		RefusalGrace:   50 * time.Millisecond,
 		OnEvent:        rec.onEvent,
 		OnState:        rec.onState,
 	}
