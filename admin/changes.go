@@ -105,14 +105,14 @@ func (m *Manager) change(ctx context.Context, a Actor, ifMatch uint64, action, t
 // storeError maps any store failure other than a conflict to
 // ErrStoreUnavailable, keeping the cause in the message.
 func storeError(err error) error {
-	if errors.Is(err, ErrConflict) || errors.Is(err, ErrStoreUnavailable) {
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrStoreUnavailable) || errors.Is(err, ErrUnapplicable) {
 		return err
 	}
 	return fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
 }
 
 func countRefusal(err error) error {
-	if errors.Is(err, ErrConflict) {
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrUnapplicable) {
 		pushesConflict.Inc()
 	} else {
 		pushesUnavailable.Inc()

@@ -97,6 +97,8 @@ func writeChangeError(ctx *fasthttp.RequestCtx, err error, code, notFound string
 		writeError(ctx, fasthttp.StatusConflict, "version_mismatch", err.Error())
 	case errors.Is(err, ErrConflict):
 		writeError(ctx, fasthttp.StatusConflict, "conflict", "the state changed on another instance meanwhile; change not applied; fetch and retry")
+	case errors.Is(err, ErrUnapplicable):
+		writeError(ctx, fasthttp.StatusConflict, "store_state_unapplicable", err.Error()+"; make the change on an instance whose pools the state names, or fix this instance's configuration")
 	case errors.Is(err, ErrStoreUnavailable):
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "store_unavailable", "redis unavailable: change not applied; retry when redis is back")
 	case errors.Is(err, ErrNotFound):

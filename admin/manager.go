@@ -28,6 +28,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrMalformed means the body could not be decoded at all.
 	ErrMalformed = errors.New("malformed body")
+	// ErrUnapplicable means the store's latest state does not compile on
+	// this instance (its configuration differs), so no change is made here.
+	ErrUnapplicable = errors.New("the store's policy state cannot be applied here")
 )
 
 // AnyVersion as an ifMatch argument means the change has no precondition.
@@ -76,12 +79,15 @@ type Manager struct {
 	snap    atomic.Pointer[splitter.Snapshot] // nil until a table is loaded
 	scripts atomic.Pointer[policies.Set]
 	version atomic.Uint64
-	synced  atomic.Bool // the state in force is the store's latest
+	state   atomic.Pointer[State] // a copy of cur for readers
+	synced  atomic.Bool           // the state in force is the store's latest
+	stuck   atomic.Bool           // the store's latest cannot be applied here: wait for a newer one
 
 	mu     sync.Mutex // serialises changes and syncs; guards the fields below
 	cur    State      // the state in force (Version 0: none yet)
 	source string     // where cur came from, for the log
-	badVer uint64     // a store version this instance could not apply (logged once)
+	badVer uint64     // a store version this instance could not apply
+	badErr error      // why, as changes are refused while it is the latest
 
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -123,11 +129,21 @@ func (m *Manager) Ready() bool { return m.snap.Load() != nil }
 // Version returns the version in force; 0 before any.
 func (m *Manager) Version() uint64 { return m.version.Load() }
 
-// State returns the state in force (its Table and Scripts must not be modified).
+// State returns the state in force (its Table and Scripts must not be
+// modified). It never waits for a change in progress.
 func (m *Manager) State() State {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.cur
+	if st := m.state.Load(); st != nil {
+		return *st
+	}
+	return State{}
+}
+
+// setCur puts st in force for the readers of State and Version.
+func (m *Manager) setCur(st State) {
+	m.cur = st
+	m.state.Store(&st)
+	m.version.Store(st.Version)
+	tableVersion.Set(float64(st.Version))
 }
 
 // Start loads the state: from the store, else the snapshot file, else the
@@ -192,8 +208,7 @@ func (m *Manager) boot(ctx context.Context) error {
 			m.log.Info("policy state loaded from the store", "version", st.Version, "who", st.Who, "action", st.Action)
 			return nil
 		} else {
-			m.badVer = st.Version
-			m.log.Error("POLICY STATE IN THE STORE CANNOT BE APPLIED; falling back to the local snapshot or config", "version", st.Version, "err", aerr)
+			m.unapplicable(st.Version, aerr)
 		}
 	case errors.Is(err, ErrNoState):
 		storeEmpty = true
@@ -253,7 +268,9 @@ func (m *Manager) bootLocal() (bool, error) {
 		default:
 			set = loadedSet
 			m.scripts.Store(set)
-			m.cur.Scripts = scriptMap(set)
+			st := m.cur
+			st.Scripts = scriptMap(set)
+			m.setCur(st)
 		}
 	}
 	if m.cfg.TablePath == "" {
@@ -348,11 +365,10 @@ func (m *Manager) install(st State, snap *splitter.Snapshot, set *policies.Set, 
 	if st.Scripts == nil {
 		st.Scripts = map[string]string{}
 	}
-	m.cur, m.source = st, source
+	m.source = source
 	m.scripts.Store(set)
 	m.snap.Store(snap)
-	m.version.Store(st.Version)
-	tableVersion.Set(float64(st.Version))
+	m.setCur(st)
 	if err := m.writeSnapshot(st); err != nil {
 		m.log.Error("cannot write the local snapshot", "path", m.cfg.SnapshotPath, "err", err)
 	}
@@ -370,8 +386,8 @@ func (m *Manager) syncLoop(ctx context.Context) {
 			return
 		case <-m.kick:
 		case <-t.C:
-			if m.synced.Load() {
-				continue
+			if m.synced.Load() || m.stuck.Load() {
+				continue // stuck: Watch reports the next version
 			}
 		}
 		m.mu.Lock()
@@ -409,16 +425,27 @@ func (m *Manager) syncLocked(ctx context.Context) error {
 		m.log.Warn("the store is behind the local state; storing the local state", "store_version", st.Version, "local_version", m.cur.Version)
 		return m.syncFailed(m.commitBoot(ctx, st.Version))
 	}
-	if err := m.installState(st, "store"); err != nil {
-		if m.badVer != st.Version {
-			m.badVer = st.Version
-			m.log.Error("POLICY STATE IN THE STORE CANNOT BE APPLIED ON THIS INSTANCE; keeping the state in force", "version", st.Version, "err", err)
-		}
-		return m.syncFailed(fmt.Errorf("the store holds version %d, which this instance cannot apply: %w", st.Version, err))
+	if st.Version == m.badVer {
+		return m.syncFailed(m.badErr)
 	}
+	if err := m.installState(st, "store"); err != nil {
+		m.unapplicable(st.Version, err)
+		return m.syncFailed(m.badErr)
+	}
+	m.stuck.Store(false)
 	m.synced.Store(true)
 	m.log.Info("policy state taken from the store", "version", st.Version, "who", st.Who, "action", st.Action)
 	return nil
+}
+
+// unapplicable notes that the store's version v does not compile here
+// (e.g. it names a group this instance's configuration lacks): the state
+// in force stays, changes are refused, and only a newer version is tried.
+func (m *Manager) unapplicable(v uint64, err error) {
+	m.badVer = v
+	m.badErr = fmt.Errorf("%w: the store holds version %d, which this instance cannot apply (%v); keeping version %d in force", ErrUnapplicable, v, err, m.cur.Version)
+	m.stuck.Store(true)
+	m.log.Error("POLICY STATE IN THE STORE CANNOT BE APPLIED ON THIS INSTANCE", "version", v, "in_force", m.cur.Version, "err", err)
 }
 
 func (m *Manager) syncFailed(err error) error {

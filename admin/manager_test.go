@@ -175,3 +175,34 @@ func TestConcurrentChanges(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreStateThisInstanceCannotApply(t *testing.T) {
+	table, pol := writeConfigDir(t)
+	store := NewMemoryStore()
+	a := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol})
+
+	// b's configuration has no vip pool: a's table does not compile there.
+	noVIP := strings.Replace(testTable, "      - {name: vip, type: user, users: [u1001, u1002], group: vip}\n", "", 1)
+	bTable := filepath.Join(t.TempDir(), "table.yaml")
+	if err := os.WriteFile(bTable, []byte(noVIP), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]bool{"stable": true, "east": true, "south": true, "canary": true}
+	b := newManager(t, ManagerConfig{Store: store, TablePath: bTable, PoliciesDir: pol, Groups: groups})
+	if !b.Ready() || b.Version() != 0 {
+		t.Fatalf("got ready %v version %d; want b serving its own table file", b.Ready(), b.Version())
+	}
+	_, err := b.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion)
+	if !errors.Is(err, ErrUnapplicable) || !strings.Contains(err.Error(), "vip") {
+		t.Fatalf("a change on b: got %v; want ErrUnapplicable naming vip", err)
+	}
+	// Once the store holds a table b can apply, b takes it.
+	v, err := a.PushTable(context.Background(), carol, []byte(noVIP), AnyVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to take the applicable version", func() bool { return b.Version() == v })
+	if _, err := b.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion); err != nil {
+		t.Fatalf("a change on b after it caught up: %v", err)
+	}
+}

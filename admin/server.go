@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -201,9 +202,10 @@ func (r *route) matches(path []string) (map[string]string, bool) {
 }
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
-	var path []string
-	if p := strings.Trim(string(ctx.Path()), "/"); p != "" {
-		path = strings.Split(p, "/")
+	path, err := splitPath(ctx.URI().PathOriginal())
+	if err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "bad_path", err.Error())
+		return
 	}
 	method := string(ctx.Method())
 	if method == fasthttp.MethodHead {
@@ -238,6 +240,24 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		ctx.SetUserValue(k, v)
 	}
 	r.h(ctx)
+}
+
+// splitPath splits the request's path as sent into unescaped segments, so
+// that a {param} may hold an escaped "/" (%2F).
+func splitPath(raw []byte) ([]string, error) {
+	p := strings.Trim(string(raw), "/")
+	if p == "" {
+		return nil, nil
+	}
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		u, err := url.PathUnescape(seg)
+		if err != nil {
+			return nil, fmt.Errorf("path segment %q is not validly escaped", seg)
+		}
+		segs[i] = u
+	}
+	return segs, nil
 }
 
 // serveError answers requests fasthttp could not read, e.g. over the size limit.

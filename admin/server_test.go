@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -493,5 +495,26 @@ func TestHandleExtension(t *testing.T) {
 	a, _ := e.m.Audit(t.Context(), 1)
 	if len(a) != 1 || a[0].Action != "drain" || a[0].Who != "bob-operator" || a[0].Target != "node:stable/fs1" {
 		t.Fatalf("drain audit: got %+v", a)
+	}
+}
+
+func TestEscapedPathSegments(t *testing.T) {
+	e := newEnv(t)
+	e.expect(t, e.do(t, "GET", "/admin/v1/appkeys/collect%2Dapp", viewerToken, ""), 200)
+	e.expect(t, e.do(t, "GET", "/admin/v1/appkeys/a%2Fb", viewerToken, ""), 404)
+	// net/http refuses to send a bad escape: write the request by hand.
+	c, err := net.Dial("tcp", e.s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /admin/v1/appkeys/%%zz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", viewerToken)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("a bad escape: got %d; want 400", resp.StatusCode)
 	}
 }
