@@ -21,6 +21,9 @@ that names containing ':' cannot collide. With T = {sy:q:N}:
 	T:c:LEN:GROUP               hash    claimed task id → consumer name
 	T:alive:CONSUMER            string  present while the consumer is alive (TTL
 	                                    ConsumerTTL, 15 s, renewed every TTL/3)
+	T:lc:LEN:GROUP CONSUMER     string  "token|id,id,...": the consumer's last claim,
+	                                    so that a retried claim answers the same tasks (60 s)
+	T:lr:LEN:GROUP CONSUMER     string  the same for the consumer's last Recover
 
 (the spaces above are not in the keys.) A task id is "N-" followed by 28 hex
 digits (48-bit Unix milliseconds and 64 random bits), so Get, Update and Done
@@ -57,9 +60,14 @@ recovered record with an attempt in progress becomes "unknown", never
 re-dialled) this gives: no accepted task is lost (it is either in a ready
 list or claimed by someone, until Done) and none is dialled twice.
 
-Known limits: a Claim whose reply is lost on the network leaves its tasks
-claimed by the live consumer until that consumer stops (Close or death) and
-another one recovers them. Redis itself must persist (appendonly yes,
+CONSUMER is the configured name, '#', and a random suffix per NewRedis, so
+an instance restarted under the same name is a new consumer and recovers
+its predecessor's claims like anyone else's.
+
+Known limits: a Claim whose reply is lost is safe when the client retries
+it (same token: same tasks); if the caller gives up instead, the tasks stay
+claimed by the live consumer until it stops (Close or death) and another
+consumer recovers them. Redis itself must persist (appendonly yes,
 appendfsync everysec or always) for the queue to survive a Redis restart.
 */
 package queue

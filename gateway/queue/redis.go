@@ -201,14 +201,39 @@ if ARGV[4] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5]) end
 return {ARGV[1], 0}
 `)
 
+// luaReplay and luaRemember make a script idempotent per token: it
+// remembers the ids it answered under KEYS[3] for 60 s, and run again with
+// the same token (local token, T and out) answers those records again.
+const luaReplay = `local last = redis.call('GET', KEYS[3])
+if last and string.sub(last, 1, #token + 1) == token .. '|' then
+  for id in string.gmatch(string.sub(last, #token + 2), '[^,]+') do
+    local rec = redis.call('GET', T .. ':t:' .. id)
+    if rec then
+      out[#out + 1] = id
+      out[#out + 1] = rec
+    end
+  end
+  return out
+end
+`
+
+const luaRemember = `local ids = {}
+for i = 1, #out, 2 do ids[#ids + 1] = out[i] end
+redis.call('SET', KEYS[3], token .. '|' .. table.concat(ids, ','), 'PX', 60000)
+return out
+`
+
 // claimScript takes up to max ready tasks of a group from one shard.
-// KEYS: claimed hash, this consumer's alive key. ARGV: tag, encoded group,
-// max, consumer, consumer TTL ms. It answers {id1, record1, id2, ...}.
+// KEYS: claimed hash, this consumer's alive key, this consumer's last-claim
+// key. ARGV: tag, encoded group, max, consumer, consumer TTL ms, token. It
+// answers {id1, record1, id2, ...}. Run again with the same token (the
+// client retried because the first reply was lost) it answers the same
+// tasks instead of claiming more, so a retry strands nothing.
 var claimScript = redis.NewScript(`
-local T, g, max, me = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local T, g, max, me, token = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[6]
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
 local out = {}
-for p = 9, 0, -1 do
+` + luaReplay + `for p = 9, 0, -1 do
   if #out >= 2 * max then break end
   local ring = T .. ':a:' .. g .. ':' .. p
   local set = T .. ':as:' .. g .. ':' .. p
@@ -229,17 +254,17 @@ for p = 9, 0, -1 do
     end
   end
 end
-return out
-`)
+` + luaRemember))
 
 // recoverScript moves the claims of dead consumers to this one. KEYS:
-// claimed hash, this consumer's alive key. ARGV: tag, consumer, consumer
-// TTL ms, max. It answers {id1, record1, ...}.
+// claimed hash, this consumer's alive key, its last-recovery key. ARGV:
+// tag, consumer, consumer TTL ms, max, token. It answers {id1, record1,
+// ...}; like claimScript it answers the same again for the same token.
 var recoverScript = redis.NewScript(`
-local T, me, max = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local T, me, max, token = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[5]
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-local all = redis.call('HGETALL', KEYS[1])
 local out, dead = {}, {}
+` + luaReplay + `local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local id, owner = all[i], all[i + 1]
   if owner ~= me then
@@ -261,8 +286,7 @@ for i = 1, #all, 2 do
     end
   end
 end
-return out
-`)
+` + luaRemember)
 
 // enqueueArgs prepares t for enqueueScript; it assigns t.ID.
 func (q *Redis) enqueueArgs(t *Task) (keys []string, args []any, err error) {
@@ -408,8 +432,7 @@ func (q *Redis) Claim(ctx context.Context, group string, max int) ([]*Task, erro
 	start := int(q.next.Add(1))
 	for i := 0; i < len(q.tags) && len(out) < max; i++ {
 		tag := q.tags[(start+i)%len(q.tags)]
-		v, err := claimScript.Run(ctx, q.c, []string{claimedKey(tag, group), q.aliveKey(tag)},
-			tag, part(group), max-len(out), q.me, q.o.ConsumerTTL.Milliseconds()).Result()
+		v, err := q.claimShard(ctx, tag, group, max-len(out), newID(0))
 		if err != nil {
 			return out, unavailable("claim", err)
 		}
@@ -423,6 +446,11 @@ func (q *Redis) Claim(ctx context.Context, group string, max int) ([]*Task, erro
 		}
 	}
 	return out, nil
+}
+
+func (q *Redis) claimShard(ctx context.Context, tag, group string, max int, token string) (any, error) {
+	keys := []string{claimedKey(tag, group), q.aliveKey(tag), tag + ":lc:" + part(group) + q.me}
+	return claimScript.Run(ctx, q.c, keys, tag, part(group), max, q.me, q.o.ConsumerTTL.Milliseconds(), token).Result()
 }
 
 // pairs decodes a script's {id, record, ...} answer.
@@ -551,8 +579,8 @@ func (q *Redis) Release(ctx context.Context, t *Task) error {
 func (q *Redis) Recover(ctx context.Context, group string) ([]*Record, error) {
 	var out []*Record
 	for _, tag := range q.tags {
-		v, err := recoverScript.Run(ctx, q.c, []string{claimedKey(tag, group), q.aliveKey(tag)},
-			tag, q.me, q.o.ConsumerTTL.Milliseconds(), 1000).Result()
+		keys := []string{claimedKey(tag, group), q.aliveKey(tag), tag + ":lr:" + part(group) + q.me}
+		v, err := recoverScript.Run(ctx, q.c, keys, tag, q.me, q.o.ConsumerTTL.Milliseconds(), 1000, newID(0)).Result()
 		if err != nil {
 			return out, unavailable("recover", err)
 		}

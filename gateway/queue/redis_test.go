@@ -210,6 +210,36 @@ func TestRedisKilledConsumer(t *testing.T) {
 	}
 }
 
+// TestRedisClaimRetry: a claim run twice with the same token (a client
+// retry after a lost reply) answers the same tasks and claims no more.
+func TestRedisClaimRetry(t *testing.T) {
+	s := redistest.Start(t)
+	ctx := context.Background()
+	q := newTestRedis(t, newTestClient(t, s.Addr), RedisOptions{})
+	for i := 0; i < 4; i++ {
+		if _, _, err := q.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tag := q.tags[0]
+	first, err := q.claimShard(ctx, tag, "stable", 2, "tok-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := q.claimShard(ctx, tag, "stable", 2, "tok-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := pairs(first)
+	b, _ := pairs(again)
+	if len(a) != 2 || len(b) != 2 || a[0].ID != b[0].ID || a[1].ID != b[1].ID {
+		t.Fatalf("retry answered %v; want the same 2 tasks as %v", b, a)
+	}
+	if rest, _ := q.Claim(ctx, "stable", 10); len(rest) != 2 {
+		t.Fatalf("%d tasks left after a retried claim; want 2", len(rest))
+	}
+}
+
 // TestRedisBatchNoScript checks that a batch still works after the server
 // forgot its scripts.
 func TestRedisBatchNoScript(t *testing.T) {
