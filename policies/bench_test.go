@@ -32,6 +32,7 @@ func BenchmarkSplit(b *testing.B) {
 		{"echo", "echo", map[string]any{"group": "g"}, "g"},
 		{"region_route", "region_route", map[string]any{"sh": "east", "gz": "south"}, "east"},
 		{"callee_prefix", "callee_prefix", map[string]any{"prefixes": prefixes}, "g+86138"},
+		{"key_lookup", "key_lookup", map[string]any{"key": "attr:tier", "map": map[string]any{"gold": "vip", "silver": "std"}}, "vip"},
 		{"time_window", "time_window", map[string]any{"group": "day", "start": "00:00", "stop": "24:00", "utc_offset_minutes": 480, "days": []any{1, 2, 3, 4, 5, 6, 7}}, "day"},
 	}
 	for _, c := range cases {

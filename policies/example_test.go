@@ -40,7 +40,7 @@ func ExampleLoadDir() {
 		fmt.Printf("%s: %q %v %v\n", region, group, ok, err)
 	}
 	// Output:
-	// [callee_prefix region_route time_window]
+	// [callee_prefix key_lookup region_route time_window]
 	// sh: "east" true <nil>
 	// bj: "" false <nil>
 }
