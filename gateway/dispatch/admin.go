@@ -141,7 +141,8 @@ func (s *Set) DrainHandler(drain bool) fasthttp.RequestHandler {
 		if group == "" || id == "" {
 			group, id = drainPath(string(ctx.Path()))
 		}
-		changed, err := s.Drain(ctx, group, id, drain)
+		// Not ctx itself: a RequestCtx is a context only inside a running server.
+		changed, err := s.Drain(context.Background(), group, id, drain)
 		switch {
 		case errors.Is(err, ErrUnknownGroup), errors.Is(err, ErrUnknownNode):
 			httpError(ctx, fasthttp.StatusNotFound, "not_found", err.Error())

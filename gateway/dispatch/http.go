@@ -168,7 +168,9 @@ func (s *Set) ResultHandler(ctx *fasthttp.RequestCtx) {
 	}
 	var task *queue.Task
 	now := time.Now()
-	err = s.opt.Queue.Update(ctx, id, func(rec *queue.Record) error {
+	uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = s.opt.Queue.Update(uctx, id, func(rec *queue.Record) error {
 		n := len(rec.Attempts)
 		if rec.State.Final() {
 			return queue.ErrFinal
