@@ -287,6 +287,9 @@ func (s *Server) admitLocked(req *originateReq, now time.Time) (string, *line, s
 		}
 		return "", nil, "UNALLOCATED_NUMBER"
 	case "sofia", "loopback", "user":
+		if req.errCause != "" {
+			return "", nil, req.errCause
+		}
 	default:
 		return "", nil, "CHAN_NOT_IMPLEMENTED"
 	}

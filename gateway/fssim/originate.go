@@ -115,6 +115,11 @@ func (r *originateReq) parseURL() {
 	switch ep {
 	case "sofia":
 		profile, dest, _ := strings.Cut(rest, "/")
+		if profile == "" || dest == "" {
+			// mod_sofia: "Invalid URL", before any session exists.
+			r.line, r.errCause = "sofia", "INVALID_URL"
+			return
+		}
 		if profile == "gateway" {
 			gw, d, _ := strings.Cut(dest, "/")
 			r.gateway, r.line, r.far = gw, gw, gw
@@ -139,6 +144,9 @@ func (r *originateReq) parseURL() {
 		r.channel = ep + "/" + r.callee + "-a"
 	default:
 		r.line = ep
+	}
+	if r.line == "" {
+		r.line = "invalid"
 	}
 }
 
