@@ -49,23 +49,33 @@ func (s *Store) Get(ctx context.Context, version uint64) (admin.State, error) {
 	return st, nil
 }
 
+// kept reads the list of kept versions, newest first, checking that they
+// are numbers (they become key names). ctx is the caller's, octx the
+// operation's.
+func (s *Store) kept(ctx, octx context.Context, op string) ([]string, error) {
+	versions, err := s.client.LRange(octx, s.keys.history, 0, admin.HistoryDepth-1).Result()
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	for _, v := range versions {
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+			return nil, fmt.Errorf("redis list %s at %s holds %q, not a version: %w", s.keys.history, s.where, v, err)
+		}
+	}
+	return versions, nil
+}
+
 // History implements admin.Store. A version trimmed by a concurrent commit
 // between the two reads is left out.
 func (s *Store) History(ctx context.Context) ([]admin.State, error) {
 	octx, cancel := s.opContext(ctx, 0)
 	defer cancel()
-	versions, err := s.client.LRange(octx, s.keys.history, 0, admin.HistoryDepth-1).Result()
-	if err != nil {
-		return nil, s.fail(ctx, "history", err)
-	}
+	versions, err := s.kept(ctx, octx, "history")
 	if len(versions) == 0 {
-		return nil, nil
+		return nil, err
 	}
 	keys := make([]string, len(versions))
 	for i, v := range versions {
-		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
-			return nil, fmt.Errorf("redis list %s at %s holds %q, not a version: %w", s.keys.history, s.where, v, err)
-		}
 		keys[i] = s.keys.histPrefix + v
 	}
 	// The hist keys share one slot, so one MGET serves a Cluster too.
@@ -95,12 +105,9 @@ func (s *Store) History(ctx context.Context) ([]admin.State, error) {
 func (s *Store) Versions(ctx context.Context) ([]admin.State, error) {
 	octx, cancel := s.opContext(ctx, 0)
 	defer cancel()
-	versions, err := s.client.LRange(octx, s.keys.history, 0, admin.HistoryDepth-1).Result()
-	if err != nil {
-		return nil, s.fail(ctx, "versions", err)
-	}
+	versions, err := s.kept(ctx, octx, "versions")
 	if len(versions) == 0 {
-		return nil, nil
+		return nil, err
 	}
 	vals, err := s.client.HMGet(octx, s.keys.meta, versions...).Result()
 	if err != nil {
