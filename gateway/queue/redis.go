@@ -254,7 +254,7 @@ local out = {}
     end
   end
 end
-` + luaRemember))
+` + luaRemember)
 
 // recoverScript moves the claims of dead consumers to this one. KEYS:
 // claimed hash, this consumer's alive key, its last-recovery key. ARGV:
