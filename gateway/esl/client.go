@@ -161,6 +161,7 @@ type Client struct {
 	lastHeartbeat atomic.Int64
 	lastCore      atomic.Pointer[string]
 	running       atomic.Bool
+	channelEvents atomic.Uint64 // events other than HEARTBEAT received (tests check the filters with it)
 
 	// The node's uptime at the last status (Run's goroutine only): an
 	// uptime that went back means a restart.
@@ -378,6 +379,7 @@ func (c *Client) handleEvent(s *session, e *plainEvent) {
 		c.load.Store(&l)
 		return
 	}
+	c.channelEvents.Add(1)
 	c.calls.onEvent(e, s.coreUUID())
 }
 

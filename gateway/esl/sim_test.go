@@ -317,3 +317,89 @@ func TestSimRestart(t *testing.T) {
 		t.Fatalf("%d attempts still tracked", c.InFlight())
 	}
 }
+
+// TestSimNodeControls: fsctl sps / max_sessions show in the status, pause
+// outbound refuses new calls before any channel exists, resume lifts it.
+func TestSimNodeControls(t *testing.T) {
+	sim := startSim(t, fssim.Config{TimeScale: 0.01})
+	c, rec := startClient(t, sim.Addr(), fastClient)
+	waitConnected(t, c)
+	ctx := ctx10(t)
+	if err := c.SetSessionsPerSecond(ctx, 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetMaxSessions(ctx, 321); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := c.Status(ctx); err != nil || l.SPSMax != 42 || l.MaxSessions != 321 {
+		t.Fatalf("got %+v, %v; want sps max 42 and max sessions 321", l, err)
+	}
+	if err := c.PauseOutbound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Originate(ctx, OriginateRequest{AttemptID: "paused", DialURL: "loopback/1/default"}); err != nil {
+		t.Fatal(err)
+	}
+	evs := rec.waitFinal(t, "paused")
+	if kinds(evs) != "job_result*" || evs[0].JobOK || evs[0].ChannelSeen {
+		t.Fatalf("got %+v; want one -ERR job result without a channel", evs)
+	}
+	if err := c.ResumeOutbound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Originate(ctx, OriginateRequest{AttemptID: "resumed", DialURL: "loopback/1/default"}); err != nil {
+		t.Fatal(err)
+	}
+	if evs := rec.waitFinal(t, "resumed"); !evs[0].ChannelSeen {
+		t.Fatalf("got %+v; want a call that left the box", evs)
+	}
+	if err := c.UUIDKill(ctx, "no-such-uuid", "NORMAL_CLEARING"); !errors.Is(err, ErrRefused) {
+		t.Fatalf("uuid_kill of a missing channel: got %v; want ErrRefused", err)
+	}
+	if err := c.SetMaxSessions(ctx, 0); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("got %v; want ErrInvalidRequest", err)
+	}
+}
+
+// TestSimFiltersIsolateInstances: two instances share a node; each receives
+// the events of its own calls and jobs only.
+func TestSimFiltersIsolateInstances(t *testing.T) {
+	sim := startSim(t, fssim.Config{TimeScale: 0.01, HeartbeatInterval: 100 * time.Millisecond})
+	a, recA := startClient(t, sim.Addr(), fastClient)
+	b, recB := startClient(t, sim.Addr(), func(cfg *Config) { fastClient(cfg); cfg.InstanceID = "gw-b" })
+	waitConnected(t, a)
+	waitConnected(t, b)
+	ctx := ctx10(t)
+	calls := func(round int) {
+		for i := range 5 {
+			if _, err := b.Originate(ctx, OriginateRequest{AttemptID: fmt.Sprintf("b-%d%d", round, i), DialURL: "loopback/1/default"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Originate(ctx, OriginateRequest{AttemptID: fmt.Sprintf("b-err-%d%d", round, i), DialURL: "error/USER_BUSY"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 5 {
+			recB.waitFinal(t, fmt.Sprintf("b-%d%d", round, i))
+			recB.waitFinal(t, fmt.Sprintf("b-err-%d%d", round, i))
+		}
+	}
+	calls(0)
+	// After a drop both reconnect and must filter again.
+	sim.Fault(fssim.FaultDrop)
+	waitFor(t, "both to go down", func() bool { return !a.Connected() || !b.Connected() })
+	waitConnected(t, a)
+	waitConnected(t, b)
+	calls(1)
+	heartbeats := a.LastHeartbeat()
+	waitFor(t, "a heartbeat on a", func() bool { return a.LastHeartbeat().After(heartbeats) })
+	if n := a.channelEvents.Load(); n != 0 {
+		t.Fatalf("instance a received %d events of b's calls and jobs; want 0", n)
+	}
+	if n := b.channelEvents.Load(); n < 40 {
+		t.Fatalf("instance b received %d events; want its calls' events", n)
+	}
+	if len(recA.of("b-00")) != 0 {
+		t.Fatal("a reported b's call")
+	}
+}
