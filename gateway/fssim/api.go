@@ -153,7 +153,7 @@ func (s *Server) fsctl(arg string) string {
 
 // simctlUsage documents the simulator's own api command.
 const simctlUsage = "-ERR usage: simctl fault none|refuse|stall|drop|restart|reject" +
-	" | simctl line NAME answer=0.6,ring=1s-5s,talk=5s-30s,fail=USER_BUSY:3+NO_ANSWER,down=false" +
+	" | simctl line NAME answer=0.6,ring=1s-5s,talk=5s-30s,fail=USER_BUSY:3+NO_ANSWER,down=false,early=false" +
 	" | simctl stats\n"
 
 // simctl is the simulator's control command over ESL ("api simctl ...");
@@ -344,6 +344,7 @@ func (s *Server) admitLocked(req *originateReq, now time.Time) (string, *line, s
 func (s *Server) plan(c *call, l *line, req *originateReq) {
 	timeout := time.Duration(req.timeout) * time.Second
 	c.jobEarly = s.rng.IntN(2) == 0
+	c.earlyMedia = l.EarlyMedia
 	uniform := func(lo, hi time.Duration) time.Duration {
 		if hi <= lo {
 			return lo

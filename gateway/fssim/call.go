@@ -30,6 +30,7 @@ type call struct {
 
 	// planned outcome (simulated durations)
 	answer      bool
+	earlyMedia  bool // progress is a 183 with media: CHANNEL_PROGRESS_MEDIA
 	failCause   string
 	ring, talk  time.Duration
 	jobEarly    bool // on failure, BACKGROUND_JOB before HANGUP_COMPLETE
@@ -37,6 +38,7 @@ type call struct {
 	timer       *time.Timer
 	created     moment
 	progressed  moment
+	preAnswered moment // early media (183)
 	answered    moment
 	hungup      moment
 	simAnswer   time.Duration // simulated offset of the answer
@@ -100,6 +102,11 @@ func (c *call) begin() {
 }
 
 func (c *call) progress() {
+	if c.earlyMedia {
+		c.preAnswered.set(time.Now())
+		c.s.emitLocked(tplProgressMedia, &evctx{s: c.s, c: c}, c.vars, "")
+		return
+	}
 	c.progressed.set(time.Now())
 	c.s.emitLocked(tplProgress, &evctx{s: c.s, c: c}, c.vars, "")
 }
@@ -337,6 +344,10 @@ func (x *evctx) value(ph int) string {
 		return c.created.usec()
 	case phProgressUS:
 		return c.progressed.usec()
+	case phProgressMediaUS:
+		return c.preAnswered.usec()
+	case phProgressMediaEpoch:
+		return c.preAnswered.sec()
 	case phAnsweredUS:
 		return c.answered.usec()
 	case phHangupUS:

@@ -170,7 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// ParseLineSpec parses "answer=0.6,ring=1s-3s,talk=5s-30s,fail=USER_BUSY:3+NO_ANSWER,down=false"
+// ParseLineSpec parses "answer=0.6,ring=1s-3s,talk=5s-30s,fail=USER_BUSY:3+NO_ANSWER,down=false,early=false"
 // (every key optional; a missing one keeps the default profile's value).
 func ParseLineSpec(spec string) (LineProfile, error) {
 	p := defaultLine
@@ -194,8 +194,10 @@ func ParseLineSpec(spec string) (LineProfile, error) {
 			p.FailCauses = strings.FieldsFunc(v, func(r rune) bool { return r == '+' || r == '|' })
 		case "down":
 			p.Down, err = strconv.ParseBool(v)
+		case "early":
+			p.EarlyMedia, err = strconv.ParseBool(v)
 		default:
-			return p, fmt.Errorf("unknown key %q; want answer, ring, talk, fail or down", k)
+			return p, fmt.Errorf("unknown key %q; want answer, ring, talk, fail, down or early", k)
 		}
 		if err != nil {
 			return p, fmt.Errorf("%s=%q: %w", k, v, err)

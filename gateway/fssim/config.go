@@ -63,6 +63,9 @@ type LineProfile struct {
 	// Down marks the gateway down: every call is refused with GATEWAY_DOWN
 	// before a channel exists.
 	Down bool
+	// EarlyMedia makes calls ring with a 183 and media
+	// (CHANNEL_PROGRESS_MEDIA) instead of a 180 (CHANNEL_PROGRESS).
+	EarlyMedia bool
 }
 
 // DefaultFailCauses are the failure causes of a profile without FailCauses.
@@ -77,7 +80,7 @@ var defaultLine = LineProfile{
 
 func (p LineProfile) isZero() bool {
 	return p.AnswerRate == 0 && p.RingMin == 0 && p.RingMax == 0 && p.TalkMin == 0 &&
-		p.TalkMax == 0 && len(p.FailCauses) == 0 && !p.Down
+		p.TalkMax == 0 && len(p.FailCauses) == 0 && !p.Down && !p.EarlyMedia
 }
 
 // line is a validated LineProfile with its causes expanded for drawing.

@@ -11,9 +11,10 @@ import (
 	"sync/atomic"
 )
 
-// maxQueued is how many frames may wait for a slow reader before the
-// connection is dropped (FreeSWITCH drops a listener that falls behind).
-const maxQueued = 200000
+// maxQueued is how many frames may wait for a slow (or stalled) reader
+// before the connection is dropped: FreeSWITCH's listener queue holds
+// 100,000 events and the listener is killed after 500 more are lost.
+const maxQueued = 100000 + 500
 
 // maxCommand bounds one command line (and its headers).
 const maxCommand = 1 << 20

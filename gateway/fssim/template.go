@@ -15,6 +15,10 @@ import (
 // appears only when the call runs &playback, [reply] only when the far end
 // sent a SIP reply.
 //
+// progress_media.tmpl alone is not a recording (no transcript has a 183):
+// it is progress.tmpl with the Event-Name, Event-Calling-Function and
+// Caller-Channel-Progress-Media-Time of CHANNEL_PROGRESS_MEDIA.
+//
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
@@ -86,6 +90,8 @@ const (
 	phPeakMax
 	phPeakFiveMin
 	phIdleCPU
+	phProgressMediaUS
+	phProgressMediaEpoch
 	numPlaceholders
 )
 
@@ -107,7 +113,8 @@ var placeholderIDs = map[string]int{
 	"job_arg": phJobArg, "uptime": phUptime, "uptime_msec": phUptimeMsec, "session_count": phSessionCount,
 	"max_sessions": phMaxSessions, "sps": phSPS, "sps_last": phSPSLast, "sps_max": phSPSMax,
 	"sps_fivemin": phSPSFiveMin, "since_startup": phSinceStartup, "peak_max": phPeakMax,
-	"peak_fivemin": phPeakFiveMin, "idle_cpu": phIdleCPU,
+	"peak_fivemin": phPeakFiveMin, "idle_cpu": phIdleCPU, "progress_media_us": phProgressMediaUS,
+	"progress_media_epoch": phProgressMediaEpoch,
 }
 
 // Line conditions.
@@ -146,6 +153,7 @@ var (
 	tplHangupAnswered, tplCompleteAnswered, tplDestroyAnswered = mustTemplate("hangup_answered"), mustTemplate("complete_answered"), mustTemplate("destroy_answered")
 	tplHangupFailed, tplCompleteFailed, tplDestroyFailed       = mustTemplate("hangup_failed"), mustTemplate("complete_failed"), mustTemplate("destroy_failed")
 	tplBackgroundJob, tplHeartbeat                             = mustTemplate("background_job"), mustTemplate("heartbeat")
+	tplProgressMedia                                           = mustTemplate("progress_media")
 )
 
 func mustTemplate(name string) *template {
