@@ -10,7 +10,9 @@ import (
 // Memory is a Store kept in this process: for demos, tests and instances
 // without Redis. Nothing survives a restart, so it promises no durability;
 // it follows the same rules as Redis (dedup, claim order, final states) so
-// that the two pass the same tests. Records are kept until the process ends.
+// that the two pass the same tests. It keeps the records of the last
+// MemoryDoneRecords tasks that were Done (with their dedup keys); older
+// ones are forgotten, as Redis forgets them after RecordTTL.
 //
 // Several consumers can share one Memory (see Consumer), so that recovery of
 // a dead consumer's tasks behaves as with Redis.
@@ -27,6 +29,7 @@ type memCore struct {
 	rings   map[memRingKey]*memRing      // appkeys with ready tasks
 	claimed map[string]map[string]string // group → id → consumer
 	dead    map[string]bool              // consumers closed
+	done    []string                     // ids Done, oldest first
 	now     func() time.Time
 }
 
@@ -63,6 +66,9 @@ func (r *memRing) add(appkey string) {
 		r.keys = append(r.keys, appkey)
 	}
 }
+
+// MemoryDoneRecords is how many finished tasks a Memory queue remembers.
+const MemoryDoneRecords = 100_000
 
 // NewMemory returns an empty in-memory queue whose consumer is "memory".
 func NewMemory() *Memory {
@@ -213,6 +219,20 @@ func (m *Memory) Done(ctx context.Context, t *Task) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.claimed[t.Group], t.ID)
+	if _, ok := c.recs[t.ID]; !ok {
+		return nil
+	}
+	c.done = append(c.done, t.ID)
+	if len(c.done) > MemoryDoneRecords {
+		old := c.done[0]
+		c.done = c.done[1:]
+		if r, ok := c.recs[old]; ok {
+			delete(c.recs, old)
+			if k := (memDedupKey{r.Appkey, r.DedupKey}); r.DedupKey != "" && c.dedup[k] == old {
+				delete(c.dedup, k)
+			}
+		}
+	}
 	return nil
 }
 

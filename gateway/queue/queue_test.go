@@ -297,6 +297,25 @@ func TestMemory(t *testing.T) {
 	})
 }
 
+func TestMemoryForgetsOldDone(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory()
+	first, _, _ := m.Enqueue(ctx, &Task{Appkey: "a", Group: "g", Callee: "1", DedupKey: "k"})
+	for i := 0; i <= MemoryDoneRecords; i++ {
+		if i > 0 {
+			m.Enqueue(ctx, &Task{Appkey: "a", Group: "g", Callee: "1"})
+		}
+		ts, _ := m.Claim(ctx, "g", 1)
+		m.Done(ctx, ts[0])
+	}
+	if _, err := m.Get(ctx, first); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the oldest done record is still kept: %v", err)
+	}
+	if id, dup, _ := m.Enqueue(ctx, &Task{Appkey: "a", Group: "g", Callee: "1", DedupKey: "k"}); dup || id == first {
+		t.Fatalf("the forgotten task's dedup key still answers %s", id)
+	}
+}
+
 func TestParseID(t *testing.T) {
 	for _, shard := range []int{0, 7, 1023} {
 		id := newID(shard)
