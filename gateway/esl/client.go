@@ -158,6 +158,7 @@ type Client struct {
 
 	cur           atomic.Pointer[session]
 	load          atomic.Pointer[Load]
+	loadMu        sync.Mutex // serialises updates of load
 	lastHeartbeat atomic.Int64
 	lastCore      atomic.Pointer[string]
 	running       atomic.Bool
@@ -310,10 +311,7 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 // noteStatus records the load and uptime of an `api status` reply.
 func (c *Client) noteStatus(s *session, body string) {
 	now := time.Now()
-	if l, ok := parseStatus(body, *c.load.Load()); ok {
-		l.At = now
-		c.load.Store(&l)
-	}
+	c.updateLoad(func(l Load) (Load, bool) { return parseStatus(body, l) })
 	if up, ok := parseUptime(body); ok {
 		s.uptime, s.uptimeAt = up, now
 	}
@@ -374,9 +372,7 @@ func (c *Client) handleEvent(s *session, e *plainEvent) {
 	if string(e.raw("Event-Name")) == "HEARTBEAT" {
 		now := time.Now()
 		c.lastHeartbeat.Store(now.UnixNano())
-		l := parseHeartbeat(e, *c.load.Load())
-		l.At = now
-		c.load.Store(&l)
+		c.updateLoad(func(l Load) (Load, bool) { return parseHeartbeat(e, l), true })
 		return
 	}
 	c.channelEvents.Add(1)
@@ -430,6 +426,20 @@ func (c *Client) CoreUUID() string {
 
 // Load returns the node's load as last reported by `api status` or a HEARTBEAT.
 func (c *Client) Load() Load { return *c.load.Load() }
+
+// updateLoad applies parse to the current load and stores the result if
+// parse reports ok. Status checks and heartbeats come from different
+// goroutines: loadMu keeps one from undoing the other's fields.
+func (c *Client) updateLoad(parse func(Load) (Load, bool)) (Load, bool) {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	l, ok := parse(*c.load.Load())
+	if ok {
+		l.At = time.Now()
+		c.load.Store(&l)
+	}
+	return l, ok
+}
 
 // LastHeartbeat returns when the last HEARTBEAT arrived (zero if none).
 func (c *Client) LastHeartbeat() time.Time {
@@ -524,12 +534,10 @@ func (c *Client) Status(ctx context.Context) (Load, error) {
 	if err != nil {
 		return Load{}, err
 	}
-	l, ok := parseStatus(body, *c.load.Load())
+	l, ok := c.updateLoad(func(l Load) (Load, bool) { return parseStatus(body, l) })
 	if !ok {
 		return Load{}, fmt.Errorf("%w: unexpected status output %q", ErrRefused, firstLine(body))
 	}
-	l.At = time.Now()
-	c.load.Store(&l)
 	return l, nil
 }
 

@@ -136,7 +136,7 @@ func dialSession(ctx context.Context, cfg *Config, handle func(*session, *plainE
 
 	r := <-res // bounded by AuthTimeout and by sctx
 	if r.err != nil {
-		s.close(r.err)
+		s.close(r.err) // keeps an earlier reason (disconnect notice, rejection)
 		<-s.done
 		select {
 		case reply := <-authReply:
@@ -145,7 +145,7 @@ func dialSession(ctx context.Context, cfg *Config, handle func(*session, *plainE
 			}
 		default:
 		}
-		return nil, fmt.Errorf("ESL authentication with %s failed: %w", cfg.Addr, r.err)
+		return nil, fmt.Errorf("ESL authentication with %s failed: %w", cfg.Addr, s.err)
 	}
 	s.esl = r.c
 	select {

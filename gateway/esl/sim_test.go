@@ -403,3 +403,37 @@ func TestSimFiltersIsolateInstances(t *testing.T) {
 		t.Fatal("a reported b's call")
 	}
 }
+
+// TestSimRejectAndRefuse: an ACL rejection and a refused port are reported
+// as failed connection attempts, retried with backoff until the node
+// accepts again.
+func TestSimRejectAndRefuse(t *testing.T) {
+	sim := startSim(t, fssim.Config{TimeScale: 0.01})
+	sim.Fault(fssim.FaultReject)
+	c, rec := startClient(t, sim.Addr(), fastClient)
+	waitFor(t, "a rejection", func() bool {
+		for _, st := range rec.allStates() {
+			if st.Err != nil && strings.Contains(st.Err.Error(), "rejected") && errors.Is(st.Err, ErrDisconnected) {
+				return true
+			}
+		}
+		return false
+	})
+	sim.Fault(fssim.FaultNone)
+	waitConnected(t, c)
+	sim.Fault(fssim.FaultRefuse)
+	sim.Fault(fssim.FaultDrop)
+	waitFor(t, "a refused dial", func() bool {
+		for _, st := range rec.allStates() {
+			if st.Err != nil && strings.Contains(st.Err.Error(), "cannot connect") {
+				return true
+			}
+		}
+		return false
+	})
+	sim.Fault(fssim.FaultNone)
+	waitConnected(t, c)
+	if _, err := c.Status(ctx10(t)); err != nil {
+		t.Fatal(err)
+	}
+}
