@@ -88,7 +88,24 @@ func (c *IngressConfig) fill() {
 	}
 }
 
-// Ingress serves the call-task API of SPEC §1.
+// Ingress serves the call-task API of SPEC §1. Every error is answered as
+// {"error":{"code","message"}}, the message naming the field and the fix:
+//
+//	400 invalid_json, invalid_body, invalid_field, missing_appkey, bad_request
+//	401 unauthorized       (AppkeyTokens: X-Appkey-Token missing)
+//	403 forbidden          (AppkeyTokens: X-Appkey-Token wrong)
+//	404 unknown_appkey, unknown_task, not_found
+//	405 method_not_allowed (with an Allow header)
+//	413 body_too_large, batch_too_large
+//	415 unsupported_media_type
+//	429 rate_limited       (Quotas)
+//	501 not_implemented    (POST /v1/calls/{id}/result without ResultHandler)
+//	503 not_ready (no table yet), queue_unavailable (task not accepted; retry)
+//
+// A refused request changes no state. A task is answered 202 only after
+// the queue stored it; a repeat of an accepted dedup_key is answered 202
+// with the first task's task_id, group and rule, and "duplicate":true. In
+// a batch, each entry is a success or an error of its own.
 type Ingress struct {
 	cfg     IngressConfig
 	snap    func() *splitter.Snapshot
@@ -154,7 +171,6 @@ func NewIngress(cfg IngressConfig, snap func() *splitter.Snapshot, q queue.Queue
 		WriteTimeout:       cfg.WriteTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
 		ErrorHandler:       g.serverError,
-		NoDefaultDate:      false,
 	}
 	return g, nil
 }
