@@ -64,16 +64,15 @@ func Compile(t *Table, version uint64, env Env) (*Snapshot, error) {
 // CompileBytes is ParseTable then Compile, reporting the problems of both
 // steps in one *ValidationError: what an admin push needs.
 func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
-	n, prob := parseTree(data)
-	if prob != nil {
-		return nil, &ValidationError{Problems: []Problem{*prob}}
+	var t *Table
+	list, ok := decodeDoc(data, func(d *decoder) { t = d.table() })
+	if !ok {
+		return nil, &ValidationError{Problems: list}
 	}
-	var d decoder
-	t := d.table(n)
 	c := compiler{env: env, checkEnv: true}
 	s := c.table(t, version)
-	if len(d.list)+len(c.list) > 0 {
-		return nil, &ValidationError{Problems: sortProblems(mergeProblems(d.list, c.list))}
+	if len(list)+len(c.list) > 0 {
+		return nil, &ValidationError{Problems: sortProblems(mergeProblems(list, c.list))}
 	}
 	return s, nil
 }
@@ -83,15 +82,14 @@ func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
 // those). Unknown fields, wrong types and every other problem are returned
 // together in a *ValidationError.
 func ParseTable(data []byte) (*Table, error) {
-	n, prob := parseTree(data)
-	if prob != nil {
-		return nil, &ValidationError{Problems: []Problem{*prob}}
+	var t *Table
+	list, ok := decodeDoc(data, func(d *decoder) { t = d.table() })
+	if !ok {
+		return nil, &ValidationError{Problems: list}
 	}
-	var d decoder
-	t := d.table(n)
 	var c compiler
 	c.table(t, 0)
-	if list := mergeProblems(d.list, c.list); len(list) > 0 {
+	if list := mergeProblems(list, c.list); len(list) > 0 {
 		return nil, &ValidationError{Problems: sortProblems(list)}
 	}
 	return t, nil
@@ -101,17 +99,16 @@ func ParseTable(data []byte) (*Table, error) {
 // /admin/v1/appkeys/{appkey}) with the same rules as ParseTable; paths are
 // relative to the entry ("rules[0].percent").
 func ParseAppkey(data []byte) (*Appkey, error) {
-	n, prob := parseTree(data)
-	if prob != nil {
-		return nil, &ValidationError{Problems: []Problem{*prob}}
-	}
-	var d decoder
+	var a *Appkey
 	var root path
-	a := d.appkey(n, &root)
+	list, ok := decodeDoc(data, func(d *decoder) { a = d.appkey(&root) })
+	if !ok {
+		return nil, &ValidationError{Problems: list}
+	}
 	var c compiler
-	// The table default is not known here: assume one, Compile checks.
+	// The table default is not known here: Compile (WithAppkey) checks.
 	c.entry("", a, "", &root)
-	if list := mergeProblems(d.list, c.list); len(list) > 0 {
+	if list := mergeProblems(list, c.list); len(list) > 0 {
 		return nil, &ValidationError{Problems: sortProblems(list)}
 	}
 	return a, nil

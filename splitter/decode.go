@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -13,12 +14,12 @@ import (
 
 // Decoding.
 //
-// Both formats are first turned into one small tree of nodes: JSON with
-// the parser in jsonparse.go (yaml.v3 parses JSON too, but many times
-// slower, which matters for a table of a million appkeys), YAML with
-// yaml.v3's Node API. The schema is
-// then walked by hand so that every problem is reported with its path;
-// decoding never stops at the first one.
+// The decoder walks the schema by hand over a reader (reader.go), so that
+// every problem is reported with its path; decoding never stops at the
+// first one. JSON is read straight from its text (yaml.v3 parses JSON too,
+// but many times slower, and a tree of a million appkeys would cost more
+// than the table itself); YAML goes through yaml.v3's Node API and a small
+// tree of nodes.
 
 type nodeKind uint8
 
@@ -46,23 +47,33 @@ type node struct {
 // maxDepth bounds nesting (rule args are free-form).
 const maxDepth = 64
 
-func parseTree(data []byte) (*node, *Problem) {
+// decodeDoc runs f over the document in data. It returns f's problems, or
+// the document's one syntax problem (ok false).
+func decodeDoc(data []byte, f func(d *decoder)) (problems []Problem, ok bool) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
-		return nil, &Problem{Message: "empty table: want a JSON or YAML object"}
+		return []Problem{{Message: "empty table: want a JSON or YAML object"}}, false
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' {
-		n, jprob := parseJSON(trimmed)
-		if jprob == nil {
-			return &n, nil
+		jr := newJSONReader(trimmed)
+		d := decoder{r: jr}
+		f(&d)
+		jerr := jr.finish()
+		if jerr == nil {
+			return d.list, true
 		}
 		// Perhaps YAML flow style ({a: b}); report the JSON error otherwise.
-		if n, prob := parseYAML(data); prob == nil {
-			return n, nil
+		if _, prob := parseYAML(data); prob != nil {
+			return []Problem{*jerr}, false
 		}
-		return nil, jprob
 	}
-	return parseYAML(data)
+	n, prob := parseYAML(data)
+	if prob != nil {
+		return []Problem{*prob}, false
+	}
+	d := decoder{r: &nodeReader{cur: n}}
+	f(&d)
+	return d.list, true
 }
 
 func parseYAML(data []byte) (*node, *Problem) {
@@ -145,115 +156,118 @@ func fromYAML(y *yaml.Node, depth int, budget *int) (node, *Problem) {
 	return node{}, &Problem{Message: fmt.Sprintf("line %d: unexpected YAML node", y.Line)}
 }
 
-// decoder walks a node tree into a Table, collecting problems.
+// decoder decodes the schema from a reader, collecting problems.
 type decoder struct {
 	problems
+	r reader
+	// Scratch space for lists, copied out at their exact length: a table
+	// of 100k appkeys would otherwise spend much of its decoding growing
+	// slices.
+	rules   []Rule
+	strings []string
 }
 
-// checkKeys reports duplicate and non-UTF-8 keys of a map node and returns
-// their positions (nil when every key is fine). Callers walk the children
-// in a plain loop: a callback would move each child's path to the heap.
-func (d *decoder) checkKeys(n *node, p *path) map[int]bool {
-	var bad map[int]bool
-	mark := func(i int, msg string) {
-		kp := p.at(n.kids[i].s)
-		d.add(&kp, "%s", msg)
-		if bad == nil {
-			bad = make(map[int]bool)
-		}
-		bad[i] = true
+// expect checks the next value's kind; when it is wrong it reports the
+// problem and skips the value.
+func (d *decoder) expect(kind nodeKind, p *path, what string) bool {
+	if k := d.r.kind(); k != kind {
+		d.add(p, "must be %s; got %s", what, k)
+		d.r.skip()
+		return false
 	}
-	var seen map[string]bool
-	if len(n.kids) > 16 {
-		seen = make(map[string]bool, len(n.kids)/2)
-	}
-	for i := 0; i+1 < len(n.kids); i += 2 {
-		k := n.kids[i].s
-		dup := false
-		if seen != nil {
-			dup = seen[k]
-			seen[k] = true
-		} else {
-			for j := 0; j < i; j += 2 {
-				if n.kids[j].s == k {
-					dup = true
-					break
-				}
-			}
-		}
-		switch {
-		case dup:
-			mark(i, "duplicate key")
-		case !utf8.ValidString(k):
-			mark(i, "key must be valid UTF-8")
-		}
-	}
-	return bad
+	return true
 }
 
-func (d *decoder) expect(n *node, kind nodeKind, p *path, what string) bool {
-	if n.kind == kind {
+// key checks a map key; a bad key is reported and its value skipped.
+func (d *decoder) key(k string, p *path) bool {
+	if !utf8.ValidString(k) {
+		d.add(p, "key must be valid UTF-8")
+		d.r.skip()
+		return false
+	}
+	return true
+}
+
+// dup reports a repeated field of an object (and skips its value).
+func (d *decoder) dup(seen *uint32, bit uint32, p *path) bool {
+	if *seen&bit != 0 {
+		d.add(p, "duplicate key")
+		d.r.skip()
 		return true
 	}
-	d.add(p, "must be %s; got %s", what, n.kind)
+	*seen |= bit
 	return false
 }
 
-func (d *decoder) str(n *node, p *path) string {
-	if !d.expect(n, nodeString, p, "a string") {
+func (d *decoder) str(p *path) string {
+	if !d.expect(nodeString, p, "a string") {
 		return ""
 	}
-	if !utf8.ValidString(n.s) {
+	s := d.r.text()
+	if !utf8.ValidString(s) {
 		d.add(p, "must be valid UTF-8")
 		return ""
 	}
-	return n.s
+	return s
 }
 
 // groupName decodes a default_group. When it is not a string it keeps a
 // placeholder, so that the appkeys relying on it are not also reported as
 // lacking a default (Compile's problem at the same path is dropped).
-func (d *decoder) groupName(n *node, p *path) string {
-	if s := d.str(n, p); s != "" || n.kind == nodeString {
+func (d *decoder) groupName(p *path) string {
+	isString := d.r.kind() == nodeString
+	if s := d.str(p); s != "" || isString {
 		return s
 	}
 	return "(invalid)"
 }
 
-func (d *decoder) strList(n *node, p *path) []string {
-	if !d.expect(n, nodeList, p, "a list of strings") || len(n.kids) == 0 {
+// strList decodes a list of strings; an empty list is nil (canonical: the
+// marshalled table leaves it out).
+func (d *decoder) strList(p *path) []string {
+	if !d.expect(nodeList, p, "a list of strings") {
 		return nil
 	}
-	out := make([]string, len(n.kids))
-	for i := range n.kids {
+	d.r.enter()
+	base := len(d.strings)
+	defer func() { d.strings = d.strings[:base] }()
+	for i := 0; ; i++ {
+		if _, ok := d.r.next(); !ok {
+			if len(d.strings) == base {
+				return nil
+			}
+			return slices.Clone(d.strings[base:])
+		}
 		ip := p.idx(i)
-		out[i] = d.str(&n.kids[i], &ip)
+		s := d.str(&ip)
+		d.strings = append(d.strings, s)
 	}
-	return out
 }
 
-func (d *decoder) number(n *node, p *path) (float64, bool) {
-	if !d.expect(n, nodeNumber, p, "a number") {
+func (d *decoder) number(p *path) (float64, bool) {
+	if !d.expect(nodeNumber, p, "a number") {
 		return 0, false
 	}
-	f, err := strconv.ParseFloat(n.s, 64)
+	s := d.r.text()
+	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		d.add(p, "must be a finite number; got %s", n.s)
+		d.add(p, "must be a finite number; got %s", s)
 		return 0, false
 	}
 	return f, true
 }
 
-func (d *decoder) integer(n *node, p *path) (int64, bool) {
-	if !d.expect(n, nodeNumber, p, "an integer") {
+func (d *decoder) integer(p *path) (int64, bool) {
+	if !d.expect(nodeNumber, p, "an integer") {
 		return 0, false
 	}
-	i, err := strconv.ParseInt(n.s, 10, 64)
+	s := d.r.text()
+	i, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		// 1e3 and 5.0 are integers too.
-		f, ferr := strconv.ParseFloat(n.s, 64)
+		f, ferr := strconv.ParseFloat(s, 64)
 		if ferr != nil || f != math.Trunc(f) || f < -9.2e18 || f > 9.2e18 {
-			d.add(p, "must be an integer; got %s", n.s)
+			d.add(p, "must be an integer; got %s", s)
 			return 0, false
 		}
 		i = int64(f)
@@ -261,92 +275,140 @@ func (d *decoder) integer(n *node, p *path) (int64, bool) {
 	return i, true
 }
 
-func (d *decoder) table(n *node) *Table {
+func (d *decoder) table() *Table {
 	t := &Table{Appkeys: map[string]*Appkey{}}
 	var root path
-	if !d.expect(n, nodeMap, &root, "an object with default_group and appkeys") {
+	if !d.expect(nodeMap, &root, "an object with default_group and appkeys") {
 		return t
 	}
-	for i, bad := 0, d.checkKeys(n, &root); i+1 < len(n.kids); i += 2 {
-		if bad[i] {
+	var seen uint32
+	d.r.enter()
+	for {
+		k, ok := d.r.next()
+		if !ok {
+			return t
+		}
+		p := root.at(k)
+		if !d.key(k, &p) {
 			continue
 		}
-		k, v := n.kids[i].s, &n.kids[i+1]
-		kp := root.at(k)
-		p := &kp
 		switch k {
 		case "version":
-			if _, ok := d.integer(v, p); ok && strings.HasPrefix(v.s, "-") {
-				d.add(p, "must not be negative")
+			if d.dup(&seen, 1, &p) {
+				continue
+			}
+			// A pushed version is ignored; it only has to be one.
+			if v, ok := d.integer(&p); ok && v < 0 {
+				d.add(&p, "must not be negative")
 			}
 		case "default_group":
-			t.DefaultGroup = d.groupName(v, p)
+			if !d.dup(&seen, 2, &p) {
+				t.DefaultGroup = d.groupName(&p)
+			}
 		case "appkeys":
-			if v.kind == nodeNull {
-				continue
-			}
-			if !d.expect(v, nodeMap, p, "an object of appkey: policy") {
-				continue
-			}
-			t.Appkeys = make(map[string]*Appkey, len(v.kids)/2)
-			for i, bad := 0, d.checkKeys(v, p); i+1 < len(v.kids); i += 2 {
-				if bad[i] {
-					continue
-				}
-				name, v := v.kids[i].s, &v.kids[i+1]
-				kp := p.at(name)
-				p := &kp
-				t.Appkeys[name] = d.appkey(v, p)
+			if !d.dup(&seen, 4, &p) {
+				d.appkeys(t, &p)
 			}
 		default:
-			d.add(p, "unknown field; want default_group or appkeys")
+			d.add(&p, "unknown field; want default_group or appkeys")
+			d.r.skip()
 		}
 	}
-	return t
 }
 
-func (d *decoder) appkey(n *node, p *path) *Appkey {
-	a := &Appkey{Split: true}
-	if !d.expect(n, nodeMap, p, "an object with split, default_group and rules") {
-		return a
+func (d *decoder) appkeys(t *Table, p *path) {
+	if d.r.kind() == nodeNull {
+		d.r.skip()
+		return
 	}
-	for i, bad := 0, d.checkKeys(n, p); i+1 < len(n.kids); i += 2 {
-		if bad[i] {
+	if !d.expect(nodeMap, p, "an object of appkey: policy") {
+		return
+	}
+	d.r.enter()
+	for {
+		name, ok := d.r.next()
+		if !ok {
+			return
+		}
+		ap := p.at(name)
+		if !d.key(name, &ap) {
 			continue
 		}
-		k, v := n.kids[i].s, &n.kids[i+1]
+		if _, dup := t.Appkeys[name]; dup {
+			d.add(&ap, "duplicate key")
+			d.r.skip()
+			continue
+		}
+		t.Appkeys[name] = d.appkey(&ap)
+	}
+}
+
+func (d *decoder) appkey(p *path) *Appkey {
+	a := &Appkey{Split: true}
+	if !d.expect(nodeMap, p, "an object with split, default_group and rules") {
+		return a
+	}
+	var seen uint32
+	d.r.enter()
+	for {
+		k, ok := d.r.next()
+		if !ok {
+			return a
+		}
 		kp := p.at(k)
-		p := &kp
+		if !d.key(k, &kp) {
+			continue
+		}
 		switch k {
 		case "split":
-			s, ok := parseSwitch(v.s)
-			if (v.kind != nodeString && v.kind != nodeBool) || !ok {
-				d.add(p, msgSwitch)
+			if d.dup(&seen, 1, &kp) {
 				continue
+			}
+			kind := d.r.kind()
+			if kind != nodeString && kind != nodeBool {
+				d.add(&kp, msgSwitch)
+				d.r.skip()
+				continue
+			}
+			s, ok := parseSwitch(d.r.text())
+			if !ok {
+				d.add(&kp, msgSwitch)
 			}
 			a.Split = s
 		case "default_group":
-			a.DefaultGroup = d.groupName(v, p)
+			if !d.dup(&seen, 2, &kp) {
+				a.DefaultGroup = d.groupName(&kp)
+			}
 		case "rules":
-			if v.kind == nodeNull {
+			if d.dup(&seen, 4, &kp) {
 				continue
 			}
-			if !d.expect(v, nodeList, p, "a list of rules") {
+			if d.r.kind() == nodeNull {
+				d.r.skip()
 				continue
 			}
-			if len(v.kids) == 0 {
-				continue // canonical: no rules is nil, as omitempty writes it
+			if !d.expect(nodeList, &kp, "a list of rules") {
+				continue
 			}
-			a.Rules = make([]Rule, len(v.kids))
-			for i := range v.kids {
-				ip := p.idx(i)
-				d.rule(&v.kids[i], &ip, &a.Rules[i])
+			d.r.enter()
+			d.rules = d.rules[:0]
+			for i := 0; ; i++ {
+				if _, ok := d.r.next(); !ok {
+					break
+				}
+				ip := kp.idx(i)
+				d.rules = append(d.rules, Rule{})
+				d.rule(&ip, &d.rules[len(d.rules)-1])
+			}
+			if len(d.rules) > 0 {
+				a.Rules = slices.Clone(d.rules)
+				clear(d.rules)
 			}
 		default:
-			d.add(p, "unknown field; want split, default_group or rules")
+			d.add(&kp, "unknown field; want split, default_group or rules")
+			d.r.skip()
 		}
 	}
-	return a
 }
 
 // ruleField is a bit per rule field, to check which apply to the type.
@@ -366,7 +428,25 @@ const (
 	fAny
 	fScript
 	fArgs
+	fName
+	fType
 )
+
+// ruleFieldBit returns the bit of a rule field name.
+func ruleFieldBit(k string) (ruleField, bool) {
+	switch k {
+	case "name":
+		return fName, true
+	case "type":
+		return fType, true
+	}
+	for i, n := range ruleFieldNames {
+		if n == k {
+			return ruleField(1) << i, true
+		}
+	}
+	return 0, false
+}
 
 var ruleFieldNames = []string{"group", "users", "ranges", "suffixes", "match", "percent", "hash_on", "weights", "cidrs", "all", "any", "script", "args"}
 
@@ -391,72 +471,77 @@ func fieldList(fs ruleField) string {
 	return strings.Join(names, ", ")
 }
 
-func (d *decoder) rule(n *node, p *path, r *Rule) {
-	if !d.expect(n, nodeMap, p, "an object with name, type and the type's fields") {
+func (d *decoder) rule(p *path, r *Rule) {
+	if !d.expect(nodeMap, p, "an object with name, type and the type's fields") {
 		return
 	}
 	var present ruleField
-	for i, bad := 0, d.checkKeys(n, p); i+1 < len(n.kids); i += 2 {
-		if bad[i] {
+	var seen uint32
+	d.r.enter()
+	for {
+		k, ok := d.r.next()
+		if !ok {
+			break
+		}
+		kp := p.at(k)
+		if !d.key(k, &kp) {
 			continue
 		}
-		k, v := n.kids[i].s, &n.kids[i+1]
-		kp := p.at(k)
-		p := &kp
-		switch k {
-		case "name":
-			r.Name = d.str(v, p)
-		case "type":
-			r.Type = d.str(v, p)
-		case "group":
-			present |= fGroup
-			r.Group = d.str(v, p)
-		case "users":
-			present |= fUsers
-			r.Users = d.strList(v, p)
-		case "suffixes":
-			present |= fSuffixes
-			r.Suffixes = d.strList(v, p)
-		case "cidrs":
-			present |= fCIDRs
-			r.CIDRs = d.strList(v, p)
-		case "ranges":
-			present |= fRanges
-			r.Ranges = d.ranges(v, p)
-		case "match":
-			present |= fMatch
-			r.Match = d.str(v, p)
-		case "percent":
-			present |= fPercent
-			r.Percent, _ = d.number(v, p)
-		case "hash_on":
-			present |= fHashOn
-			r.HashOn = d.str(v, p)
-		case "weights":
-			present |= fWeights
-			r.Weights = d.weights(v, p)
-		case "all":
-			present |= fAll
-			r.All = d.conditions(v, p)
-		case "any":
-			present |= fAny
-			r.Any = d.conditions(v, p)
-		case "script":
-			present |= fScript
-			r.Script = d.str(v, p)
-		case "args":
-			present |= fArgs
-			if d.expect(v, nodeMap, p, "an object") && len(v.kids) > 0 {
-				r.Args, _ = d.anyValue(v, p.String()).(map[string]any)
+		field, known := ruleFieldBit(k)
+		if !known {
+			d.add(&kp, "unknown field; want name, type, %s", fieldList(^ruleField(0)))
+			d.r.skip()
+			continue
+		}
+		if d.dup(&seen, uint32(field), &kp) {
+			continue
+		}
+		present |= field
+		switch field {
+		case fName:
+			r.Name = d.str(&kp)
+		case fType:
+			r.Type = d.str(&kp)
+		case fGroup:
+			r.Group = d.str(&kp)
+		case fUsers:
+			r.Users = d.strList(&kp)
+		case fSuffixes:
+			r.Suffixes = d.strList(&kp)
+		case fCIDRs:
+			r.CIDRs = d.strList(&kp)
+		case fRanges:
+			r.Ranges = d.ranges(&kp)
+		case fMatch:
+			r.Match = d.str(&kp)
+		case fPercent:
+			r.Percent, _ = d.number(&kp)
+		case fHashOn:
+			r.HashOn = d.str(&kp)
+		case fWeights:
+			r.Weights = d.weights(&kp)
+		case fAll:
+			r.All = d.conditions(&kp)
+		case fAny:
+			r.Any = d.conditions(&kp)
+		case fScript:
+			r.Script = d.str(&kp)
+		case fArgs:
+			if d.r.kind() != nodeMap {
+				d.expect(nodeMap, &kp, "an object")
+				continue
 			}
-		default:
-			d.add(p, "unknown field; want name, type, %s", fieldList(^ruleField(0)))
+			args, _ := d.anyValue(kp.String(), 0).(map[string]any)
+			if len(args) > 0 {
+				r.Args = args
+			}
 		}
 	}
 	allowed, ok := typeFields[r.Type]
 	if !ok {
 		return // Compile reports the type
 	}
+	present &^= fName | fType
 	for i, name := range ruleFieldNames {
 		f := ruleField(1) << i
 		if present&f != 0 && allowed&f == 0 {
@@ -466,132 +551,204 @@ func (d *decoder) rule(n *node, p *path, r *Rule) {
 	}
 }
 
-func (d *decoder) ranges(n *node, p *path) [][2]int64 {
-	if !d.expect(n, nodeList, p, "a list of [low, high] pairs") || len(n.kids) == 0 {
+func (d *decoder) ranges(p *path) [][2]int64 {
+	if !d.expect(nodeList, p, "a list of [low, high] pairs") {
 		return nil
 	}
-	out := make([][2]int64, len(n.kids))
-	for i := range n.kids {
+	var out [][2]int64
+	d.r.enter()
+	for i := 0; ; i++ {
+		if _, ok := d.r.next(); !ok {
+			return out
+		}
 		ip := p.idx(i)
-		it := &n.kids[i]
-		if it.kind != nodeList || len(it.kids) != 2 {
+		out = append(out, [2]int64{})
+		if d.r.kind() != nodeList {
 			d.add(&ip, "must be a [low, high] pair of integers")
+			d.r.skip()
 			continue
 		}
-		for j := range 2 {
+		d.r.enter()
+		j := 0
+		for ; ; j++ {
+			if _, ok := d.r.next(); !ok {
+				break
+			}
+			if j >= 2 {
+				d.r.skip()
+				continue
+			}
 			jp := ip.idx(j)
-			out[i][j], _ = d.integer(&it.kids[j], &jp)
+			out[i][j], _ = d.integer(&jp)
+		}
+		if j != 2 {
+			d.add(&ip, "must be a [low, high] pair of integers")
 		}
 	}
-	return out
 }
 
-func (d *decoder) weights(n *node, p *path) map[string]int {
-	if !d.expect(n, nodeMap, p, "an object of group: weight") || len(n.kids) == 0 {
+func (d *decoder) weights(p *path) map[string]int {
+	if !d.expect(nodeMap, p, "an object of group: weight") {
 		return nil
 	}
-	out := make(map[string]int, len(n.kids)/2)
-	for i, bad := 0, d.checkKeys(n, p); i+1 < len(n.kids); i += 2 {
-		if bad[i] {
+	var out map[string]int
+	d.r.enter()
+	for {
+		g, ok := d.r.next()
+		if !ok {
+			return out
+		}
+		kp := p.at(g)
+		if !d.key(g, &kp) {
 			continue
 		}
-		g := n.kids[i].s
-		kp := p.at(g)
-		w, ok := d.integer(&n.kids[i+1], &kp)
+		if _, dup := out[g]; dup {
+			d.add(&kp, "duplicate key")
+			d.r.skip()
+			continue
+		}
+		w, ok := d.integer(&kp)
 		if !ok {
 			// A placeholder, so that the rule is not also reported as
 			// having no weights; Compile checks the rest (range, group).
 			w = 1
 		}
+		if out == nil {
+			out = make(map[string]int)
+		}
 		out[g] = int(max(min(w, 1<<40), -1<<40))
 	}
-	return out
 }
 
-func (d *decoder) conditions(n *node, p *path) []Condition {
-	if !d.expect(n, nodeList, p, `a list of [key, op, value] conditions`) || len(n.kids) == 0 {
+func (d *decoder) conditions(p *path) []Condition {
+	if !d.expect(nodeList, p, `a list of [key, op, value] conditions`) {
 		return nil
 	}
-	out := make([]Condition, len(n.kids))
-	for i := range n.kids {
+	var out []Condition
+	d.r.enter()
+	for i := 0; ; i++ {
+		if _, ok := d.r.next(); !ok {
+			return out
+		}
 		ip := p.idx(i)
-		it := &n.kids[i]
-		if it.kind != nodeList || len(it.kids) != 3 {
+		out = append(out, Condition{})
+		c := &out[i]
+		if d.r.kind() != nodeList {
 			d.add(&ip, `must be a [key, op, value] condition such as ["attr:region", "in", ["bj", "tj"]]`)
+			d.r.skip()
 			continue
 		}
-		c := &out[i]
-		kp, op, vp := ip.idx(0), ip.idx(1), ip.idx(2)
-		c.Key = d.str(&it.kids[0], &kp)
-		c.Op = d.str(&it.kids[1], &op)
-		v := &it.kids[2]
-		switch c.Op {
-		case OpIn, OpNotIn:
-			c.Value = d.scalarList(v, &vp)
-		case OpGT, OpGE, OpLT, OpLE:
-			if f, ok := d.number(v, &vp); ok {
-				c.Value = f
+		d.r.enter()
+		j := 0
+		for ; ; j++ {
+			if _, ok := d.r.next(); !ok {
+				break
 			}
-		default:
-			// ==, !=, prefix, ~~, and unknown ops (reported by Compile).
-			c.Value = d.scalar(v, &vp)
+			jp := ip.idx(j)
+			switch j {
+			case 0:
+				c.Key = d.str(&jp)
+			case 1:
+				c.Op = d.str(&jp)
+			case 2:
+				switch c.Op {
+				case OpIn, OpNotIn:
+					c.Value = d.scalarList(&jp)
+				case OpGT, OpGE, OpLT, OpLE:
+					if f, ok := d.number(&jp); ok {
+						c.Value = f
+					}
+				default:
+					// ==, !=, prefix, ~~, and unknown ops (reported by Compile).
+					c.Value = d.scalar(&jp)
+				}
+			default:
+				d.r.skip()
+			}
+		}
+		if j != 3 {
+			d.add(&ip, `must be a [key, op, value] condition such as ["attr:region", "in", ["bj", "tj"]]`)
 		}
 	}
-	return out
 }
 
 // scalar accepts a string, and a number or boolean as its text: YAML users
 // write ["attr:tier", "==", 1] and mean "1".
-func (d *decoder) scalar(n *node, p *path) string {
-	switch n.kind {
+func (d *decoder) scalar(p *path) string {
+	switch d.r.kind() {
 	case nodeNumber, nodeBool:
-		return n.s
+		return d.r.text()
 	case nodeString:
-		return d.str(n, p)
+		return d.str(p)
 	}
-	d.add(p, "must be a string; got %s", n.kind)
+	d.expect(nodeString, p, "a string")
 	return ""
 }
 
-func (d *decoder) scalarList(n *node, p *path) []string {
-	if !d.expect(n, nodeList, p, "a list of strings") {
+// scalarList decodes the list of an in / not_in condition; unlike other
+// lists an empty one stays non-nil (the condition marshals it as []).
+func (d *decoder) scalarList(p *path) []string {
+	if !d.expect(nodeList, p, "a list of strings") {
 		return nil
 	}
-	out := make([]string, len(n.kids))
-	for i := range n.kids {
+	out := []string{}
+	d.r.enter()
+	for i := 0; ; i++ {
+		if _, ok := d.r.next(); !ok {
+			return out
+		}
 		ip := p.idx(i)
-		out[i] = d.scalar(&n.kids[i], &ip)
+		out = append(out, d.scalar(&ip))
 	}
-	return out
 }
 
 // anyValue decodes Lua args: objects, lists, strings, numbers (float64),
 // booleans and null. Its path is a rendered string: a *path handed down a
 // recursion would move every caller's path to the heap.
-func (d *decoder) anyValue(n *node, at string) any {
+func (d *decoder) anyValue(at string, depth int) any {
 	p := path{field: at}
-	switch n.kind {
+	if depth > maxDepth {
+		d.add(&p, "nested deeper than %d levels", maxDepth)
+		d.r.skip()
+		return nil
+	}
+	switch d.r.kind() {
 	case nodeNull:
+		d.r.skip()
 		return nil
 	case nodeBool:
-		return n.s == "true"
+		return d.r.text() == "true"
 	case nodeNumber:
-		f, _ := d.number(n, &p)
+		f, _ := d.number(&p)
 		return f
 	case nodeString:
-		return d.str(n, &p)
+		return d.str(&p)
 	case nodeList:
-		out := make([]any, len(n.kids))
-		for i := range n.kids {
-			out[i] = d.anyValue(&n.kids[i], at+"["+strconv.Itoa(i)+"]")
-		}
-		return out
-	}
-	out := make(map[string]any, len(n.kids)/2)
-	for i, bad := 0, d.checkKeys(n, &p); i+1 < len(n.kids); i += 2 {
-		if !bad[i] {
-			out[n.kids[i].s] = d.anyValue(&n.kids[i+1], at+"."+n.kids[i].s)
+		out := []any{}
+		d.r.enter()
+		for i := 0; ; i++ {
+			if _, ok := d.r.next(); !ok {
+				return out
+			}
+			out = append(out, d.anyValue(at+"["+strconv.Itoa(i)+"]", depth+1))
 		}
 	}
-	return out
+	out := map[string]any{}
+	d.r.enter()
+	for {
+		k, ok := d.r.next()
+		if !ok {
+			return out
+		}
+		kp := path{field: at + "." + k}
+		if !d.key(k, &kp) {
+			continue
+		}
+		if _, dup := out[k]; dup {
+			d.add(&kp, "duplicate key")
+			d.r.skip()
+			continue
+		}
+		out[k] = d.anyValue(at+"."+k, depth+1)
+	}
 }

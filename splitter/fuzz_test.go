@@ -51,17 +51,20 @@ func FuzzParseTable(f *testing.F) {
 	})
 }
 
-// FuzzParseJSON: the JSON parser agrees with encoding/json on validity.
+// FuzzParseJSON: the JSON reader agrees with encoding/json on validity
+// and on the values read.
 func FuzzParseJSON(f *testing.F) {
 	for _, s := range []string{`{}`, `[]`, `{"a": [1, -2.5e3, true, false, null, "x\u00e9\ud83d\ude00"]}`, `{"a":}`, `[1,]`, `"\ud800"`, `01`, `{"a" 1}`, `1e`, `-`, `[[[]]]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, prob := parseJSON(data)
+		jr := newJSONReader(data)
+		got := readAny(jr)
+		prob := jr.finish()
 		valid := json.Valid(data)
-		depthOK := jsonDepth(data) < maxDepth
+		depthOK := jsonDepth(data) <= maxDepth
 		if (prob == nil) != (valid && depthOK) {
-			t.Fatalf("parseJSON problem = %v; json.Valid = %v (depth ok %v)", prob, valid, depthOK)
+			t.Fatalf("jsonReader problem = %v; json.Valid = %v (depth ok %v)", prob, valid, depthOK)
 		}
 		if prob != nil {
 			return
@@ -72,8 +75,8 @@ func FuzzParseJSON(f *testing.F) {
 		if err := dec.Decode(&want); err != nil {
 			t.Fatal(err)
 		}
-		if got := nodeAny(&n); !reflect.DeepEqual(got, want) {
-			t.Fatalf("parseJSON = %#v; encoding/json = %#v", got, want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("jsonReader = %#v; encoding/json = %#v", got, want)
 		}
 	})
 }
@@ -99,30 +102,38 @@ func jsonDepth(data []byte) int {
 	return maxd
 }
 
-// nodeAny converts a node tree as encoding/json decodes into an any
-// (duplicate keys: the last wins, as there).
-func nodeAny(n *node) any {
-	switch n.kind {
-	case nodeNull:
-		return nil
+// readAny reads a value as encoding/json decodes into an any with
+// UseNumber (duplicate keys: the last wins, as there).
+func readAny(r reader) any {
+	switch r.kind() {
 	case nodeBool:
-		return n.s == "true"
+		return r.text() == "true"
 	case nodeNumber:
-		return json.Number(n.s)
+		return json.Number(r.text())
 	case nodeString:
-		return validUTF8(n.s)
+		return validUTF8(r.text())
 	case nodeList:
-		out := make([]any, len(n.kids))
-		for i := range n.kids {
-			out[i] = nodeAny(&n.kids[i])
+		out := []any{}
+		r.enter()
+		for {
+			if _, ok := r.next(); !ok {
+				return out
+			}
+			out = append(out, readAny(r))
 		}
-		return out
+	case nodeMap:
+		out := map[string]any{}
+		r.enter()
+		for {
+			k, ok := r.next()
+			if !ok {
+				return out
+			}
+			out[validUTF8(k)] = readAny(r)
+		}
 	}
-	out := map[string]any{}
-	for i := 0; i+1 < len(n.kids); i += 2 {
-		out[validUTF8(n.kids[i].s)] = nodeAny(&n.kids[i+1])
-	}
-	return out
+	r.text()
+	return nil
 }
 
 // validUTF8 replaces each invalid byte with U+FFFD, as encoding/json does.
