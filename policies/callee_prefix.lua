@@ -11,14 +11,23 @@
 --   max_prefix_len  (default 16) the longest prefix looked up.
 -- Returns nil when no prefix matches or the callee is empty.
 
-local function longest(prefixes, s, maxlen)
-  for n = math.min(#s, maxlen), 1, -1 do
-    local g = prefixes[string.sub(s, 1, n)]
+local sub, find, type = string.sub, string.find, type
+
+-- longest returns the group of the longest prefix of s longer than floor.
+local function longest(prefixes, s, maxlen, floor)
+  for n = math.min(#s, maxlen), floor + 1, -1 do
+    local g = prefixes[sub(s, 1, n)]
     if type(g) == "string" then
       return g, n
     end
   end
   return nil, 0
+end
+
+-- has_separator is a cheap test before the gsub: most callees have none.
+local function has_separator(s)
+  return find(s, " ", 1, true) or find(s, "-", 1, true) or find(s, ".", 1, true)
+    or find(s, "(", 1, true) or find(s, "\t", 1, true)
 end
 
 function check(args)
@@ -37,25 +46,25 @@ function split(req, args)
   local maxlen = args.max_prefix_len or 16
   local callee = req.callee
   local normalize = args.normalize ~= false
-  if normalize then
+  if normalize and has_separator(callee) then
     callee = string.gsub(callee, "[%s%-%.%(%)]", "")
   end
   if callee == "" then
     return nil
   end
-  local best, bestlen = longest(prefixes, callee, maxlen)
+  local best, bestlen = longest(prefixes, callee, maxlen, 0)
   if normalize then
     -- Try the other spelling of the international prefix; a match is
     -- measured in the callee's own spelling ("+86" is as long as "0086").
     local alt, shift
-    if string.sub(callee, 1, 2) == "00" then
-      alt, shift = "+" .. string.sub(callee, 3), 1
-    elseif string.sub(callee, 1, 1) == "+" then
-      alt, shift = "00" .. string.sub(callee, 2), -1
+    if sub(callee, 1, 2) == "00" then
+      alt, shift = "+" .. sub(callee, 3), 1
+    elseif sub(callee, 1, 1) == "+" then
+      alt, shift = "00" .. sub(callee, 2), -1
     end
     if alt then
-      local g, n = longest(prefixes, alt, maxlen)
-      if g and n + shift > bestlen then
+      local g, n = longest(prefixes, alt, maxlen, math.max(bestlen - shift, 0))
+      if g then
         best = g
       end
     end

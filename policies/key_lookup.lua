@@ -8,13 +8,21 @@
 --   default  group for a value that is present but not in map (default: no match)
 -- Returns nil when the value is absent or empty.
 
-local fields = {appkey = true, user_id = true, version = true, callee = true, ip = true}
+-- value reads the request value a key names; nil for an unknown key.
+-- (No top-level tables: the chunk runs on every call.)
+local function is_field(key)
+  return key == "user_id" or key == "callee" or key == "appkey" or key == "version" or key == "ip"
+end
 
 local function value(req, key)
-  if fields[key] then
+  if is_field(key) then
     return req[key]
   end
-  local kind, name = string.match(key, "^(%a+):(.+)$")
+  local colon = string.find(key, ":", 1, true)
+  if colon == nil or colon == #key then
+    return nil
+  end
+  local kind, name = string.sub(key, 1, colon - 1), string.sub(key, colon + 1)
   if kind == "attr" then
     return req.attrs[name]
   elseif kind == "header" then
@@ -25,7 +33,7 @@ end
 
 function check(args)
   local key = args.key
-  if type(key) ~= "string" or not (fields[key] or string.match(key, "^attr:.") or string.match(key, "^header:.")) then
+  if type(key) ~= "string" or not (is_field(key) or string.match(key, "^attr:.") or string.match(key, "^header:.")) then
     error("args.key must be appkey, user_id, version, callee, ip, attr:NAME or header:NAME; got " .. tostring(key))
   end
   if type(args.map) ~= "table" then
@@ -47,8 +55,11 @@ function split(req, args)
     return nil
   end
   local g = args.map[v]
-  if g == nil and string.match(v, "^%d+$") then
-    g = args.map[tonumber(v)]
+  if g == nil then
+    local n = tonumber(v)
+    if n and tostring(n) == v then -- "1001", not "0x3e9" or " 1001"
+      g = args.map[n]
+    end
   end
   return g or args.default
 end

@@ -67,6 +67,8 @@ func TestLocaltime(t *testing.T) {
 	s := withScript(t, Options{}, "lt", `
 function split(req, args)
   local t = localtime(args.unix, args.offset)
+  local minute, iso = daytime(args.unix, args.offset)
+  assert(minute == t.hour * 60 + t.min and iso == t.iso_wday, "daytime disagrees with localtime")
   return string.format("%d-%02d-%02d %02d:%02d:%02d wday=%d iso=%d yday=%d",
     t.year, t.month, t.day, t.hour, t.min, t.sec, t.wday, t.iso_wday, t.yday)
 end`)

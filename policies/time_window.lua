@@ -45,11 +45,14 @@ function check(args)
   end
 end
 
+-- hhmm reads a time check has already validated, without a pattern.
+local function hhmm(s)
+  return tonumber(string.sub(s, 1, -4)) * 60 + tonumber(string.sub(s, -2))
+end
+
 function split(req, args)
-  local start, stop = minutes(args.start, "start"), minutes(args.stop, "stop")
-  local t = localtime(req.now, args.utc_offset_minutes or 0)
-  local now = t.hour * 60 + t.min
-  local day = t.iso_wday
+  local start, stop = hhmm(args.start), hhmm(args.stop)
+  local now, day = daytime(req.now, args.utc_offset_minutes or 0)
   local inside
   if start < stop then
     inside = now >= start and now < stop
