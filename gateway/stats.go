@@ -217,10 +217,10 @@ type RuleReport struct {
 
 var reportQuantiles = []float64{0.5, 0.9, 0.99, 0.999}
 
-func windowReport(w *window, now int64) WindowReport {
+func windowReport(w *window, now int64, uptime time.Duration) WindowReport {
 	var r WindowReport
-	r.RequestsPerSec10s, r.ErrorsPerSec10s = w.rates(now, 10)
-	r.RequestsPerSec60s, r.ErrorsPerSec60s = w.rates(now, 60)
+	r.RequestsPerSec10s, r.ErrorsPerSec10s = w.rates(now, 10, uptime)
+	r.RequestsPerSec60s, r.ErrorsPerSec60s = w.rates(now, 60, uptime)
 	q, n := w.quantiles(now, reportQuantiles)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	r.LatencyMs.P50, r.LatencyMs.P90, r.LatencyMs.P99, r.LatencyMs.P999 = ms(q[0]), ms(q[1]), ms(q[2]), ms(q[3])
@@ -231,9 +231,10 @@ func windowReport(w *window, now int64) WindowReport {
 // Report returns the statistics as of now.
 func (s *Stats) Report() *StatsReport {
 	now := s.now()
+	uptime := time.Since(s.start)
 	r := &StatsReport{
 		Time:      time.Unix(0, now).UTC(),
-		UptimeSec: time.Since(s.start).Seconds(),
+		UptimeSec: uptime.Seconds(),
 		Requests:  map[string]map[string]uint64{},
 		Appkeys:   map[string]*AppkeyReport{},
 		Groups:    map[string]*WindowReport{},
@@ -249,7 +250,7 @@ func (s *Stats) Report() *StatsReport {
 		})
 	}
 	add := func(a *appkeyStats) {
-		ar := &AppkeyReport{WindowReport: windowReport(&a.w, now), Failures: map[string]uint64{}, Accepted: map[string]uint64{}, Dups: a.dups.Get()}
+		ar := &AppkeyReport{WindowReport: windowReport(&a.w, now, uptime), Failures: map[string]uint64{}, Accepted: map[string]uint64{}, Dups: a.dups.Get()}
 		a.decisions.each(func(k ruleGroup, c *metrics.Counter) {
 			ar.Rules = append(ar.Rules, RuleReport{Rule: k.rule, Group: k.group, Decisions: c.Get()})
 		})
@@ -269,7 +270,7 @@ func (s *Stats) Report() *StatsReport {
 		add(s.other)
 	}
 	s.groups.each(func(name string, g *groupStats) {
-		gr := windowReport(&g.w, now)
+		gr := windowReport(&g.w, now, uptime)
 		r.Groups[name] = &gr
 	})
 	return r

@@ -39,11 +39,11 @@ func TestWindow(t *testing.T) {
 	}
 	w.record(base+9*int64(time.Second), time.Second, false)
 	now := base + 9*int64(time.Second) + int64(time.Second) - 1 // end of second 9
-	r10, e10 := w.rates(now, 10)
+	r10, e10 := w.rates(now, 10, time.Hour)
 	if r10 < 99 || r10 > 102 || e10 < 9.9 || e10 > 10.1 {
 		t.Fatalf("rates over 10 s = %.2f req/s, %.2f err/s; want about 100 and 10", r10, e10)
 	}
-	r60, _ := w.rates(now, 60)
+	r60, _ := w.rates(now, 60, time.Hour)
 	if r60 < 16 || r60 > 18 {
 		t.Fatalf("rate over 60 s = %.2f; want about 1001/59", r60)
 	}
@@ -51,9 +51,12 @@ func TestWindow(t *testing.T) {
 	if n != 1001 || q[0] < time.Millisecond || q[0] > 1200*time.Microsecond || q[2] < time.Second || q[2] > 1200*time.Millisecond {
 		t.Fatalf("quantiles = %v over %d; want p50 ≈ 1ms, max ≈ 1s, 1001 samples", q, n)
 	}
+	if r, _ := w.rates(now, 60, 10*time.Second); r < 99 || r > 102 {
+		t.Fatalf("rate over 60 s after 10 s of uptime = %.2f; want about 100", r)
+	}
 	// 2 minutes later everything has left the window.
 	later := now + 120*int64(time.Second)
-	if r, _ := w.rates(later, 60); r != 0 {
+	if r, _ := w.rates(later, 60, time.Hour); r != 0 {
 		t.Fatalf("rate 2 minutes later = %v; want 0", r)
 	}
 	if _, n := w.quantiles(later, []float64{0.5}); n != 0 {
@@ -62,7 +65,7 @@ func TestWindow(t *testing.T) {
 	// A stale writer does not reset a newer slot.
 	w.record(later, time.Millisecond, false)
 	w.record(later-64*int64(time.Second), time.Millisecond, false)
-	if r, _ := w.rates(later, 1); r < 0.9 {
+	if r, _ := w.rates(later, 1, time.Hour); r < 0.9 {
 		t.Fatalf("a stale write reset the current second: rate %v", r)
 	}
 }

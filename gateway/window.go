@@ -86,8 +86,9 @@ func (w *window) record(now int64, d time.Duration, failed bool) {
 }
 
 // rates returns requests and errors per second over the last n seconds
-// (n ≤ 60), the current, partial second included.
-func (w *window) rates(now int64, n int) (reqs, errs float64) {
+// (n ≤ 60), the current, partial second included; a window longer than
+// the uptime is shortened to it.
+func (w *window) rates(now int64, n int, uptime time.Duration) (reqs, errs float64) {
 	cur := now / int64(time.Second)
 	var r, e uint64
 	for s := cur - int64(n) + 1; s <= cur; s++ {
@@ -98,7 +99,8 @@ func (w *window) rates(now int64, n int) (reqs, errs float64) {
 		}
 	}
 	span := float64(n-1) + float64(now%int64(time.Second))/float64(time.Second)
-	if span <= 0 {
+	span = min(span, uptime.Seconds())
+	if span < 1 {
 		span = 1
 	}
 	return float64(r) / span, float64(e) / span

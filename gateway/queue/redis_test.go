@@ -38,9 +38,9 @@ func redisHarness(addr string, shards int) func(t *testing.T) harness {
 	return func(t *testing.T) harness {
 		c := newTestClient(t, addr)
 		prefix := "test:" + strings.NewReplacer("/", ":").Replace(t.Name())
-		q := newTestRedis(t, c, RedisOptions{Prefix: prefix, Shards: shards, Consumer: "main", ConsumerTTL: time.Second})
+		q := newTestRedis(t, c, RedisOptions{Prefix: prefix, Shards: shards, Consumer: "main", ConsumerTTL: 10 * time.Second})
 		return harness{q: q, other: func(t *testing.T, name string) (Store, func()) {
-			o, err := NewRedis(c, RedisOptions{Prefix: prefix, Shards: shards, Consumer: name, ConsumerTTL: time.Second})
+			o, err := NewRedis(c, RedisOptions{Prefix: prefix, Shards: shards, Consumer: name, ConsumerTTL: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
