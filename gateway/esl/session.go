@@ -145,7 +145,11 @@ func dialSession(ctx context.Context, cfg *Config, handle func(*session, *plainE
 			}
 		default:
 		}
-		return nil, fmt.Errorf("ESL authentication with %s failed: %w", cfg.Addr, s.err)
+		why := s.err
+		if errors.Is(why, errEslgoClosed) {
+			why = r.err
+		}
+		return nil, fmt.Errorf("ESL authentication with %s failed: %w", cfg.Addr, why)
 	}
 	s.esl = r.c
 	select {
@@ -254,11 +258,15 @@ func replyText(raw []byte) string {
 	return ""
 }
 
+// errEslgoClosed: eslgo closed its side, which it does when it gives up
+// (its auth failed or timed out); its own error says more.
+var errEslgoClosed = errors.New("eslgo closed its connection")
+
 // forward copies what eslgo writes to FreeSWITCH.
 func (s *session) forward() {
 	_, err := io.Copy(s.up, s.relay)
 	if err == nil {
-		err = errors.New("eslgo closed its connection")
+		err = errEslgoClosed
 	}
 	s.close(fmt.Errorf("%w: %w", ErrDisconnected, err))
 }
