@@ -52,3 +52,21 @@ func BenchmarkSplit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSplitError measures a call that raises a Lua error: its state is
+// closed and the next call builds a new one, so this is the cost of a
+// sandboxed state as well.
+func BenchmarkSplitError(b *testing.B) {
+	s := withScript(b, Options{}, "fail", "function split(req, args)\n  error(\"no\")\nend")
+	p := bind(b, s, "fail", nil)
+	r := &splitter.Request{}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := p.Split(r); err == nil {
+				b.Error("got no error")
+				return
+			}
+		}
+	})
+}

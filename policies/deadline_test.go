@@ -84,7 +84,7 @@ func TestEndlessLoopCutWhileOthersSucceed(t *testing.T) {
 
 func TestTimeoutErrorNamesScriptAndLine(t *testing.T) {
 	s := withScript(t, Options{Timeout: 50 * time.Millisecond}, "spin", "function split(req, args)\n  local i = 0\n  while true do\n    i = i + 1\n  end\nend")
-	err := wantErr(t, bind(t, s, "spin", nil), &splitter.Request{}, `lua policy "spin"`, "timed out after", "spin.lua:")
+	err := wantErr(t, bind(t, s, "spin", nil), &splitter.Request{}, `lua policy "spin"`, "time-out after", "spin.lua:")
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("got %v; want it to wrap ErrTimeout", err)
 	}

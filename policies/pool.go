@@ -13,11 +13,11 @@ import (
 )
 
 // ErrTimeout is wrapped by the error of a call that ran past its deadline.
-var ErrTimeout = errors.New("lua policy timed out")
+var ErrTimeout = errors.New("time-out")
 
 // ErrBusy is wrapped by the error of a call that found every state of its
 // script in use (Options.MaxStatesPerScript) until its deadline.
-var ErrBusy = errors.New("lua policy has no free state")
+var ErrBusy = errors.New("no free state")
 
 // script is one compiled version of a NAME.lua: the shared proto and the
 // pool of states that run it. A state is used by one goroutine at a time.

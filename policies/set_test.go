@@ -87,7 +87,7 @@ func TestBadScriptsRejected(t *testing.T) {
 	f("nosplit", "function splits() end", "no global function split")
 	f("localsplit", "local function split() end", "no global function split")
 	f("notfn", "split = 'x'", "no global function split")
-	f("loop", "function split() end\nwhile true do\nend", "timed out", "loop.lua:")
+	f("loop", "function split() end\nwhile true do\nend", "time-out after", "loop.lua:")
 	f("Bad-Name", echoSrc, "bad lua policy name")
 	f("-x", echoSrc, "bad lua policy name")
 	f("", echoSrc, "bad lua policy name")
