@@ -56,10 +56,11 @@ func benchLargeTable(b *testing.B, run func(b *testing.B, s *Store, table []byte
 				b.Fatal(err)
 			}
 			defer s.Close()
-			v, err := s.version(context.Background())
+			cur, err := s.current(context.Background())
 			if err != nil {
 				b.Fatal(err)
 			}
+			v := cur.version
 			b.SetBytes(int64(len(table)))
 			b.ReportAllocs()
 			b.ResetTimer()

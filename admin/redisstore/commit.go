@@ -106,8 +106,7 @@ func (s *Store) commit(ctx context.Context, prev, version uint64, state, meta, e
 	if !ok {
 		return 0, fmt.Errorf("%w: version %d is in force, not %d; load it and apply the change again", admin.ErrConflict, cur, prev)
 	}
-	s.committed.Store(cur)
-	s.seen.Store(cur)
+	s.saw(mark{cur, id}, true)
 	return cur, nil
 }
 

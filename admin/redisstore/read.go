@@ -15,18 +15,21 @@ import (
 func (s *Store) Load(ctx context.Context) (admin.State, error) {
 	octx, cancel := s.opContext(ctx, 0)
 	defer cancel()
-	b, err := s.client.Get(octx, s.keys.state).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return admin.State{}, admin.ErrNoState
-	}
+	// One MGET reads the state and its commit id atomically.
+	vals, err := s.client.MGet(octx, s.keys.state, s.keys.commit).Result()
 	if err != nil {
 		return admin.State{}, s.fail(ctx, "load", err)
 	}
-	st, err := decodeState(b)
+	b, ok := vals[0].(string)
+	if !ok {
+		return admin.State{}, admin.ErrNoState
+	}
+	st, err := decodeState([]byte(b))
 	if err != nil {
 		return admin.State{}, fmt.Errorf("redis key %s at %s holds no valid state (repair it or push a table): %w", s.keys.state, s.where, err)
 	}
-	s.seen.Store(st.Version)
+	id, _ := vals[1].(string)
+	s.saw(mark{st.Version, id}, false)
 	return st, nil
 }
 
@@ -147,16 +150,21 @@ func (s *Store) Audit(ctx context.Context, limit int) ([]admin.AuditEntry, error
 	return out, nil
 }
 
-// version reads the version in force; 0 when none is stored.
-func (s *Store) version(ctx context.Context) (uint64, error) {
+// current reads the version in force and its commit id; version 0 when
+// none is stored.
+func (s *Store) current(ctx context.Context) (mark, error) {
 	octx, cancel := s.opContext(ctx, 0)
 	defer cancel()
-	v, err := s.client.Get(octx, s.keys.version).Uint64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
+	vals, err := s.client.MGet(octx, s.keys.version, s.keys.commit).Result()
 	if err != nil {
-		return 0, s.fail(ctx, "read version", err)
+		return mark{}, s.fail(ctx, "read version", err)
 	}
-	return v, nil
+	var m mark
+	if str, ok := vals[0].(string); ok {
+		if m.version, err = strconv.ParseUint(str, 10, 64); err != nil {
+			return mark{}, fmt.Errorf("redis key %s at %s holds %q, not a version: %w", s.keys.version, s.where, str, err)
+		}
+	}
+	m.id, _ = vals[1].(string)
+	return m, nil
 }

@@ -33,7 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -151,12 +151,36 @@ type Store struct {
 	keys   keys
 	where  string // the addresses, for error messages
 
-	// committed is the version this Store committed last, which its Watch
+	mu sync.Mutex
+	// own is the id of the last commit this Store made, which its Watch
 	// does not report back to it.
-	committed atomic.Uint64
-	// seen is the version of the last Load or Commit, from which Watch
+	own string
+	// seen is the commit of the last Load or Commit, from which Watch
 	// starts comparing.
-	seen atomic.Uint64
+	seen mark
+}
+
+// mark names one commit: its version and its id. The id tells apart two
+// commits of the same version number, as after Redis lost its data and an
+// instance stored its local state again.
+type mark struct {
+	version uint64
+	id      string
+}
+
+func (s *Store) saw(m mark, own bool) {
+	s.mu.Lock()
+	s.seen = m
+	if own {
+		s.own = m.id
+	}
+	s.mu.Unlock()
+}
+
+func (s *Store) marks() (seen mark, own string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen, s.own
 }
 
 // New returns a Store that talks to the Redis in opt. It fails only on

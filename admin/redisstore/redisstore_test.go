@@ -404,6 +404,36 @@ func testWatch(t *testing.T, b backend) {
 			t.Fatalf("Watch reported version %d, committed by the same store; got %v", v2, w.seen())
 		}
 	}
+
+	// Redis loses the data and an instance stores its state again under
+	// the same version number: a new commit all the same.
+	ctx := context.Background()
+	k := a.keys
+	if err := a.client.Del(ctx, k.version, k.state, k.history, k.meta, k.audit, k.commit, k.hist(v1), k.hist(v2), k.hist(v3)).Err(); err != nil {
+		t.Fatalf("cannot delete the keys: %v", err)
+	}
+	again := state(`{"n":3}`)
+	again.Version = v3
+	if v := mustCommit(t, a, 0, again); v != v3 {
+		t.Fatalf("commit over an emptied Redis proposing %d: got version %d", v3, v)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for countOf(w.seen(), v3) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Watch did not report version %d stored again after a data loss; reported %v", v3, w.seen())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func countOf(vs []uint64, v uint64) int {
+	n := 0
+	for _, x := range vs {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }
 
 func testOutage(t *testing.T, b backend) {

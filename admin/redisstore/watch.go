@@ -18,13 +18,15 @@ const (
 )
 
 // Watch implements admin.Store. It calls changed, from the goroutine that
-// called Watch and one call at a time, whenever the version in Redis
-// differs from the last one it saw: on a notification, on every
-// PollInterval, and after every (re)subscription. It starts from the
-// version of this Store's last Load or Commit, so a commit made between
-// Load and Watch is reported; commits this Store made itself are not
-// reported. A Redis that lost its data (no version stored) is not
-// reported; the next commit is. Watch survives Redis going away and
+// called Watch and one call at a time, whenever the commit in force in
+// Redis differs from the last one it saw: on a notification, on every
+// PollInterval, and after every (re)subscription. Commits are told apart
+// by id, not only by version, so a state stored again under the same
+// version number after Redis lost its data is reported too. It starts
+// from the commit of this Store's last Load or Commit, so a commit made
+// between Load and Watch is reported; the commits this Store made itself
+// are not. A Redis that lost its data (nothing stored) is not reported;
+// the next commit is. Watch survives Redis going away and
 // coming back and returns only when ctx ends.
 func (s *Store) Watch(ctx context.Context, changed func(version uint64)) {
 	// kick wakes the poller; one pending kick is enough, as the poller
@@ -40,17 +42,17 @@ func (s *Store) Watch(ctx context.Context, changed func(version uint64)) {
 
 	ticker := time.NewTicker(s.opt.PollInterval)
 	defer ticker.Stop()
-	last := s.seen.Load()
+	last, _ := s.marks()
 	check := func() {
-		v, err := s.version(ctx)
-		if err != nil || v == 0 || v == last {
+		cur, err := s.current(ctx)
+		if err != nil || cur.version == 0 || cur == last {
 			return
 		}
-		last = v
-		if v == s.committed.Load() {
+		last = cur
+		if _, own := s.marks(); cur.id == own {
 			return
 		}
-		changed(v)
+		changed(cur.version)
 	}
 	check()
 	for {
