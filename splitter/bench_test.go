@@ -60,6 +60,7 @@ func BenchmarkLookup(b *testing.B) {
 		m[names[i]] = uint32(i)
 	}
 	x := newIndex(names)
+	runtime.GC()
 	b.Run("fastcache", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -81,6 +82,53 @@ func BenchmarkLookup(b *testing.B) {
 					b.Fatal("miss")
 				}
 				i += 7919
+			}
+		})
+	})
+}
+
+// BenchmarkDecideLayouts: whole decisions over a 100k-appkey generated
+// table, appkeys looked up through the snapshot's fastcache index or a
+// plain Go map of the same entries.
+func BenchmarkDecideLayouts(b *testing.B) {
+	s, err := Compile(GenerateTable(100000, 1), 1, GenEnv())
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]Request, 4096)
+	for i := range reqs {
+		reqs[i] = Request{Appkey: fmt.Sprintf("app-%06d", (i*7919)%100000), UserID: "u" + itoa(i), Version: "2.4.1",
+			Callee: "+8613800000000", IP: netip.AddrFrom4([4]byte{10, byte(i), 1, 2}), Attrs: []Attr{{"region", "bj"}}}
+	}
+	byName := make(map[string]*entry, len(s.entries))
+	for _, e := range s.entries {
+		byName[e.name] = e
+	}
+	runtime.GC() // not the setup's garbage
+	b.Run("fastcache", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if _, err := s.Decide(&reqs[i%len(reqs)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	})
+	b.Run("gomap", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				r := &reqs[i%len(reqs)]
+				e := byName[r.Appkey]
+				if e == nil {
+					b.Fatal("miss")
+				}
+				e.decide(r, s.version)
+				i++
 			}
 		})
 	})
@@ -142,6 +190,7 @@ func BenchmarkSnapshotMemory(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "heapMB")
+		b.ReportMetric(float64(s.idx.bytes())/1e6, "indexMB")
 		runtime.KeepAlive(s)
 	}
 }

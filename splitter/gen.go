@@ -23,7 +23,23 @@ func GenEnv() Env {
 // deterministic mix of every native rule type (no lua rules), for tests
 // and benchmarks. The same n and seed give the same table.
 func GenerateTable(n int, seed int64) *Table {
+	return GenerateTableWith(n, seed, GenOptions{})
+}
+
+// GenOptions adds to GenerateTable's mix.
+type GenOptions struct {
+	// LuaScript, when set, ends every LuaEvery-th appkey's rules with a
+	// lua rule running that script with args {"sh": "east"}.
+	LuaScript string
+	LuaEvery  int // default 10
+}
+
+// GenerateTableWith is GenerateTable with options.
+func GenerateTableWith(n int, seed int64, o GenOptions) *Table {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5f3759df))
+	if o.LuaEvery == 0 {
+		o.LuaEvery = 10
+	}
 	t := &Table{DefaultGroup: "stable", Appkeys: make(map[string]*Appkey, n)}
 	for i := range n {
 		a := &Appkey{Split: Switch(rng.IntN(20) != 0)}
@@ -32,6 +48,9 @@ func GenerateTable(n int, seed int64) *Table {
 		}
 		for j := range 1 + rng.IntN(5) {
 			a.Rules = append(a.Rules, genRule(rng, j))
+		}
+		if o.LuaScript != "" && i%max(o.LuaEvery, 1) == 0 {
+			a.Rules = append(a.Rules, Rule{Name: "lua", Type: TypeLua, Script: o.LuaScript, Args: map[string]any{"sh": "east"}})
 		}
 		t.Appkeys[fmt.Sprintf("app-%06d", i)] = a
 	}

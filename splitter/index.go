@@ -3,6 +3,7 @@ package splitter
 import (
 	"encoding/binary"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/VictoriaMetrics/fastcache"
@@ -50,8 +51,21 @@ func newIndex(names []string) *index {
 	}
 	// Return the cache's off-heap chunks to fastcache's free list once no
 	// snapshot uses this index.
-	runtime.AddCleanup(x, func(c *fastcache.Cache) { c.Reset() }, c)
+	runtime.AddCleanup(x, func(c *fastcache.Cache) {
+		c.Reset()
+		indexesReleased.Add(1)
+	}, c)
 	return x
+}
+
+// indexesReleased counts indexes whose cache was released (for tests).
+var indexesReleased atomic.Int64
+
+// bytes returns the off-heap memory the index's cache holds.
+func (x *index) bytes() uint64 {
+	var st fastcache.Stats
+	x.c.UpdateStats(&st)
+	return st.BytesSize
 }
 
 // lookup returns the position of name; it does not allocate.

@@ -2,6 +2,7 @@ package splitter
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"regexp"
@@ -22,6 +23,29 @@ type matcher interface {
 type compiledRule struct {
 	name string
 	m    matcher
+}
+
+// match dispatches on the concrete rule type rather than through the
+// interface: an interface call would make r escape, so every caller's
+// Request would be moved to the heap.
+func (c *compiledRule) match(r *Request) (string, bool, error) {
+	switch m := c.m.(type) {
+	case *userRule:
+		return m.match(r)
+	case *versionRule:
+		return m.match(r)
+	case *canaryRule:
+		return m.match(r)
+	case *weightedRule:
+		return m.match(r)
+	case *ipRule:
+		return m.match(r)
+	case *matchRule:
+		return m.match(r)
+	case *luaRule:
+		return m.match(r)
+	}
+	panic(fmt.Sprintf("BUG: rule %q has matcher %T", c.name, c.m))
 }
 
 // errLuaGroup is a Lua policy returning a group that is not configured.
@@ -393,7 +417,10 @@ type luaRule struct {
 }
 
 func (l *luaRule) match(r *Request) (string, bool, error) {
-	g, ok, err := l.policy.Split(r)
+	// The policy gets a copy: handing r to an interface method would make
+	// it escape for every rule type (see compiledRule.match).
+	rc := *r
+	g, ok, err := l.policy.Split(&rc)
 	if err != nil {
 		return "", false, err
 	}

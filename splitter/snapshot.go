@@ -87,13 +87,18 @@ func (s *Snapshot) Decide(r *Request) (Decision, error) {
 		}
 		return Decision{Appkey: r.Appkey, Group: s.defaultGroup, Version: s.version}, nil
 	}
-	d := Decision{Appkey: e.name, Group: e.defaultGroup, Version: s.version}
+	return e.decide(r, s.version), nil
+}
+
+// decide runs the entry's rules for r.
+func (e *entry) decide(r *Request, version uint64) Decision {
+	d := Decision{Appkey: e.name, Group: e.defaultGroup, Version: version}
 	if !e.split {
-		return d, nil
+		return d
 	}
 	for i := range e.rules {
 		c := &e.rules[i]
-		g, ok, err := c.m.match(r)
+		g, ok, err := c.match(r)
 		if err != nil {
 			if d.Failures == 0 {
 				d.FailedRule = c.name
@@ -103,10 +108,10 @@ func (s *Snapshot) Decide(r *Request) (Decision, error) {
 		}
 		if ok {
 			d.Group, d.Rule = g, c.name
-			return d, nil
+			return d
 		}
 	}
-	return d, nil
+	return d
 }
 
 // WithAppkey returns a snapshot with appkey name's entry replaced by a

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 )
 
 func tableJSON(t *testing.T, s *Snapshot) string {
@@ -132,6 +134,16 @@ func TestCompileDoesNotTouchInput(t *testing.T) {
 	}
 }
 
+func TestGenerateTableWithLua(t *testing.T) {
+	tab := GenerateTableWith(100, 1, GenOptions{LuaScript: "region_route"})
+	if _, err := Compile(tab, 1, Env{Groups: GenEnv().Groups, Scripts: fakeScripts{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(tab, 1, GenEnv()); err == nil {
+		t.Fatal("lua rules compiled without a runtime; GenOptions.LuaScript made none?")
+	}
+}
+
 func TestGenerateTableCompiles(t *testing.T) {
 	for _, n := range []int{0, 1, 1000} {
 		s, err := Compile(GenerateTable(n, int64(n)), 1, GenEnv())
@@ -224,6 +236,42 @@ appkeys:
 				t.Errorf("Decide(%s, version %s) allocates %v times; want 0", appkey, version, n)
 			}
 		}
+	}
+}
+
+// TestDecideKeepsRequestOnStack: Decide does not make its Request escape,
+// so an ingress can build one per call on its stack.
+func TestDecideKeepsRequestOnStack(t *testing.T) {
+	s := mustCompile(t, specTable, testEnv)
+	h := headers{"X-Trial": "1"}
+	attrs := []Attr{{"region", "bj"}}
+	n := testing.AllocsPerRun(200, func() {
+		r := Request{Appkey: "collect-app", UserID: "u5", Version: "1.0.0", Callee: "+1555", Attrs: attrs, Headers: h}
+		if _, err := s.Decide(&r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Fatalf("Decide with a stack Request allocates %v times; want 0", n)
+	}
+}
+
+// TestIndexReleased: the fastcache memory of snapshots nobody holds any
+// more is released by their cleanup.
+func TestIndexReleased(t *testing.T) {
+	before := indexesReleased.Load()
+	for i := range 5 {
+		if _, err := Compile(GenerateTable(10, int64(i)), 1, GenEnv()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for indexesReleased.Load()-before < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 5 dropped snapshots' indexes released", indexesReleased.Load()-before)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
