@@ -68,7 +68,7 @@ func (o Options) withDefaults() Options {
 }
 
 // Set is an immutable set of compiled scripts by name. It is safe for
-// concurrent use.
+// concurrent use. The zero Set is empty, as NewSet(Options{}).
 type Set struct {
 	opts    Options
 	scripts map[string]*script
@@ -127,7 +127,7 @@ func (s *Set) With(name string, src []byte) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	next := &Set{opts: s.opts, scripts: make(map[string]*script, len(s.scripts)+1)}
+	next := &Set{opts: s.opts.withDefaults(), scripts: make(map[string]*script, len(s.scripts)+1)}
 	for k, v := range s.scripts {
 		next.scripts[k] = v
 	}
@@ -205,14 +205,15 @@ func (s *Set) compile(name string, src []byte) (*script, error) {
 	if !nameRE.MatchString(name) {
 		return nil, fmt.Errorf("bad lua policy name %q: want 1-64 of a-z, 0-9, _ and -, not starting with -", name)
 	}
-	if len(src) > s.opts.MaxSourceBytes {
-		return nil, fmt.Errorf("lua policy %q is %d bytes; at most %d", name, len(src), s.opts.MaxSourceBytes)
+	opts := s.opts.withDefaults() // a zero Set works like NewSet(Options{})
+	if len(src) > opts.MaxSourceBytes {
+		return nil, fmt.Errorf("lua policy %q is %d bytes; at most %d", name, len(src), opts.MaxSourceBytes)
 	}
 	proto, err := compileProto(name, src)
 	if err != nil {
 		return nil, fmt.Errorf("lua policy %q does not compile: %w", name, err)
 	}
-	sc := newScript(name, bytes.Clone(src), proto, s.opts)
+	sc := newScript(name, bytes.Clone(src), proto, opts)
 	st, err := sc.get(time.Now().Add(time.Second))
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"switchyard/splitter"
 )
@@ -54,6 +55,16 @@ func TestSetWithNamesSource(t *testing.T) {
 	}
 	wantSplit(t, bind(t, s3, "echo", map[string]any{"group": "g1"}), &splitter.Request{}, "v2")
 	wantSplit(t, bind(t, s2, "echo", map[string]any{"group": "g1"}), &splitter.Request{}, "g1")
+
+	var zero Set
+	zs, err := zero.With("echo", []byte(echoSrc))
+	if err != nil {
+		t.Fatalf("zero Set: %v", err)
+	}
+	bind(t, zs, "echo", map[string]any{"group": "z"}) // Bind runs the script once
+	if got := zs.scripts["echo"].opts.Timeout; got != 5*time.Millisecond {
+		t.Fatalf("zero Set: got timeout %v; want the 5ms default", got)
+	}
 
 	if _, err := s3.Bind("nope", nil); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("got %v; want an unknown-policy error naming it", err)
