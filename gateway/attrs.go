@@ -366,7 +366,8 @@ func (g *Ingress) fillAttrs(ctx *fasthttp.RequestCtx, in *taskInput) *apiError {
 // clientIP is the peer's address, or, when the peer is a trusted proxy,
 // the right-most address of X-Forwarded-For that is not a trusted proxy
 // (the left part of the header is written by the client and can be
-// forged). A malformed entry ends the walk at the last good address.
+// forged). Several X-Forwarded-For lines are read as one list, the last
+// line last. A malformed entry ends the walk at the last good address.
 func (g *Ingress) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	var peer netip.Addr
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
@@ -375,23 +376,26 @@ func (g *Ingress) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	if len(g.trusted) == 0 || !g.isTrusted(peer) {
 		return peer
 	}
-	xff := ctx.Request.Header.Peek("X-Forwarded-For")
+	lines := ctx.Request.Header.PeekAll("X-Forwarded-For") // reuses the header's buffer
 	ip := peer
-	for len(xff) > 0 {
-		i := bytes.LastIndexByte(xff, ',')
-		entry := bytes.TrimSpace(xff[i+1:])
-		if i < 0 {
-			xff = nil
-		} else {
-			xff = xff[:i]
-		}
-		a, err := netip.ParseAddr(bytesView(entry))
-		if err != nil {
-			return ip
-		}
-		ip = a.Unmap()
-		if !g.isTrusted(ip) {
-			return ip
+	for l := len(lines) - 1; l >= 0; l-- {
+		xff := lines[l]
+		for len(xff) > 0 {
+			i := bytes.LastIndexByte(xff, ',')
+			entry := bytes.TrimSpace(xff[i+1:])
+			if i < 0 {
+				xff = nil
+			} else {
+				xff = xff[:i]
+			}
+			a, err := netip.ParseAddr(bytesView(entry))
+			if err != nil {
+				return ip
+			}
+			ip = a.Unmap()
+			if !g.isTrusted(ip) {
+				return ip
+			}
 		}
 	}
 	return ip

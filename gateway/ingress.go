@@ -610,6 +610,10 @@ func (g *Ingress) get(ctx *fasthttp.RequestCtx, id string) {
 		g.fail(ctx, pathGet, newError(fasthttp.StatusInternalServerError, "internal", "cannot read the task: %v", err))
 		return
 	}
+	if e := g.checkToken(ctx, rec.Appkey); e != nil {
+		g.fail(ctx, pathGet, e) // a task of an appkey with a token is read with it too
+		return
+	}
 	js, err := json.Marshal(rec)
 	if err != nil {
 		g.fail(ctx, pathGet, newError(fasthttp.StatusInternalServerError, "internal", "cannot encode the task: %v", err))

@@ -78,6 +78,14 @@ func TestClientIPWalk(t *testing.T) {
 	f("127.0.0.1", "10.0.0.1, garbage", "127.0.0.1")
 	f("127.0.0.1", "", "127.0.0.1")
 	f("::ffff:127.0.0.1", "::ffff:10.0.0.5", "10.0.0.5")
+
+	// A proxy that adds its own X-Forwarded-For line after the client's
+	// forged one: the last line is read first.
+	r := serve(func(ctx *fasthttpCtx) { ctx.SetBodyString(g.clientIP(ctx).String()) },
+		req{peer: "127.0.0.1", header: []string{"X-Forwarded-For", "10.6.6.6", "X-Forwarded-For", "203.0.113.9"}})
+	if string(r.body) != "203.0.113.9" {
+		t.Fatalf("two XFF lines: got %s; want 203.0.113.9", r.body)
+	}
 }
 
 func TestErrors(t *testing.T) {
@@ -292,6 +300,25 @@ func testCalls(t *testing.T, q queue.Store) {
 }
 
 func TestCallsMemory(t *testing.T) { testCalls(t, queue.NewMemory()) }
+
+func TestGetNeedsTheAppkeyToken(t *testing.T) {
+	g, _ := testIngress(t, IngressConfig{AppkeyTokens: map[string]string{"app2": "s3cret"}}, nil)
+	h := g.Handler()
+	tok := []string{"X-Appkey-Token", "s3cret"}
+	r := serve(h, req{uri: "/v1/calls", body: `{"appkey":"app2","callee":"10086"}`, header: tok})
+	if r.status != 202 {
+		t.Fatalf("call: %d %s", r.status, r.body)
+	}
+	uri := "/v1/calls/" + r.json(t)["task_id"].(string)
+	for _, c := range []struct {
+		header []string
+		status int
+	}{{nil, 401}, {[]string{"X-Appkey-Token", "nope"}, 403}, {tok, 200}} {
+		if r := serve(h, req{method: "GET", uri: uri, header: c.header}); r.status != c.status {
+			t.Fatalf("GET with %v: %d %s; want %d", c.header, r.status, r.body, c.status)
+		}
+	}
+}
 
 func TestResultHandler(t *testing.T) {
 	var got string
