@@ -196,7 +196,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, p *pending) {
 			return
 		}
 	}
-	now := time.Now()
+	now := lease.At // the set-up time the limits counted
+	if now.IsZero() {
+		now = time.Now()
+	}
 	a := queue.Attempt{ID: newAttemptID(), State: queue.StateDialing, StartedAt: now}
 	if lease.Node != nil {
 		a.Node, a.Line = lease.Node.ID, lease.Line.ID

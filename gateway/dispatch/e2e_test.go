@@ -294,7 +294,11 @@ func TestNodeKilledAndStalled(t *testing.T) {
 	cfg := pool.Config{Kind: pool.KindFreeSWITCH, Select: pool.SelectRoundRobin,
 		Nodes: []pool.Node{{ID: "fs1", CAPS: 50}, {ID: "fs2", CAPS: 50}},
 		Lines: []pool.Line{{ID: "l1", Dial: "sofia/gateway/l1/{callee}"}}}
-	e := newE2E(t, queue.NewMemory(), "gw1", cfg, sims, func(o *Options) { o.CheckEvery, o.CheckTimeout = 5*time.Second, 3*time.Second })
+	// WatchEvery short: a call whose final events are lost in the stall and
+	// that the ESL client does not report Lost is settled by uuid_exists.
+	e := newE2E(t, queue.NewMemory(), "gw1", cfg, sims, func(o *Options) {
+		o.CheckEvery, o.CheckTimeout, o.WatchEvery = 5*time.Second, 3*time.Second, 2*time.Second
+	})
 	p := e.set.Group("g").Pool
 	e.enqueue(400, "app")
 	e.until(10*time.Second, "traffic on fs1", func() bool { return len(sims[0].Originates()) > 20 })

@@ -27,10 +27,8 @@ type Combo []int
 // last N set-up times).
 type Limiter interface {
 	// Admit tries the candidates in order and reserves the first that has
-	// room on all its limits, returning its index. When none has room it
-	// returns -1 and how long until one may have (0 when only concurrency
-	// is full: retry once a call ends).
-	Admit(ctx context.Context, cands []Combo) (int, time.Duration, error)
+	// room on all its limits.
+	Admit(ctx context.Context, cands []Combo) (Admission, error)
 	// Release ends one call admitted on c.
 	Release(ctx context.Context, c Combo) error
 }
@@ -46,6 +44,18 @@ func interval(caps int) int64 { return int64(time.Second) / int64(caps) }
 func tolerance(caps int) int64 { return max(interval(caps), int64(pacingSlack)) }
 
 const pacingSlack = 10 * time.Millisecond
+
+// Admission is the answer of Limiter.Admit.
+type Admission struct {
+	// Index is the admitted candidate, or -1 when none has room.
+	Index int
+	// Wait (Index -1) is how long until a candidate may have room; 0 when
+	// only concurrency is full: retry once a call ends.
+	Wait time.Duration
+	// At is the limiter's clock when it decided (the Redis server's clock
+	// for the shared limiter): the set-up time the limits counted.
+	At time.Time
+}
 
 // LocalLimiter is the Limiter of one gateway instance without Redis.
 type LocalLimiter struct {
@@ -78,8 +88,9 @@ func NewLocalLimiter(limits []Limit) *LocalLimiter {
 }
 
 // Admit implements Limiter.
-func (l *LocalLimiter) Admit(_ context.Context, cands []Combo) (int, time.Duration, error) {
+func (l *LocalLimiter) Admit(_ context.Context, cands []Combo) (Admission, error) {
 	now := l.Now().UnixNano()
+	at := time.Unix(0, now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	minWait := int64(-1)
@@ -95,7 +106,7 @@ func (l *LocalLimiter) Admit(_ context.Context, cands []Combo) (int, time.Durati
 			for _, i := range c {
 				l.take(i, now)
 			}
-			return ci, 0, nil
+			return Admission{Index: ci, At: at}, nil
 		}
 		if !full && (minWait < 0 || wait < minWait) {
 			minWait = wait
@@ -104,7 +115,7 @@ func (l *LocalLimiter) Admit(_ context.Context, cands []Combo) (int, time.Durati
 	if minWait < 0 {
 		minWait = 0
 	}
-	return -1, time.Duration(minWait), nil
+	return Admission{Index: -1, Wait: time.Duration(minWait), At: at}, nil
 }
 
 // check returns how long until limit i lets a call set up, and whether its

@@ -143,6 +143,7 @@ func (a Avoid) AvoidLine(m *Member) Avoid { a.Lines |= 1 << uint(m.Index); retur
 type Lease struct {
 	Node  *Member
 	Line  *Member
+	At    time.Time // when the limiter admitted the call (its clock)
 	combo Combo
 }
 
@@ -207,14 +208,15 @@ func (p *Pool) Acquire(ctx context.Context, avoid Avoid) (lease Lease, ok bool, 
 			s.pairs = append(s.pairs, [2]*Member{nil, l})
 		}
 	}
-	i, wait, err := p.limiter.Admit(ctx, s.cands)
+	adm, err := p.limiter.Admit(ctx, s.cands)
 	if err != nil {
 		return Lease{}, false, 0, fmt.Errorf("group %q: cannot admit a call: %w", p.Group, err)
 	}
+	i := adm.Index
 	if i < 0 {
-		return Lease{}, false, wait, nil
+		return Lease{}, false, adm.Wait, nil
 	}
-	lease = Lease{Node: s.pairs[i][0], Line: s.pairs[i][1], combo: s.cands[i]}
+	lease = Lease{Node: s.pairs[i][0], Line: s.pairs[i][1], At: adm.At, combo: s.cands[i]}
 	if lease.Node != nil {
 		lease.Node.inflight.Add(1)
 		lease.Node.noteSetup(now)

@@ -92,7 +92,7 @@ func (l *redisPoolLimiter) keys(dst []string, i int) []string {
 }
 
 // Admit implements Limiter.
-func (l *redisPoolLimiter) Admit(ctx context.Context, cands []Combo) (int, time.Duration, error) {
+func (l *redisPoolLimiter) Admit(ctx context.Context, cands []Combo) (Admission, error) {
 	local := make(map[int]int, 4) // limit index → 1-based number in the script
 	var keys []string
 	args := []any{l.r.instance, l.r.lease.Microseconds(), 0}
@@ -116,15 +116,16 @@ func (l *redisPoolLimiter) Admit(ctx context.Context, cands []Combo) (int, time.
 	}
 	res, err := admitScript.Run(ctx, l.r.rdb, keys, args...).Int64Slice()
 	if err != nil {
-		return -1, 0, fmt.Errorf("redis admit: %w", err)
+		return Admission{Index: -1}, fmt.Errorf("redis admit: %w", err)
 	}
-	if len(res) != 2 {
-		return -1, 0, fmt.Errorf("BUG: redis admit returned %v", res)
+	if len(res) != 3 {
+		return Admission{Index: -1}, fmt.Errorf("BUG: redis admit returned %v", res)
 	}
-	if res[0] >= 0 {
-		return int(res[0]), 0, nil
+	a := Admission{Index: int(res[0]), At: time.UnixMicro(res[2])}
+	if a.Index < 0 {
+		a.Wait = time.Duration(res[1]) * time.Microsecond
 	}
-	return -1, time.Duration(res[1]) * time.Microsecond, nil
+	return a, nil
 }
 
 // Release implements Limiter.
@@ -233,13 +234,13 @@ for c = 1, C do
   end
   if wait <= 0 and not full then
     for i = 1, k do take(tonumber(ARGV[pos + i])) end
-    return {c - 1, 0}
+    return {c - 1, 0, now}
   end
   if not full and (minwait < 0 or wait < minwait) then minwait = wait end
   pos = pos + k + 1
 end
 if minwait < 0 then minwait = 0 end
-return {-1, math.ceil(minwait)}
+return {-1, math.ceil(minwait), now}
 `)
 
 var releaseScript = redis.NewScript(`

@@ -1,0 +1,126 @@
+package dispatch
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"switchyard/admin/redistest"
+	"switchyard/gateway/fssim"
+	"switchyard/gateway/pool"
+	"switchyard/gateway/queue"
+)
+
+// TestTwoInstancesShareLimits: two gateway instances, one Redis for their
+// limits, one queue, the same two simulated nodes. Together they never
+// admit more than a line's or a node's CAPS in any one-second window, both
+// place calls, and nobody is dialled twice.
+func TestTwoInstancesShareLimits(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	lines := fastLines("l1", "l2")
+	sims := []*fssim.Server{simNode(t, fssim.Config{Lines: lines}), simNode(t, fssim.Config{Lines: lines})}
+	cfg := func() pool.Config {
+		return pool.Config{Kind: pool.KindFreeSWITCH, Select: pool.SelectRoundRobin,
+			Nodes: []pool.Node{{ID: "fs1", CAPS: 45, MaxSessions: 40}, {ID: "fs2", CAPS: 45, MaxSessions: 40}},
+			Lines: []pool.Line{
+				{ID: "l1", Dial: "sofia/gateway/l1/{callee}", CAPS: 40, MaxConcurrent: 30},
+				{ID: "l2", Dial: "sofia/gateway/l2/{callee}", CAPS: 30, MaxConcurrent: 30},
+			}}
+	}
+	q := queue.NewMemory()
+	var insts []*e2e
+	for _, name := range []string{"gw1", "gw2"} {
+		rl := pool.NewRedisLimiter(rdb, name)
+		ctx, cancel := context.WithCancel(context.Background())
+		go rl.Run(ctx)
+		t.Cleanup(cancel)
+		insts = append(insts, newE2E(t, q.Consumer(name), name, cfg(), sims, func(o *Options) {
+			o.PoolOptions = func(string) pool.Options { return pool.Options{Limiter: rl.For("g")} }
+			o.Votes = pool.NewVotes(rdb, name, 0)
+		}))
+	}
+	insts[0].enqueue(400, "app")
+	insts[1].ids = insts[0].ids
+	recs := insts[0].allFinal(90 * time.Second)
+	checkNeverTwice(t, recs, sims...)
+	admitted := map[string][]time.Time{}
+	byInst := map[string]int{}
+	for _, r := range recs {
+		for _, a := range r.Attempts {
+			admitted["line:"+a.Line] = append(admitted["line:"+a.Line], a.StartedAt)
+			admitted["node:"+a.Node] = append(admitted["node:"+a.Node], a.StartedAt)
+		}
+	}
+	for _, s := range sims {
+		for _, o := range s.Originates() {
+			byInst[o.Vars["switchyard_instance"]]++
+		}
+	}
+	// Start times are the Redis server's admission times.
+	for key, lim := range map[string]int{"line:l1": 40, "line:l2": 30, "node:fs1": 45, "node:fs2": 45} {
+		if got := maxIn(admitted[key], time.Second); got > lim {
+			t.Errorf("%s: %d admitted in one second by both instances; want at most %d", key, got, lim)
+		}
+	}
+	if byInst["gw1"] < 40 || byInst["gw2"] < 40 {
+		t.Errorf("originates by instance %v; want both placing calls", byInst)
+	}
+	t.Logf("originates by instance %v", byInst)
+}
+
+// TestLineEjectionSimulated: four lines answer 60% through a simulated
+// node running 25× faster than real time (TimeScale 0.04; the pool's clock
+// runs at the same speed). One line drops to 5%: it is ejected within two
+// simulated minutes; a line that merely does a bit worse (45%) stays. When
+// the bad line recovers, its probe calls bring it back.
+func TestLineEjectionSimulated(t *testing.T) {
+	const scale = 0.04
+	lines := fastLines("good1", "good2", "unlucky", "bad")
+	sim := simNode(t, fssim.Config{Lines: lines, TimeScale: scale, Seed: 42})
+	realStart, simStart := time.Now(), time.Unix(1_000_000, 0)
+	simNow := func() time.Time { return simStart.Add(time.Duration(float64(time.Since(realStart)) / scale)) }
+	cfg := pool.Config{Kind: pool.KindFreeSWITCH, Select: pool.SelectRoundRobin,
+		Nodes: []pool.Node{{ID: "fs1", CAPS: 120}}}
+	for _, l := range []string{"good1", "good2", "unlucky", "bad"} {
+		cfg.Lines = append(cfg.Lines, pool.Line{ID: l, Dial: "sofia/gateway/" + l + "/{callee}"})
+	}
+	e := newE2E(t, queue.NewMemory(), "gw1", cfg, []*fssim.Server{sim}, func(o *Options) {
+		o.PoolOptions = func(string) pool.Options { return pool.Options{Now: simNow} }
+	})
+	p := e.set.Group("g").Pool
+	e.enqueue(3000, "app")
+	// Warm up: two and a half simulated minutes at 60%.
+	e.until(20*time.Second, "warm-up", func() bool { return simNow().Sub(simStart) > 150*time.Second })
+	for _, m := range p.Lines {
+		if m.State() != "up" {
+			t.Fatalf("line %s %s (%s) while every line answers 60%%", m.ID, m.State(), m.Reason())
+		}
+	}
+	sim.SetLine("bad", fssim.LineProfile{AnswerRate: 0.05, RingMin: time.Second, RingMax: 3 * time.Second, TalkMin: 5 * time.Second, TalkMax: 20 * time.Second})
+	sim.SetLine("unlucky", fssim.LineProfile{AnswerRate: 0.45, RingMin: time.Second, RingMax: 3 * time.Second, TalkMin: 5 * time.Second, TalkMax: 20 * time.Second})
+	drop := simNow()
+	e.until(30*time.Second, "bad line ejected", func() bool { return p.Line("bad").State() == "ejected" })
+	took := simNow().Sub(drop)
+	t.Logf("bad line ejected after %v simulated (%s)", took.Round(time.Second), p.Line("bad").Reason())
+	if took > 2*time.Minute {
+		t.Fatalf("bad line ejected after %v simulated; want within 2m", took)
+	}
+	// Keep going another two simulated minutes: the unlucky line stays.
+	until := simNow().Add(2 * time.Minute)
+	e.until(20*time.Second, "two more simulated minutes", func() bool {
+		if p.Line("unlucky").State() != "up" {
+			t.Fatalf("unlucky line %s: %s", p.Line("unlucky").State(), p.Line("unlucky").Reason())
+		}
+		return simNow().After(until)
+	})
+	if s, _ := p.Line("bad").Rate.Stats(); s > 200 {
+		t.Fatalf("ejected line got %d calls in its window; want a trickle of probes", s)
+	}
+	sim.SetLine("bad", lines["bad"])
+	e.until(30*time.Second, "bad line back", func() bool { return p.Line("bad").State() == "up" })
+	t.Logf("bad line back: %s", p.Line("bad").Reason())
+}
