@@ -378,6 +378,11 @@ func (s *Server) plan(c *call, l *line, req *originateReq) {
 
 // recordLocked keeps rec and writes it to the originate log.
 func (s *Server) recordLocked(rec Originate) {
+	if len(s.records) >= s.cfg.KeepOriginates {
+		n := copy(s.records, s.records[len(s.records)/2:])
+		clear(s.records[n:])
+		s.records = s.records[:n]
+	}
 	s.records = append(s.records, rec)
 	if s.logEnc != nil {
 		s.logEnc.Encode(rec) // best effort: a full disk must not stop the simulator

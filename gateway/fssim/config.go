@@ -43,6 +43,10 @@ type Config struct {
 	OriginateLog io.Writer
 	// Seed of the random outcomes (default: from the clock).
 	Seed int64
+	// KeepOriginates bounds the records Server.Originates keeps in memory
+	// (default 1,048,576; beyond it the oldest half is forgotten). The
+	// OriginateLog gets every record regardless.
+	KeepOriginates int
 }
 
 // LineProfile is how a carrier line behaves. A zero LineProfile means the

@@ -142,6 +142,9 @@ func New(cfg Config) *Server {
 	if cfg.TimeScale <= 0 {
 		cfg.TimeScale = 1
 	}
+	if cfg.KeepOriginates <= 0 {
+		cfg.KeepOriginates = 1 << 20
+	}
 	seed := uint64(cfg.Seed)
 	if cfg.Seed == 0 {
 		seed = uint64(time.Now().UnixNano())
@@ -412,7 +415,8 @@ func (s *Server) stallWait(done <-chan struct{}) bool {
 	}
 }
 
-// Originates returns a copy of every originate received so far, in order.
+// Originates returns a copy of the originates received so far, in the
+// order they were admitted (at most Config.KeepOriginates, the latest).
 func (s *Server) Originates() []Originate {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -311,3 +311,20 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("Start: %v; want both lines named", err)
 	}
 }
+
+func TestKeepOriginates(t *testing.T) {
+	s := startServer(t, Config{HeartbeatInterval: -1, KeepOriginates: 4})
+	c := dialAuth(t, s.Addr())
+	for i := 0; i < 7; i++ {
+		if f := c.cmd("api originate {n=" + string(rune('0'+i)) + "}error/USER_BUSY &park"); f.body != "-ERR USER_BUSY\n" {
+			t.Fatalf("originate: %q", f.body)
+		}
+	}
+	var got []string
+	for _, o := range s.Originates() {
+		got = append(got, o.Vars["n"])
+	}
+	if want := []string{"4", "5", "6"}; !slices.Equal(got, want) || s.Stats().Originates != 7 {
+		t.Errorf("kept %q of %d; want %q of 7", got, s.Stats().Originates, want)
+	}
+}
