@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -109,8 +110,9 @@ const (
 )
 
 // normaliseArgs copies a rule's args into the forms toLua knows: string,
-// float64, bool, []any and []argPair (maps, sorted by key). It fails on
-// anything else, naming the path (args.prefixes["+86"]).
+// float64, bool, []any and []argPair (maps, sorted by key). A null map
+// value leaves its key out, as nil does in Lua; a null in a list and any
+// other type fail, naming the path (args["prefixes"]["+86"]).
 func normaliseArgs(args map[string]any) ([]argPair, error) {
 	nodes := 0
 	var norm func(path string, v any, depth int) (any, error)
@@ -128,7 +130,13 @@ func normaliseArgs(args map[string]any) ([]argPair, error) {
 		case bool:
 			return v, nil
 		case nil:
-			return nil, fmt.Errorf("%s: null is not allowed; leave the key out instead", path)
+			return nil, fmt.Errorf("%s: null is not allowed in a list (Lua lists cannot hold nil)", path)
+		case json.Number:
+			f, err := v.Float64()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a usable number", path, v)
+			}
+			return f, nil
 		}
 		rv := reflect.ValueOf(v)
 		if f, isNum, ok := number(rv); isNum {
@@ -156,6 +164,9 @@ func normaliseArgs(args map[string]any) ([]argPair, error) {
 			out := make([]argPair, 0, rv.Len())
 			it := rv.MapRange()
 			for it.Next() {
+				if isNil(it.Value()) {
+					continue // a null value is an absent key, as in Lua
+				}
 				k, err := normaliseKey(path, it.Key().Interface())
 				if err != nil {
 					return nil, err
@@ -193,6 +204,13 @@ func normaliseKey(path string, k any) (any, error) {
 		return rv.String(), nil
 	}
 	return nil, fmt.Errorf("%s: key %v (%T) is not a string or number", path, k, k)
+}
+
+func isNil(v reflect.Value) bool {
+	if v.Kind() == reflect.Interface {
+		return v.IsNil()
+	}
+	return false
 }
 
 // number converts a Go number to a Lua number; isNum says whether rv is

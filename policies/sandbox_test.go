@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"encoding/json"
 	"testing"
 
 	"switchyard/splitter"
@@ -9,8 +10,13 @@ import (
 // probe binds a script whose split runs body.
 func probe(t *testing.T, body string) splitter.Policy {
 	t.Helper()
+	return probeArgs(t, body, nil)
+}
+
+func probeArgs(t *testing.T, body string, args map[string]any) splitter.Policy {
+	t.Helper()
 	s := withScript(t, Options{}, "probe", "function split(req, args)\n"+body+"\nend")
-	return bind(t, s, "probe", nil)
+	return bind(t, s, "probe", args)
 }
 
 func TestSandboxGlobalsAbsent(t *testing.T) {
@@ -156,16 +162,21 @@ end`)
 		"f":      float32(2),
 		"b":      false,
 		"nested": map[string]any{"list": []any{"x", map[string]any{"deep": "y"}}},
-		"yaml":   map[any]any{1: "one", "k": "kay"},
+		"yaml":   map[any]any{1: "one", "k": "kay", "gone": nil},
+		"json":   json.Number("40"),
+		"null":   nil,
 	})
 	wantSplit(t, p, &splitter.Request{}, "number|42|false|y|one|kay")
+	wantSplit(t, probeArgs(t, "return type(args.json) .. args.json .. tostring(args.null) .. tostring(args.yaml.gone)",
+		map[string]any{"json": json.Number("2.5"), "null": nil, "yaml": map[any]any{"gone": nil}}), &splitter.Request{}, "number2.5nilnil")
 
 	f := func(args map[string]any, want string) {
 		t.Helper()
 		wantBindErr(t, s, "conv", args, want)
 	}
 	f(map[string]any{"c": make(chan int)}, `args["c"]: unsupported type chan int`)
-	f(map[string]any{"l": []any{"a", nil}}, `args["l"][2]: null is not allowed`)
+	f(map[string]any{"l": []any{"a", nil}}, `args["l"][2]: null is not allowed in a list`)
+	f(map[string]any{"n": json.Number("x")}, `args["n"]: "x" is not a usable number`)
 	f(map[string]any{"m": map[any]any{true: "x"}}, `key true is a bool`)
 	f(map[string]any{"x": []any{1.5, func() {}}}, `args["x"][2]: unsupported type func()`)
 	deep := map[string]any{}
