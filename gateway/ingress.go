@@ -311,37 +311,57 @@ func (g *Ingress) decide(ctx *fasthttp.RequestCtx, snap *splitter.Snapshot, v *f
 	return d, nil
 }
 
-// route serves POST /v1/route: the decision, nothing enqueued.
-func (g *Ingress) route(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
-	body, e := g.body(ctx, g.cfg.MaxBodyBytes)
+// parseBody checks and parses the body of a POST with parser, and takes
+// the table in force; when it returns false it has answered the error.
+func (g *Ingress) parseBody(ctx *fasthttp.RequestCtx, path pathID, limit int, parser *fastjson.Parser) (*splitter.Snapshot, *fastjson.Value, bool) {
+	body, e := g.body(ctx, limit)
 	if e != nil {
-		g.fail(ctx, pathRoute, e)
-		return
+		g.fail(ctx, path, e)
+		return nil, nil, false
 	}
 	snap := g.snap()
 	if snap == nil {
-		g.fail(ctx, pathRoute, errNotReady)
-		return
+		g.fail(ctx, path, errNotReady)
+		return nil, nil, false
 	}
-	p := parserPool.Get()
-	defer parserPool.Put(p)
-	v, err := p.ParseBytes(body)
+	v, err := parser.ParseBytes(body)
 	if err != nil {
-		g.fail(ctx, pathRoute, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
-		return
+		g.fail(ctx, path, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
+		return nil, nil, false
 	}
-	in := getInput()
-	defer putInput(in)
-	d, e := g.decide(ctx, snap, v, in, false)
+	return snap, v, true
+}
+
+// decideOne is decide and the quota for the single task of /v1/route or
+// /v1/calls; when it returns false it has answered the error.
+func (g *Ingress) decideOne(ctx *fasthttp.RequestCtx, path pathID, start time.Time, snap *splitter.Snapshot, v *fastjson.Value, in *taskInput, requireCallee bool) (splitter.Decision, bool) {
+	d, e := g.decide(ctx, snap, v, in, requireCallee)
 	if e == nil {
 		e = g.checkQuota(d.Appkey)
 	}
 	if e != nil {
-		g.fail(ctx, pathRoute, e)
-		if e != errUnknownAppkey && d.Group != "" {
+		g.fail(ctx, path, e)
+		if d.Group != "" { // split, then refused (quota)
 			g.stats.task(&d, e.status, time.Since(start))
 		}
+		return d, false
+	}
+	return d, true
+}
+
+// route serves POST /v1/route: the decision, nothing enqueued.
+func (g *Ingress) route(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	p := parserPool.Get()
+	defer parserPool.Put(p)
+	snap, v, ok := g.parseBody(ctx, pathRoute, g.cfg.MaxBodyBytes, p)
+	if !ok {
+		return
+	}
+	in := getInput()
+	defer putInput(in)
+	d, ok := g.decideOne(ctx, pathRoute, start, snap, v, in, false)
+	if !ok {
 		return
 	}
 	b := getBuf()
@@ -394,34 +414,16 @@ func newTask(in *taskInput, d *splitter.Decision) *queue.Task {
 // call serves POST /v1/calls: split, then store durably, then 202.
 func (g *Ingress) call(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	body, e := g.body(ctx, g.cfg.MaxBodyBytes)
-	if e != nil {
-		g.fail(ctx, pathCalls, e)
-		return
-	}
-	snap := g.snap()
-	if snap == nil {
-		g.fail(ctx, pathCalls, errNotReady)
-		return
-	}
 	p := parserPool.Get()
 	defer parserPool.Put(p)
-	v, err := p.ParseBytes(body)
-	if err != nil {
-		g.fail(ctx, pathCalls, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
+	snap, v, ok := g.parseBody(ctx, pathCalls, g.cfg.MaxBodyBytes, p)
+	if !ok {
 		return
 	}
 	in := getInput()
 	defer putInput(in)
-	d, e := g.decide(ctx, snap, v, in, true)
-	if e == nil {
-		e = g.checkQuota(d.Appkey)
-	}
-	if e != nil {
-		g.fail(ctx, pathCalls, e)
-		if e != errUnknownAppkey && d.Group != "" {
-			g.stats.task(&d, e.status, time.Since(start))
-		}
+	d, ok := g.decideOne(ctx, pathCalls, start, snap, v, in, true)
+	if !ok {
 		return
 	}
 	t := newTask(in, &d)
@@ -494,21 +496,10 @@ func (g *Ingress) accepted(ctx context.Context, t *queue.Task, r queue.Enqueued)
 // queue is a queue.Batcher), the invalid ones answered with their error.
 func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	body, e := g.body(ctx, g.cfg.MaxBatchBodyBytes)
-	if e != nil {
-		g.fail(ctx, pathBatch, e)
-		return
-	}
-	snap := g.snap()
-	if snap == nil {
-		g.fail(ctx, pathBatch, errNotReady)
-		return
-	}
 	p := parserPool.Get()
 	defer parserPool.Put(p)
-	v, err := p.ParseBytes(body)
-	if err != nil {
-		g.fail(ctx, pathBatch, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
+	snap, v, ok := g.parseBody(ctx, pathBatch, g.cfg.MaxBatchBodyBytes, p)
+	if !ok {
 		return
 	}
 	items, err := v.Array()
