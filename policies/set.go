@@ -253,8 +253,42 @@ func compileProto(name string, src []byte) (proto *lua.FunctionProto, err error)
 		}
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	if err := checkConcat(proto, file); err != nil {
+		return nil, err
+	}
 	// The chunk runs on every call: spare it Lua 5.0's implicit "arg"
 	// table of its (absent) varargs, a table with a hash part per call.
 	proto.IsVarArg &^= lua.VarArgNeedsArg
 	return proto, nil
+}
+
+// maxConcatOperands caps the values one a..b..c expression joins. The VM
+// joins them in one instruction, where the deadline is not checked, so a
+// long chain of a large string could multiply it by the chain's length
+// at once; with a cap, a string grows by at most that factor between two
+// deadline checks.
+const maxConcatOperands = 16
+
+// checkConcat refuses a script with a concatenation of more than
+// maxConcatOperands values, naming its line.
+func checkConcat(p *lua.FunctionProto, file string) error {
+	for pc, inst := range p.Code {
+		if int(inst>>26) != lua.OP_CONCAT {
+			continue
+		}
+		b, c := int(inst&0x1ff), int(inst>>9)&0x1ff
+		if n := c - b + 1; n > maxConcatOperands {
+			line := 0
+			if pc < len(p.DbgSourcePositions) {
+				line = p.DbgSourcePositions[pc]
+			}
+			return fmt.Errorf("%s:%d: %d values joined with .. in one expression; at most %d (use table.concat or join in steps)", file, line, n, maxConcatOperands)
+		}
+	}
+	for _, child := range p.FunctionPrototypes {
+		if err := checkConcat(child, file); err != nil {
+			return err
+		}
+	}
+	return nil
 }

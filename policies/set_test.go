@@ -104,6 +104,11 @@ func TestBadScriptsRejected(t *testing.T) {
 	f("", echoSrc, "bad lua policy name")
 	f(strings.Repeat("a", 65), echoSrc, "bad lua policy name")
 	f("sandboxed", "local f = io.open('/etc/passwd')\nfunction split() end", "sandboxed.lua:1:")
+	f("concat", "function split(req, args)\n  local s = req.callee\n  return s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s\nend",
+		"concat.lua:3: 17 values joined with .. in one expression; at most 16")
+	if _, err := s.With("concat16", []byte("function split(req, args)\n  local s = 'x'\n  return s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s\nend")); err != nil {
+		t.Fatalf("16 operands: %v", err)
+	}
 
 	small := NewSet(Options{MaxSourceBytes: 64})
 	if _, err := small.With("big", []byte(echoSrc+strings.Repeat("-- pad\n", 20))); err == nil || !strings.Contains(err.Error(), "at most 64") {
