@@ -234,6 +234,7 @@ func (s *Server) originate(arg, jobUUID string, done <-chan struct{}) string {
 		return result
 	}
 	c := &call{s: s, gen: s.gen, req: req, uuid: uuid, jobUUID: jobUUID, lineName: req.line}
+	rec.ChannelUUID = uuid
 	s.plan(c, l, req)
 	if c.answer {
 		ls.Answered++

@@ -58,13 +58,20 @@ func (c *conn) wants(name string) bool {
 }
 
 // enqueue queues one frame for the writer.
-func (c *conn) enqueue(b []byte) {
+func (c *conn) enqueue(b []byte) { c.push(b, false) }
+
+// closeWith queues a last frame, then closes the connection once everything
+// queued is written.
+func (c *conn) closeWith(last []byte) { c.push(last, true) }
+
+func (c *conn) push(b []byte, last bool) {
 	c.qmu.Lock()
 	if c.closeAfter {
 		c.qmu.Unlock()
 		return
 	}
 	c.q = append(c.q, b)
+	c.closeAfter = last
 	n := len(c.q)
 	c.qmu.Unlock()
 	select {
@@ -73,23 +80,6 @@ func (c *conn) enqueue(b []byte) {
 	}
 	if n > maxQueued {
 		go c.kill()
-	}
-}
-
-// closeWith queues a last frame, then closes the connection once everything
-// queued is written.
-func (c *conn) closeWith(last []byte) {
-	c.qmu.Lock()
-	if c.closeAfter {
-		c.qmu.Unlock()
-		return
-	}
-	c.q = append(c.q, last)
-	c.closeAfter = true
-	c.qmu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
 	}
 }
 

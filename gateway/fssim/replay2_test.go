@@ -12,10 +12,7 @@ import (
 // every frame that follows each, except those named in skip (by index in
 // the transcript's received frames), which are checked by check.
 func TestReplayAuthOK(t *testing.T) {
-	sends, recvs := transcriptFrames(t, "auth_ok")
-	s := startServer(t, Config{HeartbeatInterval: -1, SPS: 100})
-	c := dialRaw(t, s.Addr())
-	compareFrame(t, "greeting", recvs[0], c.next())
+	sends, recvs, _, c := replayStart(t, "auth_ok", Config{HeartbeatInterval: -1, SPS: 100})
 	statusRe := regexp.MustCompile(`^UP 0 years, 0 days, 0 hours, 0 minutes, \d+ seconds, \d+ milliseconds, \d+ microseconds\n` +
 		`FreeSWITCH \(Version 1\.10\.12-release  64bit\) is ready\n` +
 		`0 session\(s\) since startup\n` +
@@ -50,10 +47,7 @@ func TestReplayAuthOK(t *testing.T) {
 }
 
 func TestReplayAuthBad(t *testing.T) {
-	sends, recvs := transcriptFrames(t, "auth_bad")
-	s := startServer(t, Config{HeartbeatInterval: -1})
-	c := dialRaw(t, s.Addr())
-	compareFrame(t, "greeting", recvs[0], c.next())
+	sends, recvs, _, c := replayStart(t, "auth_bad", Config{HeartbeatInterval: -1})
 	c.send(sends[0])
 	for _, want := range recvs[1:] {
 		compareFrame(t, "after bad auth", want, c.next())
@@ -107,10 +101,7 @@ func TestReplayHeartbeat(t *testing.T) {
 }
 
 func TestReplayErrorEndpoints(t *testing.T) {
-	sends, recvs := transcriptFrames(t, "error_endpoints")
-	s := startServer(t, Config{HeartbeatInterval: -1})
-	c := dialRaw(t, s.Addr())
-	compareFrame(t, "greeting", recvs[0], c.next())
+	sends, recvs, s, c := replayStart(t, "error_endpoints", Config{HeartbeatInterval: -1})
 	c.send(sends[0])
 	compareFrame(t, "auth", recvs[1], c.next())
 	c.send(sends[1])
@@ -173,12 +164,9 @@ func checkValues(t *testing.T, what string, want, got tevent, names ...string) {
 // TestReplayNoAnswer: a loopback call rings until originate_timeout=3.
 // Only our leg is compared (the simulator's loopback has one leg).
 func TestReplayNoAnswer(t *testing.T) {
-	sends, recvs := transcriptFrames(t, "no_answer")
-	s := startServer(t, Config{TimeScale: 0.05, HeartbeatInterval: -1, Lines: map[string]LineProfile{
+	sends, recvs, _, c := replayStart(t, "no_answer", Config{TimeScale: 0.05, HeartbeatInterval: -1, Lines: map[string]LineProfile{
 		"loopback": {AnswerRate: 0, RingMin: time.Second, RingMax: 30 * time.Second, FailCauses: []string{"NO_ANSWER"}},
 	}})
-	c := dialRaw(t, s.Addr())
-	compareFrame(t, "greeting", recvs[0], c.next())
 	for i, snd := range sends {
 		c.send(snd)
 		compareFrame(t, strings.Fields(snd)[0], recvs[i+1], c.next())
@@ -203,13 +191,10 @@ func TestReplayNoAnswer(t *testing.T) {
 // live origination_uuid gets a channel under a fresh Unique-ID, as the
 // recording shows; uuid_exists and uuid_kill answer as recorded.
 func TestReplayDuplicateUUID(t *testing.T) {
-	sends, recvs := transcriptFrames(t, "duplicate_uuid")
-	s := startServer(t, Config{TimeScale: 0.05, HeartbeatInterval: -1, Lines: map[string]LineProfile{
+	sends, recvs, s, c := replayStart(t, "duplicate_uuid", Config{TimeScale: 0.05, HeartbeatInterval: -1, Lines: map[string]LineProfile{
 		"loopback": {AnswerRate: 1, TalkMin: time.Hour, TalkMax: time.Hour},
 	}})
 	const dup = "26cc94cc-2ec8-4da5-a9de-02448b1bfc2e"
-	c := dialRaw(t, s.Addr())
-	compareFrame(t, "greeting", recvs[0], c.next())
 	c.send(sends[0])
 	compareFrame(t, "auth", recvs[1], c.next())
 	c.send(sends[1])
@@ -235,6 +220,9 @@ func TestReplayDuplicateUUID(t *testing.T) {
 	if other == dup || second[0].get("variable_origination_uuid") != dup || second[3].body != "+OK "+other+"\n" {
 		t.Errorf("second call Unique-ID %q origination_uuid %q job %q; want a fresh Unique-ID, origination_uuid %s, +OK <fresh>",
 			other, second[0].get("variable_origination_uuid"), second[3].body, dup)
+	}
+	if recs := s.Originates(); len(recs) != 2 || recs[1].UUID != dup || recs[1].ChannelUUID != other {
+		t.Errorf("records %+v; want the second with uuid %s and channel_uuid %s", recs, dup, other)
 	}
 	if f := c.cmd(strings.TrimSpace(sends[4])); f.body != "true" {
 		t.Errorf("uuid_exists: %q; want true", f.body)

@@ -19,8 +19,7 @@ func waitNextSecond() {
 // channel event. As recorded, a new sps applies from the next second (the
 // eight originates right after "fsctl sps 3" all went through).
 func TestReplayThrottle(t *testing.T) {
-	sends, recvs := transcriptFrames(t, "throttle")
-	s := startServer(t, Config{TimeScale: 0.05, HeartbeatInterval: -1, SPS: 100, Lines: map[string]LineProfile{
+	sends, recvs, s, c := replayStart(t, "throttle", Config{TimeScale: 0.05, HeartbeatInterval: -1, SPS: 100, Lines: map[string]LineProfile{
 		"loopback/9996": {AnswerRate: 0, FailCauses: []string{"USER_BUSY"}},
 		"loopback/9998": {AnswerRate: 1, TalkMin: time.Hour, TalkMax: time.Hour},
 	}})
@@ -30,8 +29,6 @@ func TestReplayThrottle(t *testing.T) {
 			apis = append(apis, f)
 		}
 	}
-	c := dialRaw(t, s.Addr())
-	compareFrame(t, "greeting", recvs[0], c.next())
 	c.send(sends[0])
 	compareFrame(t, "auth", recvs[1], c.next())
 	c.send("event plain BACKGROUND_JOB CHANNEL_CREATE\n\n")
@@ -117,12 +114,9 @@ func TestReplayThrottle(t *testing.T) {
 // TestReplayEventsFilters: the recorded filter commands and reply texts;
 // then our call's events pass the filters and a foreign call's do not.
 func TestReplayEventsFilters(t *testing.T) {
-	sends, recvs := transcriptFrames(t, "events_filters")
-	s := startServer(t, Config{TimeScale: 0.02, HeartbeatInterval: 100 * time.Millisecond, Lines: map[string]LineProfile{
+	sends, recvs, s, c := replayStart(t, "events_filters", Config{TimeScale: 0.02, HeartbeatInterval: 100 * time.Millisecond, Lines: map[string]LineProfile{
 		"loopback": {AnswerRate: 1, TalkMin: 3 * time.Second, TalkMax: 3 * time.Second},
 	}})
-	c := dialRaw(t, s.Addr())
-	compareFrame(t, "greeting", recvs[0], c.next())
 	for i, snd := range sends[:len(sends)-1] {
 		c.send(snd)
 		compareFrame(t, strings.TrimSpace(snd), recvs[i+1], c.nextReply()) // HEARTBEATs may come in between

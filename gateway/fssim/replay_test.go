@@ -174,12 +174,20 @@ func checkJobPlacement(t *testing.T, es []tevent) {
 	}
 }
 
-// replayCall replays a one-call sofia transcript and compares every event.
-func replayCall(t *testing.T, name string, lines map[string]LineProfile, failed bool) {
+// replayStart loads transcript name, starts a server for cfg, connects
+// and checks the greeting.
+func replayStart(t *testing.T, name string, cfg Config) ([]string, []tframe, *Server, *tclient) {
+	t.Helper()
 	sends, recvs := transcriptFrames(t, name)
-	s := startServer(t, Config{TimeScale: 0.05, HeartbeatInterval: -1, SPS: 100, Lines: lines})
+	s := startServer(t, cfg)
 	c := dialRaw(t, s.Addr())
 	compareFrame(t, "greeting", recvs[0], c.next())
+	return sends, recvs, s, c
+}
+
+// replayCall replays a one-call sofia transcript and compares every event.
+func replayCall(t *testing.T, name string, lines map[string]LineProfile, failed bool) {
+	sends, recvs, _, c := replayStart(t, name, Config{TimeScale: 0.05, HeartbeatInterval: -1, SPS: 100, Lines: lines})
 	for i, snd := range sends {
 		c.send(snd)
 		compareFrame(t, "reply to "+strings.Fields(snd)[0], recvs[i+1], c.next())

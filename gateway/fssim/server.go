@@ -51,13 +51,17 @@ func (f Fault) String() string {
 
 // Originate is the record of one originate the server received.
 type Originate struct {
-	Time     time.Time         `json:"time"`
-	CoreUUID string            `json:"core_uuid"`
-	JobUUID  string            `json:"job_uuid,omitempty"` // empty for "api originate"
-	UUID     string            `json:"uuid,omitempty"`     // origination_uuid, if given
-	Vars     map[string]string `json:"vars,omitempty"`
-	URL      string            `json:"url"`
-	Line     string            `json:"line"`
+	Time     time.Time `json:"time"`
+	CoreUUID string    `json:"core_uuid"`
+	JobUUID  string    `json:"job_uuid,omitempty"` // empty for "api originate"
+	UUID     string    `json:"uuid,omitempty"`     // origination_uuid, if given
+	// ChannelUUID is the Unique-ID of the channel created ("" if refused):
+	// origination_uuid, or a fresh one (none given, or a loopback call
+	// reusing a live one).
+	ChannelUUID string            `json:"channel_uuid,omitempty"`
+	Vars        map[string]string `json:"vars,omitempty"`
+	URL         string            `json:"url"`
+	Line        string            `json:"line"`
 	// Outcome is "answered", "failed" (a channel was created and the call
 	// failed) or "refused" (no channel was ever created), decided when the
 	// originate arrives; Cause is the failure or refusal cause. A uuid_kill,
