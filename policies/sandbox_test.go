@@ -123,9 +123,8 @@ function split(req, args)
   for i, v in ipairs(args.list) do sum = sum + v * i end
   local a, b, c = unpack(args.list)
   local first = next(args.list)
-  return table.concat(keys, ",") .. "|" .. #args.list .. "|" .. sum .. "|" .. a .. b .. c ..
-    "|" .. first .. "|" .. rawget(args.map, "a") .. "|" .. table.concat(args.list, "+") ..
-    "|" .. tostring(args.flag) .. "|" .. table.maxn(args.list)
+  return table.concat({table.concat(keys, ","), #args.list, sum, a .. b .. c, first,
+    rawget(args.map, "a"), table.concat(args.list, "+"), tostring(args.flag), table.maxn(args.list)}, "|")
 end`)
 	args := map[string]any{
 		"map":  map[string]any{"a": "x", "b": "y"},
