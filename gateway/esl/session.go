@@ -2,6 +2,8 @@ package esl
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -78,17 +80,10 @@ func dialSession(ctx context.Context, cfg *Config, handle func(*session, *plainE
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to FreeSWITCH ESL at %s: %w", cfg.Addr, err)
 	}
-	dir, err := os.MkdirTemp("", "switchyard-esl-")
+	ln, path, err := listenPrivate()
 	if err != nil {
 		up.Close()
-		return nil, fmt.Errorf("cannot create the private socket directory: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "esl.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		up.Close()
-		return nil, fmt.Errorf("cannot listen on the private socket: %w", err)
+		return nil, err
 	}
 	defer ln.Close()
 
@@ -158,6 +153,44 @@ func dialSession(ctx context.Context, cfg *Config, handle func(*session, *plainE
 	default:
 	}
 	return s, nil
+}
+
+// listenPrivate listens on a unix socket only this user can reach: in a
+// fresh 0700 directory, or, where no directory can be made (read-only
+// /tmp), at a random name in Linux's abstract namespace. The socket file is
+// removed when the listener is closed; eslgo's connection stays.
+func listenPrivate() (*privateListener, string, error) {
+	if dir, err := os.MkdirTemp("", "switchyard-esl-"); err == nil {
+		path := filepath.Join(dir, "esl.sock")
+		if len(path) < 100 { // sun_path holds 108 bytes
+			if ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"}); err == nil {
+				return &privateListener{ln, dir}, path, nil
+			}
+		}
+		os.RemoveAll(dir)
+	}
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	path := "@switchyard-esl-" + hex.EncodeToString(b[:])
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot listen on a private socket for eslgo: %w", err)
+	}
+	return &privateListener{ln, ""}, path, nil
+}
+
+// privateListener removes its directory when closed.
+type privateListener struct {
+	*net.UnixListener
+	dir string
+}
+
+func (l *privateListener) Close() error {
+	err := l.UnixListener.Close()
+	if l.dir != "" {
+		os.RemoveAll(l.dir)
+	}
+	return err
 }
 
 // setRelay records eslgo's peer connection; it reports false (and closes
@@ -282,14 +315,14 @@ func (s *session) send(ctx context.Context, timeout time.Duration, cmd command.C
 	select {
 	case s.cmd <- struct{}{}:
 	case <-s.done:
-		return nil, fmt.Errorf("%w: %v", ErrNotConnected, s.err)
+		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.err)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: waiting for the connection: %v", ErrNotConnected, ctx.Err())
 	}
 	defer func() { <-s.cmd }()
 	if s.ctx.Err() != nil { // close cancels this first: the session is ending
 		<-s.done
-		return nil, fmt.Errorf("%w: %v", ErrNotConnected, s.err)
+		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotConnected, err)
