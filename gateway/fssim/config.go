@@ -21,8 +21,10 @@ type Config struct {
 	// (default 20s, FreeSWITCH's event-heartbeat-interval; negative: none).
 	HeartbeatInterval time.Duration
 	// SPS is the node's sessions-per-second limit (default 30, "fsctl sps N"
-	// changes it at run time); MaxSessions the limit of live channels
-	// (default 1000, "fsctl max_sessions N"). Both are counted in real time.
+	// changes it from the next second); as in FreeSWITCH a limit of N admits
+	// N-1 new sessions per wall-clock second. MaxSessions is the limit of
+	// live channels (default 1000, "fsctl max_sessions N"). Both count in
+	// real time, whatever the TimeScale.
 	SPS, MaxSessions int
 	// TimeScale multiplies every simulated duration (ring, talk,
 	// originate_timeout): 0.01 makes a 30 s call last 0.3 s (default 1).

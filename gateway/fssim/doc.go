@@ -26,4 +26,25 @@
 // simctl in api.go). Every originate is recorded (Server.Originates, and as
 // JSON lines to Config.OriginateLog) so that "never dialled twice" can be
 // checked, also from another process.
+//
+// Behaviours taken from FreeSWITCH rather than from intuition (each
+// checked against a transcript or the source):
+//   - sessions per second: the budget of a second is the sps in force when
+//     the second began, and a budget of N admits N-1 new sessions
+//     (switch_core_session_request_uuid: --runtime.sps <= 0 refuses);
+//     "fsctl sps N" right before a burst does not throttle it
+//     (throttle.jsonl). Refusals are -ERR DESTINATION_OUT_OF_ORDER.
+//   - a duplicate origination_uuid: sofia refuses it before any channel
+//     (DESTINATION_OUT_OF_ORDER); loopback places the call under a fresh
+//     Unique-ID, keeping variable_origination_uuid (duplicate_uuid.jsonl).
+//   - bgapi jobs run concurrently, so a job's events may come after the
+//     replies to later commands (error_endpoints.jsonl); replies keep the
+//     order of the commands; a failed call's BACKGROUND_JOB comes before
+//     or after its CHANNEL_HANGUP_COMPLETE, at random.
+//   - filters: once any exists, an event passes only if a positive filter
+//     matches, and any matching negative one ("-value") drops it.
+//
+// Not simulated: the b-leg of loopback calls, event json/xml, myevents,
+// sendmsg and the dialplan (an answered call runs nothing, only waits its
+// talk time); SIP details (tags, SDP, RTP counters) are the recorded ones.
 package fssim
