@@ -5,7 +5,9 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"runtime"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -42,8 +44,12 @@ type compiler struct {
 	checkEnv  bool
 	known     string // the known groups, for messages; built on first use
 	luaGroups map[string]string
+	bindMu    *sync.Mutex // serialises Env.Scripts.Bind across workers
 	problems
 }
+
+// parallelMin is the table size from which appkeys compile on every core.
+const parallelMin = 4096
 
 // Compile validates the whole table against env and builds its snapshot.
 // Any problem returns a *ValidationError listing all of them, and nothing
@@ -125,25 +131,61 @@ func (c *compiler) table(t *Table, version uint64) *Snapshot {
 		c.add(&ap, "has %d appkeys; at most %d are allowed", len(t.Appkeys), MaxAppkeys)
 		return nil
 	}
-	names := make([]string, 0, len(t.Appkeys))
-	for name := range t.Appkeys {
-		names = append(names, name)
+	type named struct {
+		name string
+		a    *Appkey
+	}
+	list := make([]named, 0, len(t.Appkeys))
+	for name, a := range t.Appkeys {
+		list = append(list, named{name, a})
 	}
 	// Sorted: problems come out in a stable order, and the entries slice
 	// is laid out the same way for the same table.
-	slices.Sort(names)
-	entries := make([]*entry, len(names))
-	for i, name := range names {
-		p := ap.at(name)
-		c.name(name, "appkey", &p)
-		entries[i] = c.entry(name, t.Appkeys[name], t.DefaultGroup, &p)
+	slices.SortFunc(list, func(a, b named) int { return strings.Compare(a.name, b.name) })
+	names := make([]string, len(list))
+	for i := range list {
+		names[i] = list[i].name
 	}
+	// The index needs only the names: build it while the entries compile.
+	var idx *index
+	var idxDone sync.WaitGroup
+	if c.checkEnv {
+		idxDone.Go(func() { idx = newIndex(names) })
+	}
+	entries := make([]*entry, len(list))
+	compileSpan := func(c *compiler, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := ap.at(list[i].name)
+			c.name(list[i].name, "appkey", &p)
+			entries[i] = c.entry(list[i].name, list[i].a, t.DefaultGroup, &p)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(list)/parallelMin)
+	if workers <= 1 {
+		compileSpan(c, 0, len(list))
+	} else {
+		var mu sync.Mutex
+		c.bindMu = &mu
+		subs := make([]compiler, workers)
+		var wg sync.WaitGroup
+		chunk := (len(list) + workers - 1) / workers
+		for w := range subs {
+			subs[w] = compiler{env: c.env, checkEnv: c.checkEnv, bindMu: &mu}
+			lo, hi := w*chunk, min((w+1)*chunk, len(list))
+			wg.Go(func() { compileSpan(&subs[w], lo, hi) })
+		}
+		wg.Wait()
+		for w := range subs {
+			c.list = append(c.list, subs[w].list...)
+		}
+	}
+	idxDone.Wait()
 	if len(c.list) > 0 || !c.checkEnv {
 		return nil
 	}
 	tc := *t
 	tc.Version = version
-	return newSnapshot(&tc, version, entries, nil)
+	return newSnapshot(&tc, version, entries, idx)
 }
 
 func (c *compiler) name(s, what string, p *path) {
@@ -576,6 +618,10 @@ func (c *compiler) luaRule(r *Rule, p *path) matcher {
 	if c.env.Scripts == nil {
 		c.add(p, "lua rule %q: no Lua runtime is configured", r.Name)
 		return nil
+	}
+	if c.bindMu != nil {
+		c.bindMu.Lock()
+		defer c.bindMu.Unlock()
 	}
 	pol, err := c.env.Scripts.Bind(r.Script, r.Args)
 	if err != nil {

@@ -3,8 +3,10 @@ package splitter
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -131,6 +133,37 @@ func TestCompileDoesNotTouchInput(t *testing.T) {
 	clone.Appkeys["app-000000"].Rules[0].Name = "changed"
 	if tab.Appkeys["app-000000"].Rules[0].Name == "changed" {
 		t.Fatal("Clone shares rules")
+	}
+}
+
+// TestCompileParallel: a table large enough to compile on every core gives
+// the same snapshot and the same sorted problems as a small one.
+func TestCompileParallel(t *testing.T) {
+	tab := GenerateTableWith(3*parallelMin, 7, GenOptions{LuaScript: "region_route", LuaEvery: 500})
+	env := Env{Groups: GenEnv().Groups, Scripts: fakeScripts{}}
+	s, err := Compile(tab, 1, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != len(tab.Appkeys) {
+		t.Fatalf("Len = %d; want %d", s.Len(), len(tab.Appkeys))
+	}
+	for name := range tab.Appkeys {
+		if d, err := s.Decide(&Request{Appkey: name, UserID: "u1"}); err != nil || d.Appkey != name {
+			t.Fatalf("Decide(%s) = %+v, %v", name, d, err)
+		}
+	}
+	last := fmt.Sprintf("app-%06d", 3*parallelMin-1)
+	tab.Appkeys[last].DefaultGroup = "mars"
+	tab.Appkeys["app-000001"].DefaultGroup = "venus"
+	tab.Appkeys[last].Rules = append(tab.Appkeys[last].Rules, Rule{Name: "l2", Type: TypeLua, Script: "nope"})
+	_, err = Compile(tab, 1, env)
+	want := `appkeys.app-000001.default_group: unknown group "venus"; configured groups: blue, canary, green, north, office, stable, v2, vip
+appkeys.` + last + `.default_group: unknown group "mars"; configured groups: blue, canary, green, north, office, stable, v2, vip
+appkeys.` + last + `.rules[` + strconv.Itoa(len(tab.Appkeys[last].Rules)-1) + `]: lua script "nope": unknown script "nope"
+`
+	if got := problemText(nil, err); got != want {
+		t.Fatalf("problems:\n%s\nwant:\n%s", got, want)
 	}
 }
 
