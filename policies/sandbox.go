@@ -34,15 +34,15 @@ var baseAllowed = map[string]bool{
 	"tostring": true, "type": true, "xpcall": true, "_VERSION": true,
 }
 
-// sandbox is what one LState needs besides the VM: the functions that
-// recognise read-only tables and the per-call request.
+// sandbox is an LState with the safe libraries and what recognises its
+// read-only tables.
 type sandbox struct {
 	L       *lua.LState
 	refuse  *lua.LFunction // __newindex of every read-only table: its identity marks them
 	envMeta *lua.LTable    // metatable of each call's environment: __index = the globals
 }
 
-// newSandboxState returns a state with only the safe libraries, the string,
+// newSandbox returns a state with only the safe libraries, the string,
 // table and math tables read-only, and the capped helpers installed.
 func newSandbox() *sandbox {
 	L := lua.NewState(lua.Options{

@@ -81,9 +81,9 @@ func NewSet(opts Options) *Set {
 	return &Set{opts: opts.withDefaults(), scripts: map[string]*script{}}
 }
 
-// LoadDir compiles every NAME.lua in dir (not its subdirectories). It
-// fails, listing every file that does not load with its line, when any
-// script is bad; other files are ignored.
+// LoadDir compiles every NAME.lua in dir (not its subdirectories; a
+// symlink to a file counts). It fails, listing every file that does not
+// load with its line, when any script is bad; other files are ignored.
 func LoadDir(dir string, opts Options) (*Set, error) {
 	s := NewSet(opts)
 	entries, err := os.ReadDir(dir)
@@ -93,10 +93,13 @@ func LoadDir(dir string, opts Options) (*Set, error) {
 	var errs []error
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".lua")
-		if !ok || !e.Type().IsRegular() {
+		if !ok || e.IsDir() {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
+		if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() {
+			continue // a dangling link, a socket...; symlinks to files count (Kubernetes ConfigMaps)
+		}
 		src, err := os.ReadFile(path)
 		if err != nil {
 			errs = append(errs, err)

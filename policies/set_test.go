@@ -129,6 +129,16 @@ func TestLoadDir(t *testing.T) {
 	}
 	write("echo.lua", echoSrc)
 	write("README.md", "not a script")
+	if err := os.Mkdir(filepath.Join(dir, "..data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write("..data/linked.lua", echoSrc) // as a Kubernetes ConfigMap volume lays it out
+	if err := os.Symlink("..data/linked.lua", filepath.Join(dir, "linked.lua")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("missing.lua", filepath.Join(dir, "dangling.lua")); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Mkdir(filepath.Join(dir, "sub.lua"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +146,8 @@ func TestLoadDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Names(); !slices.Equal(got, []string{"echo"}) {
-		t.Fatalf("got names %v; want [echo]", got)
+	if got := s.Names(); !slices.Equal(got, []string{"echo", "linked"}) {
+		t.Fatalf("got names %v; want [echo linked]", got)
 	}
 
 	write("broken.lua", "function split(req)\n\n  return req.x +\nend")
