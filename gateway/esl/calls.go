@@ -237,20 +237,19 @@ func (t *tracker) onEvent(e *plainEvent, core string) {
 	if a == nil || a.hungup {
 		return // another leg (loopback's -b), a foreign call, or late
 	}
+	a.channelSeen = true // any event of our Unique-ID: the channel exists(ed)
 	defer t.releaseRefusal(a)
 	switch name {
 	case "CHANNEL_CREATE", "CHANNEL_ORIGINATE":
-		a.channelSeen = true
 		t.advance(a, stageCreated, core, seq)
 	case "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA":
-		a.channelSeen = true
 		t.advance(a, stageRinging, core, seq)
 	case "CHANNEL_ANSWER":
-		a.channelSeen = true
 		t.advance(a, stageAnswered, core, seq)
 	case "CHANNEL_HANGUP_COMPLETE":
-		a.channelSeen = true
 		t.onHangup(a, e, core, seq)
+	default: // CHANNEL_HANGUP, CHANNEL_DESTROY: the channel was created
+		t.advance(a, stageCreated, core, 0)
 	}
 }
 
