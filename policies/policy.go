@@ -38,7 +38,14 @@ func (p *policy) Split(r *splitter.Request) (string, bool, error) {
 		return "", false, err
 	}
 	// Time spent waiting for a state counts against the call's budget.
-	ret, reuse, err := st.run(r, st.argsFor(p), max(time.Until(deadline), time.Microsecond))
+	// With less than a tenth of it left, the call would likely time out
+	// and cost its state: give up before running.
+	left := time.Until(deadline)
+	if left < sc.opts.Timeout/10 {
+		sc.put(st, true)
+		return "", false, fmt.Errorf("lua policy %q: %w: waited %v of its %v budget", sc.name, ErrBusy, sc.opts.Timeout-left, sc.opts.Timeout)
+	}
+	ret, reuse, err := st.run(r, st.argsFor(p), left)
 	sc.put(st, reuse)
 	if err != nil {
 		return "", false, err
