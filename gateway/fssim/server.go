@@ -197,10 +197,10 @@ func (s *Server) Start(addr string) error {
 		return fmt.Errorf("fssim: cannot listen on %q: %w", addr, err)
 	}
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.ln != nil {
 		s.mu.Unlock()
 		ln.Close()
-		return errors.New("fssim: server closed")
+		return errors.New("fssim: Start called on a server already started or closed")
 	}
 	s.ln, s.addr, s.started = ln, ln.Addr().String(), time.Now()
 	s.mu.Unlock()

@@ -310,6 +310,10 @@ func TestConfigErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `line "x"`) || !strings.Contains(err.Error(), `line "y"`) {
 		t.Errorf("Start: %v; want both lines named", err)
 	}
+	ok := startServer(t, Config{})
+	if err := ok.Start("127.0.0.1:0"); err == nil {
+		t.Error("second Start: no error")
+	}
 }
 
 func TestKeepOriginates(t *testing.T) {
