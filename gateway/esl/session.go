@@ -236,7 +236,7 @@ func (s *session) reason() error {
 func (s *session) pump(handle func(*session, *plainEvent), authReply chan<- string) {
 	fr := newFrameReader(s.up)
 	var ev plainEvent
-	sawReply := false
+	sawReply, sawAuthRequest := false, false
 	for {
 		f, err := fr.next()
 		if err != nil {
@@ -266,6 +266,14 @@ func (s *session) pump(handle func(*session, *plainEvent), authReply chan<- stri
 			s.close(fmt.Errorf("%w: FreeSWITCH rejected this address (acl): %s", ErrDisconnected, strings.TrimSpace(string(f.body))))
 			return
 		case ctAuthRequest, ctReply, ctAPIResponse:
+			if f.contentType == ctAuthRequest {
+				if sawAuthRequest {
+					// eslgo's authLoop would answer a second one with an
+					// auth command whose reply races ours: never pass it on.
+					continue
+				}
+				sawAuthRequest = true
+			}
 			if f.contentType == ctReply && !sawReply {
 				sawReply = true
 				authReply <- replyText(f.raw)
