@@ -17,10 +17,14 @@ import (
 const (
 	// maxCachedVersions bounds the parsed request versions kept.
 	maxCachedVersions = 10000
-	// maxMemoPerRange bounds the versions whose answer a range remembers.
+	// maxMemoPerRange bounds the versions whose answer a range remembers,
+	// and maxMemoTotal the answers of all ranges together.
 	maxMemoPerRange = 4096
-	// maxInterned bounds distinct ranges and regexps shared between appkeys.
-	maxInterned = 100000
+	maxMemoTotal    = 1_000_000
+	// maxInterned bounds distinct ranges and regexps shared between appkeys
+	// (and kept across tables: a table of more distinct ones compiles the
+	// rest unshared).
+	maxInterned = 10_000
 	// maxVersionLen: longer request versions never match.
 	maxVersionLen = 64
 )
@@ -36,17 +40,21 @@ type boundedMap struct {
 func (b *boundedMap) load(key string) (any, bool) { return b.m.Load(key) }
 
 // store caches v under a copy of key (keys may alias request buffers)
-// unless the map is full, and returns the value now cached, or v.
-func (b *boundedMap) store(key string, v any) any {
+// unless the map is full, and returns the value now cached, or v, and
+// whether v was added.
+func (b *boundedMap) store(key string, v any) (any, bool) {
 	if b.n.Load() >= b.max {
-		return v
+		return v, false
 	}
 	actual, loaded := b.m.LoadOrStore(strings.Clone(key), v)
 	if !loaded {
 		b.n.Add(1)
 	}
-	return actual
+	return actual, !loaded
 }
+
+// memoTotal counts the answers all versionMemos hold.
+var memoTotal atomic.Int64
 
 var (
 	versionCache = boundedMap{max: maxCachedVersions}
@@ -84,7 +92,11 @@ func (m *versionMemo) check(s string) bool {
 	if v := parseVersion(s); v != nil {
 		ok = m.c.Check(v)
 	}
-	m.answers.store(s, ok)
+	if memoTotal.Load() < maxMemoTotal {
+		if _, added := m.answers.store(s, ok); added {
+			memoTotal.Add(1)
+		}
+	}
 	return ok
 }
 
@@ -98,7 +110,8 @@ func compileRange(s string) (*versionMemo, error) {
 		return nil, err
 	}
 	m := &versionMemo{c: c, answers: boundedMap{max: maxMemoPerRange}}
-	return rangeCache.store(s, m).(*versionMemo), nil
+	cached, _ := rangeCache.store(s, m)
+	return cached.(*versionMemo), nil
 }
 
 // compileRegexp returns the shared compiled RE2 expression.
@@ -110,5 +123,6 @@ func compileRegexp(s string) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
-	return regexpCache.store(s, re).(*regexp.Regexp), nil
+	cached, _ := regexpCache.store(s, re)
+	return cached.(*regexp.Regexp), nil
 }

@@ -37,8 +37,9 @@ type Env struct {
 	Scripts ScriptSet
 }
 
-// compiler validates and builds; with build false (ParseTable) it only
-// checks what does not depend on the environment.
+// compiler validates and builds. With checkEnv false (ParseTable,
+// ParseAppkey) it checks only what does not depend on the Env and builds
+// no snapshot.
 type compiler struct {
 	env       Env
 	checkEnv  bool

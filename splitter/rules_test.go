@@ -259,3 +259,26 @@ func itoa(i int) string {
 		}
 	}
 }
+
+// TestVersionCachesBounded: past their caps the caches stop growing and the
+// answers stay right.
+func TestVersionCachesBounded(t *testing.T) {
+	s := mustCompile(t, ruleTable(`{"name": "r", "type": "version", "match": ">=1.0.5000", "group": "v2"}`), testEnv)
+	for i := range maxCachedVersions + 2000 {
+		v := "1.0." + itoa(i)
+		d, _ := s.Decide(&Request{Appkey: "app", Version: v})
+		if got, want := d.Rule == "r", i >= 5000; got != want {
+			t.Fatalf("version %s: matched %v; want %v", v, got, want)
+		}
+	}
+	if n := versionCache.n.Load(); n > maxCachedVersions {
+		t.Fatalf("version cache holds %d; cap %d", n, maxCachedVersions)
+	}
+	memo, err := compileRange(">=1.0.5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := memo.answers.n.Load(); n > maxMemoPerRange {
+		t.Fatalf("range memo holds %d; cap %d", n, maxMemoPerRange)
+	}
+}
