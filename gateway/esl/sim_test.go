@@ -82,7 +82,7 @@ func TestSimCalls(t *testing.T) {
 		if h.Kind == KindJobResult { // the job result may come last
 			h = good[len(good)-2]
 		}
-		if h.Kind != KindHangup || !h.Answered || h.BillSec < 2 || h.Cause != "NORMAL_CLEARING" {
+		if h.Kind != KindHangup || !h.Answered || h.BillSec < 2 || h.Cause != "NORMAL_CLEARING" || h.RingSec < 1 || h.RingSec > 2 {
 			t.Fatalf("good call: got %q, hangup %+v", kinds(good), h)
 		}
 		busy := rec.waitFinal(t, fmt.Sprintf("busy-%d", i))
