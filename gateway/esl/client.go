@@ -22,9 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,45 +39,6 @@ var subscribedEvents = []string{
 	"BACKGROUND_JOB", "HEARTBEAT",
 }
 
-// Config configures a Client. Zero durations take their defaults.
-type Config struct {
-	Addr       string // FreeSWITCH ESL address, host:port (required)
-	Password   string // ESL password (required)
-	InstanceID string // this switchyard instance: channel variable switchyard_instance and the event filter. 1..64 of [A-Za-z0-9._-] (required)
-	// JobPrefix starts every Job-UUID we choose, and the Job-UUID filter is
-	// /^JobPrefix/. 1..15 of [A-Za-z0-9-]. Default "sy" + 8 hex digits of a
-	// hash of InstanceID + "-", so instances sharing a node do not see each
-	// other's jobs.
-	JobPrefix string
-
-	DialTimeout    time.Duration // TCP connect (default 5s)
-	CommandTimeout time.Duration // every command, including auth (default 5s)
-	HealthInterval time.Duration // how often `api status` checks the connection (default 5s, at most 10s)
-	// StallTimeout: a connection that delivered no frame at all for this
-	// long is declared dead (default 2*HealthInterval + CommandTimeout).
-	StallTimeout time.Duration
-	BackoffMin   time.Duration // first reconnect delay (default 250ms); doubles per failure, with jitter
-	BackoffMax   time.Duration // longest reconnect delay (default 30s)
-	// LostGrace is how long the client waits, after a reconnect found that
-	// an attempt's channel no longer exists, for its queued events before
-	// reporting it Lost (default 2s).
-	LostGrace time.Duration
-	// RefusalGrace is how long a BACKGROUND_JOB -ERR that came before any
-	// event of its channel waits for one (FreeSWITCH dispatches events from
-	// several threads, so a CHANNEL_CREATE can come after the job result)
-	// before it is reported as a refusal, ChannelSeen false: "never left
-	// the box" must be certain, it lets the caller dial elsewhere (default
-	// 500ms).
-	RefusalGrace time.Duration
-
-	// OnEvent receives every CallEvent, from a single goroutine, in order
-	// (required). It should return quickly; events queue up behind it.
-	OnEvent func(CallEvent)
-	// OnState is told when the connection comes up or goes down (optional).
-	// It is called from Run's goroutine and must not block.
-	OnState func(ConnState)
-}
-
 // ConnState is a change of the connection's state.
 type ConnState struct {
 	Up        bool
@@ -87,64 +46,6 @@ type ConnState struct {
 	Restarted bool   // Up with a Core-UUID different from the previous one
 	Err       error  // why the connection went down or could not be made
 	At        time.Time
-}
-
-func (c *Config) setDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.DialTimeout, 5*time.Second)
-	def(&c.CommandTimeout, 5*time.Second)
-	def(&c.HealthInterval, 5*time.Second)
-	def(&c.StallTimeout, 2*c.HealthInterval+c.CommandTimeout)
-	def(&c.BackoffMin, 250*time.Millisecond)
-	def(&c.BackoffMax, 30*time.Second)
-	def(&c.LostGrace, 2*time.Second)
-	def(&c.RefusalGrace, 500*time.Millisecond)
-	if c.JobPrefix == "" {
-		h := fnv.New32a()
-		h.Write([]byte(c.InstanceID))
-		c.JobPrefix = fmt.Sprintf("sy%08x-", h.Sum32())
-	}
-}
-
-func (c *Config) validate() error {
-	var errs []error
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("Addr %q: %v; want host:port, e.g. 10.0.0.11:8021", c.Addr, err))
-	}
-	if c.Password == "" || strings.ContainsAny(c.Password, "\r\n") {
-		errs = append(errs, errors.New("Password must be set and be one line"))
-	}
-	if !validID(c.InstanceID) {
-		errs = append(errs, fmt.Errorf("InstanceID %q must be 1..64 of [A-Za-z0-9._-]", c.InstanceID))
-	}
-	if len(c.JobPrefix) > 15 || strings.IndexFunc(c.JobPrefix, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-')
-	}) >= 0 {
-		errs = append(errs, fmt.Errorf("JobPrefix %q must be 1..15 of [A-Za-z0-9-]", c.JobPrefix))
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"DialTimeout", c.DialTimeout}, {"CommandTimeout", c.CommandTimeout}, {"HealthInterval", c.HealthInterval},
-		{"StallTimeout", c.StallTimeout}, {"BackoffMin", c.BackoffMin}, {"BackoffMax", c.BackoffMax}, {"LostGrace", c.LostGrace}, {"RefusalGrace", c.RefusalGrace}} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s is negative (%v)", d.name, d.v))
-		}
-	}
-	if c.HealthInterval > 10*time.Second {
-		errs = append(errs, fmt.Errorf("HealthInterval %v is above 10s; a dead node would go unnoticed too long", c.HealthInterval))
-	}
-	if c.BackoffMax < c.BackoffMin {
-		errs = append(errs, fmt.Errorf("BackoffMax %v is below BackoffMin %v", c.BackoffMax, c.BackoffMin))
-	}
-	if c.OnEvent == nil {
-		errs = append(errs, errors.New("OnEvent is nil; the client needs somewhere to deliver call events"))
-	}
-	return errors.Join(errs...)
 }
 
 // Client is one FreeSWITCH node's ESL connection. Create it with New and
@@ -501,138 +402,6 @@ func notSent(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrNotSent, err)
-}
-
-// API runs `api CMD` with the command time-out (or ctx's earlier deadline)
-// and returns FreeSWITCH's output as is ("-ERR ..." is output, not an error).
-// Never use it for originate: `api` blocks the connection until the call ends.
-func (c *Client) API(ctx context.Context, cmd string) (string, error) {
-	if cmd == "" || strings.ContainsAny(cmd, "\r\n") {
-		return "", fmt.Errorf("%w: api command %q must be one non-empty line", ErrInvalidRequest, cmd)
-	}
-	if f := strings.Fields(cmd); len(f) > 0 && f[0] == "originate" {
-		return "", fmt.Errorf("%w: use Originate, not api originate (it would block the event connection)", ErrInvalidRequest)
-	}
-	s := c.cur.Load()
-	if s == nil {
-		return "", ErrNotConnected
-	}
-	return c.apiOn(ctx, s, cmd)
-}
-
-func (c *Client) apiOn(ctx context.Context, s *session, cmd string) (string, error) {
-	resp, err := s.send(ctx, c.cfg.CommandTimeout, rawCommand("api "+cmd))
-	if err != nil {
-		return "", err
-	}
-	return resp.GetReply(), nil
-}
-
-// Status runs `api status` and returns the parsed load.
-func (c *Client) Status(ctx context.Context) (Load, error) {
-	body, err := c.API(ctx, "status")
-	if err != nil {
-		return Load{}, err
-	}
-	l, ok := c.updateLoad(func(l Load) (Load, bool) { return parseStatus(body, l) })
-	if !ok {
-		return Load{}, fmt.Errorf("%w: unexpected status output %q", ErrRefused, firstLine(body))
-	}
-	return l, nil
-}
-
-// UUIDExists reports whether a channel with this uuid exists on the node.
-func (c *Client) UUIDExists(ctx context.Context, uuid string) (bool, error) {
-	s := c.cur.Load()
-	if s == nil {
-		return false, ErrNotConnected
-	}
-	return c.uuidExistsOn(ctx, s, uuid)
-}
-
-func (c *Client) uuidExistsOn(ctx context.Context, s *session, uuid string) (bool, error) {
-	if !validID(uuid) {
-		return false, fmt.Errorf("%w: uuid %q must be 1..64 of [A-Za-z0-9._-]", ErrInvalidRequest, uuid)
-	}
-	body, err := c.apiOn(ctx, s, "uuid_exists "+uuid)
-	if err != nil {
-		return false, err
-	}
-	switch strings.TrimSpace(body) {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	}
-	return false, fmt.Errorf("%w: uuid_exists: %q", ErrRefused, firstLine(body))
-}
-
-// UUIDKill hangs up a channel; cause may be empty (NORMAL_CLEARING).
-func (c *Client) UUIDKill(ctx context.Context, uuid, cause string) error {
-	if !validID(uuid) {
-		return fmt.Errorf("%w: uuid %q must be 1..64 of [A-Za-z0-9._-]", ErrInvalidRequest, uuid)
-	}
-	cmd := "uuid_kill " + uuid
-	if cause != "" {
-		if !validVarName(cause) {
-			return fmt.Errorf("%w: hangup cause %q must be a cause name like NORMAL_CLEARING", ErrInvalidRequest, cause)
-		}
-		cmd += " " + cause
-	}
-	return c.apiOK(ctx, cmd)
-}
-
-// SetSessionsPerSecond sets the node's sessions-per-second limit (fsctl sps).
-func (c *Client) SetSessionsPerSecond(ctx context.Context, n int) error {
-	if n <= 0 {
-		return fmt.Errorf("%w: sessions per second %d must be positive", ErrInvalidRequest, n)
-	}
-	return c.apiOK(ctx, "fsctl sps "+strconv.Itoa(n))
-}
-
-// SetMaxSessions sets the node's max-sessions (fsctl max_sessions).
-func (c *Client) SetMaxSessions(ctx context.Context, n int) error {
-	if n <= 0 {
-		return fmt.Errorf("%w: max sessions %d must be positive", ErrInvalidRequest, n)
-	}
-	return c.apiOK(ctx, "fsctl max_sessions "+strconv.Itoa(n))
-}
-
-// PauseOutbound stops new outbound calls on the node (a graceful drain).
-func (c *Client) PauseOutbound(ctx context.Context) error {
-	return c.apiOK(ctx, "fsctl pause outbound")
-}
-
-// ResumeOutbound lets the node place outbound calls again.
-func (c *Client) ResumeOutbound(ctx context.Context) error {
-	return c.apiOK(ctx, "fsctl resume outbound")
-}
-
-// apiOK runs an api command whose output must start with "+OK".
-func (c *Client) apiOK(ctx context.Context, cmd string) error {
-	body, err := c.API(ctx, cmd)
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(strings.TrimSpace(body), "+OK") {
-		return fmt.Errorf("%w: %s: %s", ErrRefused, cmd, firstLine(body))
-	}
-	return nil
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
-}
-
-func looksLikeUUID(s string) bool {
-	return len(s) >= 8 && len(s) <= 64 && validID(s) && !strings.HasPrefix(s, "-ERR")
 }
 
 // backoff is exponential backoff with jitter: each delay is drawn from
