@@ -22,7 +22,8 @@ function split(req, args)
   seen = true
   _G.marked = true
   cache.hit = true
-  req.extra = "x"
+  assert(not pcall(function() req.extra = "x" end), "req is read-only")
+  assert(not pcall(rawset, req, "extra", "x"), "req is read-only to rawset too")
   assert(not pcall(setmetatable, _G, nil)) -- the environment's metatable is protected
   return "fresh"
 end`)

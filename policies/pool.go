@@ -91,7 +91,8 @@ type state struct {
 	args     map[uint64]*lua.LTable // by policy id; LTables are never shared between states
 	req      *splitter.Request      // the request of the running call, nil between calls
 	attrs    *lua.LTable            // req.attrs of the running call, once read
-	reqMeta  *lua.LTable
+	reqTable *lua.LTable    // req: empty and read-only, fields come from reqIndex
+	chunk    *lua.LFunction // the script's main function, given a fresh Env per call
 	header   *lua.LFunction
 }
 
@@ -102,10 +103,14 @@ const maxCachedArgs = 64
 func (sc *script) newState() *state {
 	st := &state{sandbox: newSandbox(), sc: sc, deadline: newDeadline()}
 	st.L.SetContext(st.deadline)
-	st.reqMeta = st.L.CreateTable(0, 2)
-	st.reqMeta.RawSetString("__index", st.L.NewFunction(st.reqIndex))
-	st.reqMeta.RawSetString("__metatable", lua.LFalse)
+	reqMeta := st.L.CreateTable(0, 3)
+	reqMeta.RawSetString("__index", st.L.NewFunction(st.reqIndex))
+	reqMeta.RawSetString("__newindex", st.refuse)
+	reqMeta.RawSetString("__metatable", lua.LFalse)
+	st.reqTable = st.L.CreateTable(0, 0)
+	st.reqTable.Metatable = reqMeta
 	st.header = st.L.NewFunction(st.luaHeader)
+	st.chunk = st.L.NewFunctionFromProto(sc.proto)
 	return st
 }
 
@@ -133,10 +138,8 @@ func (st *state) run(r *splitter.Request, args *lua.LTable, timeout time.Duratio
 	if err != nil {
 		return nil, false, err
 	}
-	req := L.CreateTable(0, 0)
-	req.Metatable = st.reqMeta
 	L.Push(split)
-	L.Push(req)
+	L.Push(st.reqTable)
 	L.Push(args)
 	if err := L.PCall(2, 1, nil); err != nil {
 		return nil, false, st.sc.luaError(err)
@@ -196,9 +199,8 @@ func (st *state) instantiate() (*lua.LFunction, *lua.LTable, error) {
 	env := L.CreateTable(0, 2)
 	env.Metatable = st.envMeta
 	env.RawSetString("_G", env)
-	chunk := L.NewFunctionFromProto(st.sc.proto)
-	chunk.Env = env
-	L.Push(chunk)
+	st.chunk.Env = env
+	L.Push(st.chunk)
 	if err := L.PCall(0, 0, nil); err != nil {
 		return nil, nil, st.sc.luaError(err)
 	}

@@ -14,7 +14,8 @@ const (
 )
 
 // reqIndex is the __index of req: fields are converted when read, so a
-// script pays only for what it reads; req itself stays an empty table.
+// script pays only for what it reads. req itself is one empty, read-only
+// table per state, so nothing can be stored in it across calls.
 func (st *state) reqIndex(L *lua.LState) int {
 	key := L.CheckString(2)
 	r := st.req

@@ -139,12 +139,17 @@ func (sb *sandbox) lock(t *lua.LTable) *lua.LTable {
 
 // backing returns the table behind a read-only view, or nil.
 func (sb *sandbox) backing(t *lua.LTable) *lua.LTable {
-	mt, ok := t.Metatable.(*lua.LTable)
-	if !ok || mt.RawGetString("__newindex") != sb.refuse {
+	if !sb.locked(t) {
 		return nil
 	}
-	b, _ := mt.RawGetString("__index").(*lua.LTable)
+	b, _ := t.Metatable.(*lua.LTable).RawGetString("__index").(*lua.LTable)
 	return b
+}
+
+// locked reports whether t refuses writes: a read-only view, or req.
+func (sb *sandbox) locked(t *lua.LTable) bool {
+	mt, ok := t.Metatable.(*lua.LTable)
+	return ok && mt.RawGetString("__newindex") == sb.refuse
 }
 
 // readable returns the table whose contents t shows.
@@ -158,7 +163,7 @@ func (sb *sandbox) readable(t *lua.LTable) *lua.LTable {
 // writable raises a Lua error when argument n is a read-only table.
 func (sb *sandbox) writable(L *lua.LState, n int) *lua.LTable {
 	t := L.CheckTable(n)
-	if sb.backing(t) != nil {
+	if sb.locked(t) {
 		L.ArgError(n, "table is read-only (copy it into a local table first)")
 	}
 	return t
