@@ -91,8 +91,8 @@ type state struct {
 	args     map[uint64]*lua.LTable // by policy id; LTables are never shared between states
 	req      *splitter.Request      // the request of the running call, nil between calls
 	attrs    *lua.LTable            // req.attrs of the running call, once read
-	reqTable *lua.LTable    // req: empty and read-only, fields come from reqIndex
-	chunk    *lua.LFunction // the script's main function, given a fresh Env per call
+	reqTable *lua.LTable            // req: empty and read-only, fields come from reqIndex
+	chunk    *lua.LFunction         // the script's main function, given a fresh Env per call
 	header   *lua.LFunction
 }
 
