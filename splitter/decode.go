@@ -131,7 +131,11 @@ func fromYAML(y *yaml.Node, depth int, budget *int) (node, *Problem) {
 			if n.kids[i].kind == nodeList || n.kids[i].kind == nodeMap {
 				return node{}, &Problem{Message: fmt.Sprintf("line %d: a mapping key must be a scalar", y.Content[i].Line)}
 			}
-			n.kids[i].kind = nodeString
+			// A key is its text as written: appkey 007 stays "007".
+			n.kids[i] = node{kind: nodeString, s: y.Content[i].Value}
+			if y.Content[i].Kind == yaml.AliasNode && y.Content[i].Alias != nil {
+				n.kids[i].s = y.Content[i].Alias.Value
+			}
 		}
 		return n, nil
 	case yaml.ScalarNode:

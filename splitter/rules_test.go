@@ -282,3 +282,18 @@ func TestVersionCachesBounded(t *testing.T) {
 		t.Fatalf("range memo holds %d; cap %d", n, maxMemoPerRange)
 	}
 }
+
+func TestYAMLKeysAndSwitches(t *testing.T) {
+	tab, err := ParseTable([]byte("default_group: stable\nappkeys:\n  007: {split: Off}\n  1e3: {split: TRUE}\n  x: {split: \"on\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]Switch{"007": false, "1e3": true, "x": true} {
+		if a := tab.Appkeys[name]; a == nil || a.Split != want {
+			t.Errorf("appkey %q: %+v; want split %v", name, a, want)
+		}
+	}
+	if _, err := ParseTable([]byte("appkeys: {a: {split: yes, default_group: s}}")); err == nil {
+		t.Error("split: yes accepted; want on/off/true/false only")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Table is the policy table (SPEC §2). It is decoded from JSON or YAML by
@@ -59,10 +60,11 @@ func (s *Switch) UnmarshalJSON(b []byte) error {
 }
 
 func parseSwitch(s string) (Switch, bool) {
-	switch s {
-	case "on", `"on"`, "true", `"true"`:
+	s = strings.Trim(s, `"`)
+	switch {
+	case strings.EqualFold(s, "on"), strings.EqualFold(s, "true"):
 		return true, true
-	case "off", `"off"`, "false", `"false"`:
+	case strings.EqualFold(s, "off"), strings.EqualFold(s, "false"):
 		return false, true
 	}
 	return false, false
