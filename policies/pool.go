@@ -98,7 +98,7 @@ type state struct {
 
 // maxCachedArgs bounds the args tables a state keeps: a state outlives the
 // policy tables that bound it, so the cache is dropped when it grows.
-const maxCachedArgs = 64
+const maxCachedArgs = 256
 
 func (sc *script) newState() *state {
 	st := &state{sandbox: newSandbox(), sc: sc, deadline: newDeadline()}

@@ -10,12 +10,13 @@
 // A call runs the script's chunk in a fresh environment table (whose
 // __index is the state's sandboxed globals) and then its split(req, args),
 // so nothing a call stores in globals or chunk locals reaches the next call
-// (gopher-lua #335). The libraries and args are read-only views. Each call
-// has a deadline (Options.Timeout); the VM checks it between instructions
-// only (gopher-lua #521), so library functions that could run long inside
-// one instruction (string.rep, string.format, pattern matching, gsub,
-// table.concat) are capped. A state whose call failed or timed out is
-// closed, never reused.
+// (gopher-lua #335). req, args and the libraries are read-only views. Each
+// call has a deadline (Options.Timeout); the VM checks it between
+// instructions only (gopher-lua #521), so what could run long or allocate
+// much inside one instruction is capped: string.rep, string.format,
+// pattern matching, gsub, table.concat, unpack, request inputs, and a..b
+// chains (at load time). A state whose call failed or timed out is closed,
+// never reused. README.md in this folder is the guide for script authors.
 package policies
 
 import (
