@@ -39,8 +39,9 @@ func initCodec() {
 		if err != nil {
 			panic(fmt.Sprintf("BUG: cannot build zstd encoder: %v", err))
 		}
-		// The cap guards against a corrupt value claiming a huge size.
-		decoder, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+		// The cap (256 MiB, the admin API's default body limit) guards
+		// against a corrupt value claiming a huge size.
+		decoder, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(256<<20))
 		if err != nil {
 			panic(fmt.Sprintf("BUG: cannot build zstd decoder: %v", err))
 		}
