@@ -63,7 +63,7 @@ func quietLogger() *slog.Logger {
 
 // newManager starts a Manager on store with cfg's other fields defaulted
 // for tests, closed when t ends.
-func newManager(t *testing.T, cfg ManagerConfig) *Manager {
+func newManager(t testing.TB, cfg ManagerConfig) *Manager {
 	t.Helper()
 	if cfg.Groups == nil {
 		cfg.Groups = testGroups
@@ -87,7 +87,7 @@ func newManager(t *testing.T, cfg ManagerConfig) *Manager {
 
 // writeConfigDir writes the test table and script to a temporary
 // directory and returns the table's path and the policies directory.
-func writeConfigDir(t *testing.T) (table, policiesDir string) {
+func writeConfigDir(t testing.TB) (table, policiesDir string) {
 	t.Helper()
 	dir := t.TempDir()
 	table = filepath.Join(dir, "table.yaml")

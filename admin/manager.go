@@ -466,11 +466,35 @@ func (m *Manager) writeSnapshot(st State) error {
 	if p == "" {
 		return nil
 	}
-	data, err := json.Marshal(st)
+	data, err := encodeState(st)
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(p, data)
+}
+
+// encodeState encodes st as json.Marshal would, but splices the table in
+// as it is (canonical JSON already) instead of having encoding/json
+// validate and compact a table of possibly hundreds of MiB once more.
+func encodeState(st State) ([]byte, error) {
+	table := st.Table
+	st.Table = nil
+	head, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	if !hasTable(table) {
+		return head, nil
+	}
+	const null = `"table":null`
+	i := bytes.Index(head, []byte(null))
+	if i < 0 {
+		return nil, errors.New("BUG: encoded State lacks its table field")
+	}
+	out := make([]byte, 0, len(head)+len(table))
+	out = append(out, head[:i+len(`"table":`)]...)
+	out = append(out, table...)
+	return append(out, head[i+len(null):]...), nil
 }
 
 func scriptMap(set *policies.Set) map[string]string {

@@ -45,12 +45,12 @@ func TestStaleChangeConflicts(t *testing.T) {
 	table, pol := writeConfigDir(t)
 	store := NewMemoryStore()
 	a := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol})
+	a.Close() // no notifications: a must find out by itself
 	// Another writer commits behind a's back; a learns it at its commit.
 	st, _ := store.Load(context.Background())
 	if _, err := store.Commit(context.Background(), st.Version, st, AuditEntry{}); err != nil {
 		t.Fatal(err)
 	}
-	a.Close() // no notifications: a must find out by itself
 	_, err := a.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion)
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("got %v; want ErrConflict", err)
@@ -204,5 +204,23 @@ func TestStoreStateThisInstanceCannotApply(t *testing.T) {
 	waitFor(t, "b to take the applicable version", func() bool { return b.Version() == v })
 	if _, err := b.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion); err != nil {
 		t.Fatalf("a change on b after it caught up: %v", err)
+	}
+}
+
+func TestEncodeStateMatchesEncodingJSON(t *testing.T) {
+	st := State{Version: 7, Table: json.RawMessage(`{"appkeys":{"a":{"split":"on"}}}`), Scripts: map[string]string{"x": `"table":null`}, Who: "w", Action: ActionBoot}
+	got, err := encodeState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(st)
+	if string(got) != string(want) {
+		t.Fatalf("got %s; want %s", got, want)
+	}
+	st.Table = nil
+	got, _ = encodeState(st)
+	want, _ = json.Marshal(st)
+	if string(got) != string(want) {
+		t.Fatalf("without a table: got %s; want %s", got, want)
 	}
 }
