@@ -43,7 +43,7 @@ var subscribedEvents = []string{
 type ConnState struct {
 	Up        bool
 	CoreUUID  string // the node's Core-UUID, when known
-	Restarted bool   // Up with a Core-UUID different from the previous one
+	Restarted bool   // Up after FreeSWITCH restarted (a new Core-UUID, or its uptime went back)
 	Err       error  // why the connection went down or could not be made
 	At        time.Time
 }
