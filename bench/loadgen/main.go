@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -25,6 +24,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"switchyard/bench/internal/bodies"
 )
 
 type sample struct {
@@ -73,11 +74,11 @@ func main() {
 	out := flag.String("out", "", "write the result JSON here (default stdout)")
 	timeout := flag.Duration("timeout", 5*time.Second, "per-request time-out (counted as an error)")
 	flag.Parse()
-	bodies, err := readLines(*bodiesPath)
+	reqs, err := bodies.Read(*bodiesPath, 0)
 	if err != nil {
 		log.Fatalf("loadgen: %v", err)
 	}
-	res := run(*url, bodies, *conns, *warmup, *dur, *rate, *every, *timeout)
+	res := run(*url, reqs, *conns, *warmup, *dur, *rate, *every, *timeout)
 	enc, _ := json.MarshalIndent(res, "", "  ")
 	if *out == "" {
 		os.Stdout.Write(append(enc, '\n'))
@@ -88,36 +89,13 @@ func main() {
 	}
 }
 
-func readLines(path string) ([][]byte, error) {
-	if path == "" {
-		return nil, fmt.Errorf("-bodies is required")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) > 0 {
-			out = append(out, slices.Clone(sc.Bytes()))
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no request bodies", path)
-	}
-	return out, sc.Err()
-}
-
 func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-func run(url string, bodies [][]byte, conns int, warmup, dur time.Duration, rate int, every, timeout time.Duration) *result {
+func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate int, every, timeout time.Duration) *result {
 	u, err := neturl.Parse(url)
 	if err != nil {
 		log.Fatalf("loadgen: bad -url: %v", err)
@@ -151,7 +129,7 @@ func run(url string, bodies [][]byte, conns int, warmup, dur time.Duration, rate
 			req.Header.SetMethod("POST")
 			req.Header.SetContentType("application/json")
 			mine := make([]sample, 0, 1<<16)
-			for i := w; !stop.Load(); i++ {
+			for i := w; !stop.Load(); i += conns {
 				sched := time.Now()
 				if interArrival > 0 {
 					slot := next.Add(1) - 1
@@ -163,7 +141,13 @@ func run(url string, bodies [][]byte, conns int, warmup, dur time.Duration, rate
 						break
 					}
 				}
-				req.SetBodyRaw(bodies[i%len(bodies)])
+				k := i % len(reqs)
+				req.SetBodyRaw(reqs[k])
+				if bodies.Trial(k) {
+					req.Header.Set(bodies.TrialHeader, "1")
+				} else {
+					req.Header.Del(bodies.TrialHeader)
+				}
 				err := client.Do(req, resp)
 				done := time.Now()
 				if !measuring.Load() {
