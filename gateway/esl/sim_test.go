@@ -249,7 +249,7 @@ func TestSimCommandTimeoutRedials(t *testing.T) {
 	c, _ := startClient(t, sim.Addr(), func(cfg *Config) {
 		fastClient(cfg)
 		cfg.HealthInterval = 10 * time.Second // only our commands
-		cfg.CommandTimeout = 300 * time.Millisecond
+		cfg.CommandTimeout = time.Second
 		cfg.OnState = func(st ConnState) {
 			if st.Up {
 				mu.Lock()
@@ -296,7 +296,7 @@ func TestSimRestart(t *testing.T) {
 	})
 	// fssim does not know global_getvar: the restart is told by its uptime
 	// going back, which needs the node up for more than the 2s of slack.
-	time.Sleep(2500 * time.Millisecond)
+	time.Sleep(3 * time.Second)
 	sim.Fault(fssim.FaultRestart)
 	for _, id := range []string{"r1", "r2"} {
 		evs := rec.waitFinal(t, id)
