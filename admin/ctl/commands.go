@@ -21,6 +21,10 @@ var commands = map[string]command{
 		help: "replace the whole table with FILE (JSON or YAML; - reads stdin)"},
 	"get": {args: "[APPKEY]", opts: "[--yaml]", nargs: [2]int{0, 1}, flags: formatFlags, run: runGet,
 		help: "print the table in force, or one appkey's entry"},
+	"put": {args: "APPKEY FILE", opts: "[--if-match N]", nargs: [2]int{2, 2}, flags: ifMatchFlags, run: runPutAppkey,
+		help: "add or replace one appkey's entry with FILE (JSON or YAML; - reads stdin)"},
+	"delete": {args: "APPKEY", opts: "[--if-match N]", nargs: [2]int{1, 1}, flags: ifMatchFlags, run: runDeleteAppkey,
+		help: "remove one appkey's entry (its tasks then use the table's default group)"},
 	"split": {args: "APPKEY on|off", nargs: [2]int{2, 2}, run: runSplit,
 		help: "flip an appkey's kill-switch (off: every task goes to its default group)"},
 	"history": {opts: "[--json]", nargs: [2]int{0, 0}, flags: jsonFlags, run: runHistory,
@@ -49,8 +53,8 @@ var commands = map[string]command{
 
 // commandOrder is the order of the usage text.
 var commandOrder = map[string]int{
-	"push": 1, "get": 2, "split": 3, "history": 4, "rollback": 5, "scripts": 6, "script get": 7,
-	"script put": 8, "audit": 9, "pools": 10, "drain": 11, "undrain": 12, "stats": 13, "version": 14,
+	"push": 1, "get": 2, "put": 3, "delete": 4, "split": 5, "history": 6, "rollback": 7, "scripts": 8,
+	"script get": 9, "script put": 10, "audit": 11, "pools": 12, "drain": 13, "undrain": 14, "stats": 15, "version": 16,
 }
 
 type ifMatchOpts struct{ ifMatch uint64 }
@@ -134,12 +138,7 @@ func runPush(e *env, args []string, opts any) int {
 	if err != nil {
 		return e.fail("push", err)
 	}
-	c := decodeChanged(r)
-	if c.Unchanged {
-		fmt.Fprintf(e.stdout, "table unchanged: version %d is in force already\n", c.Version)
-	} else {
-		fmt.Fprintf(e.stdout, "table version %d in force\n", c.Version)
-	}
+	e.reportChange("table pushed", decodeChanged(r))
 	return exitOK
 }
 
@@ -175,6 +174,41 @@ func runGet(e *env, args []string, opts any) int {
 	}
 	fmt.Fprintf(e.stderr, "# %s of table version %d\n", what, body.Version)
 	return exitOK
+}
+
+func runPutAppkey(e *env, args []string, opts any) int {
+	appkey := args[0]
+	b, err := readInput(args[1])
+	if err != nil {
+		fmt.Fprintf(e.stderr, "switchyard ctl put: cannot read the entry: %v\n", err)
+		return exitUsage
+	}
+	r, err := e.c.do(request{method: "PUT", path: "/admin/v1/appkeys/" + seg(appkey), body: b,
+		contentType: tableContentType(args[1], b), header: ifMatchHeader(opts.(*ifMatchOpts))})
+	if err != nil {
+		return e.fail("put "+appkey, err)
+	}
+	e.reportChange("appkey "+appkey+" stored", decodeChanged(r))
+	return exitOK
+}
+
+func runDeleteAppkey(e *env, args []string, opts any) int {
+	appkey := args[0]
+	r, err := e.c.do(request{method: "DELETE", path: "/admin/v1/appkeys/" + seg(appkey), header: ifMatchHeader(opts.(*ifMatchOpts))})
+	if err != nil {
+		return e.fail("delete "+appkey, err)
+	}
+	e.reportChange("appkey "+appkey+" deleted", decodeChanged(r))
+	return exitOK
+}
+
+// reportChange prints what an accepted change did.
+func (e *env) reportChange(what string, c changed) {
+	if c.Unchanged {
+		fmt.Fprintf(e.stdout, "nothing changed: table version %d is in force\n", c.Version)
+		return
+	}
+	fmt.Fprintf(e.stdout, "%s: table version %d in force\n", what, c.Version)
 }
 
 func runSplit(e *env, args []string, _ any) int {
@@ -301,12 +335,7 @@ func runScriptPut(e *env, args []string, opts any) int {
 	if err != nil {
 		return e.fail("script put "+name, err)
 	}
-	c := decodeChanged(r)
-	if c.Unchanged {
-		fmt.Fprintf(e.stdout, "script %s unchanged (table version %d)\n", name, c.Version)
-	} else {
-		fmt.Fprintf(e.stdout, "script %s stored: table version %d in force\n", name, c.Version)
-	}
+	e.reportChange("script "+name+" stored", decodeChanged(r))
 	return exitOK
 }
 

@@ -43,6 +43,8 @@ func newFakeAdmin(t *testing.T) *fakeAdmin {
 		"PUT /admin/v1/table":                     {200, `{"version":13}`, ""},
 		"GET /admin/v1/appkeys/a b/c":             {200, `{"version":12,"appkey":"a b/c","entry":{"split":"off"}}`, ""},
 		"PUT /admin/v1/appkeys/collect-app/split": {200, `{"version":14}`, ""},
+		"PUT /admin/v1/appkeys/new-app":           {200, `{"version":17}`, ""},
+		"DELETE /admin/v1/appkeys/new-app":        {200, `{"version":18}`, ""},
 		"GET /admin/v1/table/history": {200, `{"version":14,"versions":[` +
 			`{"version":14,"at":"2026-11-21T06:00:00Z","who":"sre-oncall","action":"split_off"},` +
 			`{"version":13,"at":"2026-11-21T05:00:00Z","who":"sre-oncall","action":"push_table"}]}`, ""},
@@ -277,6 +279,7 @@ appkeys:
 func TestCommands(t *testing.T) {
 	f := newFakeAdmin(t)
 	lua := writeFile(t, "route.lua", "function split(req, args) return 'east' end\n")
+	entryFile := writeFile(t, "entry.yaml", "default_group: stable\n")
 	for _, tc := range []struct {
 		args    []string
 		want    recorded // Method, Path, Query, ContentType, IfMatch, Body are compared
@@ -284,6 +287,11 @@ func TestCommands(t *testing.T) {
 	}{
 		{[]string{"split", "collect-app", "OFF"}, recorded{Method: "PUT", Path: "/admin/v1/appkeys/collect-app/split", ContentType: "application/json", Body: `{"split":"off"}`},
 			[]string{"appkey collect-app: split off (table version 14)"}},
+		{[]string{"put", "new-app", entryFile, "--if-match", "16"}, recorded{Method: "PUT", Path: "/admin/v1/appkeys/new-app",
+			ContentType: "application/yaml", IfMatch: "16", Body: "default_group: stable\n"},
+			[]string{"appkey new-app stored: table version 17 in force"}},
+		{[]string{"delete", "new-app"}, recorded{Method: "DELETE", Path: "/admin/v1/appkeys/new-app"},
+			[]string{"appkey new-app deleted: table version 18 in force"}},
 		{[]string{"history"}, recorded{Method: "GET", Path: "/admin/v1/table/history"},
 			[]string{"VERSION", "*14", "2026-11-21T06:00:00Z", "sre-oncall", "split_off", " 13"}},
 		{[]string{"history", "--json"}, recorded{Method: "GET", Path: "/admin/v1/table/history"},

@@ -158,6 +158,15 @@ func TestEndToEnd(t *testing.T) {
 	mustRun(t, b, operatorToken, "split", "collect-app", "off")
 	eventually(t, a, viewerToken, `"split": "off"`, "get", "collect-app")
 
+	// One appkey added on A, seen and deleted on B.
+	entry := writeTemp(t, dir, "entry.json", `{"default_group":"vip"}`)
+	mustRun(t, a, adminToken, "put", "new-app", entry)
+	eventually(t, b, viewerToken, `"default_group": "vip"`, "get", "new-app")
+	mustRun(t, b, adminToken, "delete", "new-app")
+	if code, _, errs := ctlRun(t, b, viewerToken, "get", "new-app"); code != 1 || !strings.Contains(errs, "404") {
+		t.Fatalf("get of a deleted appkey: exit %d, stderr %q; want exit 1 and 404", code, errs)
+	}
+
 	// A stale If-Match is refused with a hint.
 	if code, _, errs := ctlRun(t, a, adminToken, "push", good, "--if-match", "1"); code != 1 || !strings.Contains(errs, "409") {
 		t.Fatalf("push with a stale --if-match: exit %d, stderr %q; want exit 1 and 409", code, errs)
