@@ -10,9 +10,18 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: build run test test-unit fuzz lint bench deps-test clean
 
 build:
+	@mkdir -p var
 	$(GO) build -o $(BIN) ./cmd/switchyard
 
+# The demo: two FreeSWITCH simulators (the pools of conf/switchyard.yaml dial
+# 127.0.0.1:8021 and :8022; carrier-a answers 70%, carrier-b 50%) and the
+# gateway in the foreground. Ctrl-C stops all three.
+SIMFLAGS := --password ClueCon --ring 1s-4s --talk 3s-15s --sps 100 --heartbeat 5s \
+	--line carrier-a:answer=0.7,ring=1s-4s,talk=3s-15s --line carrier-b:answer=0.5,ring=1s-4s,talk=3s-15s
 run: build
+	@trap 'kill $$sim1 $$sim2 2>/dev/null' EXIT INT TERM; \
+	$(BIN) sim-fs --listen 127.0.0.1:8021 $(SIMFLAGS) --originate-log var/fs1-originates.jsonl & sim1=$$!; \
+	$(BIN) sim-fs --listen 127.0.0.1:8022 $(SIMFLAGS) --originate-log var/fs2-originates.jsonl & sim2=$$!; \
 	$(BIN) serve --config $(CONFIG)
 
 # redis-server is needed by the tests that start a real Redis.

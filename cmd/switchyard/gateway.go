@@ -23,7 +23,7 @@ import (
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	var (
 		store admin.Store
-		q     queue.Queue
+		q     queue.Store
 		rdb   redis.UniversalClient
 	)
 	if addrs := cfg.redisAddrs(); len(addrs) == 0 {
@@ -48,6 +48,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("redis queue: %w", err)
 		}
+		defer rq.Close() // lets other instances recover its claims at once, not after the consumer TTL
 		q = rq
 		log.Info("redis in use", "addr", cfg.Redis.Addr)
 	}

@@ -59,6 +59,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		cfg.InstanceID = *instanceID
 	}
 	log := newLogger(stderr, cfg.LogLevel).With("instance", cfg.InstanceID)
+	slog.SetDefault(log) // packages that log through slog's default logger share the format and level
 	log.Info("configuration loaded", "source", source)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
