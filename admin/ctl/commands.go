@@ -128,17 +128,34 @@ func ifMatchHeader(o *ifMatchOpts) map[string]string {
 }
 
 func runPush(e *env, args []string, opts any) int {
-	b, err := readInput(args[0])
+	return e.putFile(putFile{cmd: "push", what: "the table", path: "/admin/v1/table", file: args[0],
+		opts: opts.(*ifMatchOpts), done: "table pushed"})
+}
+
+// putFile is a PUT of a file's content.
+type putFile struct {
+	cmd, what   string // the command and what the file holds, for messages
+	path, file  string
+	contentType string // "": JSON or YAML, told by tableContentType
+	opts        *ifMatchOpts
+	done        string // what an accepted change did
+}
+
+func (e *env) putFile(p putFile) int {
+	b, err := readInput(p.file)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "switchyard ctl push: cannot read the table: %v\n", err)
+		fmt.Fprintf(e.stderr, "switchyard ctl %s: cannot read %s: %v\n", p.cmd, p.what, err)
 		return exitUsage
 	}
-	r, err := e.c.do(request{method: "PUT", path: "/admin/v1/table", body: b,
-		contentType: tableContentType(args[0], b), header: ifMatchHeader(opts.(*ifMatchOpts))})
-	if err != nil {
-		return e.fail("push", err)
+	ct := p.contentType
+	if ct == "" {
+		ct = tableContentType(p.file, b)
 	}
-	e.reportChange("table pushed", decodeChanged(r))
+	r, err := e.c.do(request{method: "PUT", path: p.path, body: b, contentType: ct, header: ifMatchHeader(p.opts)})
+	if err != nil {
+		return e.fail(p.cmd, err)
+	}
+	e.reportChange(p.done, decodeChanged(r))
 	return exitOK
 }
 
@@ -177,19 +194,8 @@ func runGet(e *env, args []string, opts any) int {
 }
 
 func runPutAppkey(e *env, args []string, opts any) int {
-	appkey := args[0]
-	b, err := readInput(args[1])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "switchyard ctl put: cannot read the entry: %v\n", err)
-		return exitUsage
-	}
-	r, err := e.c.do(request{method: "PUT", path: "/admin/v1/appkeys/" + seg(appkey), body: b,
-		contentType: tableContentType(args[1], b), header: ifMatchHeader(opts.(*ifMatchOpts))})
-	if err != nil {
-		return e.fail("put "+appkey, err)
-	}
-	e.reportChange("appkey "+appkey+" stored", decodeChanged(r))
-	return exitOK
+	return e.putFile(putFile{cmd: "put " + args[0], what: "the entry", path: "/admin/v1/appkeys/" + seg(args[0]), file: args[1],
+		opts: opts.(*ifMatchOpts), done: "appkey " + args[0] + " stored"})
 }
 
 func runDeleteAppkey(e *env, args []string, opts any) int {
@@ -324,19 +330,8 @@ func runScriptGet(e *env, args []string, _ any) int {
 }
 
 func runScriptPut(e *env, args []string, opts any) int {
-	name := args[0]
-	b, err := readInput(args[1])
-	if err != nil {
-		fmt.Fprintf(e.stderr, "switchyard ctl script put: cannot read the script: %v\n", err)
-		return exitUsage
-	}
-	r, err := e.c.do(request{method: "PUT", path: "/admin/v1/scripts/" + seg(name), body: b,
-		contentType: "text/x-lua; charset=utf-8", header: ifMatchHeader(opts.(*ifMatchOpts))})
-	if err != nil {
-		return e.fail("script put "+name, err)
-	}
-	e.reportChange("script "+name+" stored", decodeChanged(r))
-	return exitOK
+	return e.putFile(putFile{cmd: "script put " + args[0], what: "the script", path: "/admin/v1/scripts/" + seg(args[0]), file: args[1],
+		contentType: "text/x-lua; charset=utf-8", opts: opts.(*ifMatchOpts), done: "script " + args[0] + " stored"})
 }
 
 func runAudit(e *env, _ []string, opts any) int {
