@@ -21,11 +21,12 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
-	if !s.m.Ready() {
+	st := s.m.Status()
+	if !st.Ready {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "not_ready", "no policy table loaded yet")
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"status": "ready", "version": s.m.Version()})
+	writeJSON(ctx, fasthttp.StatusOK, st)
 }
 
 func (s *Server) metrics(ctx *fasthttp.RequestCtx) {

@@ -76,12 +76,13 @@ type Manager struct {
 	store Store
 	log   *slog.Logger
 
-	snap    atomic.Pointer[splitter.Snapshot] // nil until a table is loaded
-	scripts atomic.Pointer[policies.Set]
-	version atomic.Uint64
-	state   atomic.Pointer[State] // a copy of cur for readers
-	synced  atomic.Bool           // the state in force is the store's latest
-	stuck   atomic.Bool           // the store's latest cannot be applied here: wait for a newer one
+	snap       atomic.Pointer[splitter.Snapshot] // nil until a table is loaded
+	scripts    atomic.Pointer[policies.Set]
+	version    atomic.Uint64
+	state      atomic.Pointer[State] // a copy of cur for readers
+	synced     atomic.Bool           // the state in force is the store's latest
+	stuck      atomic.Bool           // the store's latest cannot be applied here: wait for a newer one
+	sourceName atomic.Pointer[string]
 
 	mu     sync.Mutex // serialises changes and syncs; guards the fields below
 	cur    State      // the state in force (Version 0: none yet)
@@ -128,6 +129,26 @@ func (m *Manager) Ready() bool { return m.snap.Load() != nil }
 
 // Version returns the version in force; 0 before any.
 func (m *Manager) Version() uint64 { return m.version.Load() }
+
+// Status is what /readyz reports about the state in force.
+type Status struct {
+	Ready   bool   `json:"ready"`
+	Version uint64 `json:"version"`
+	// Source is where the state in force came from: store, snapshot,
+	// config, change (made on this instance) or "" (none yet).
+	Source string `json:"source"`
+	// InSync is true when the state in force is the store's latest.
+	InSync bool `json:"in_sync"`
+}
+
+// Status reports the state in force and whether it is the store's latest.
+func (m *Manager) Status() Status {
+	st := Status{Ready: m.Ready(), Version: m.Version(), InSync: m.synced.Load()}
+	if p := m.sourceName.Load(); p != nil {
+		st.Source = *p
+	}
+	return st
+}
 
 // State returns the state in force (its Table and Scripts must not be
 // modified). It never waits for a change in progress.
@@ -313,7 +334,7 @@ func (m *Manager) commitBoot(ctx context.Context, prev uint64) error {
 		return fmt.Errorf("BUG: the state in force does not compile as version %d: %w", v, err)
 	}
 	m.synced.Store(true)
-	m.log.Warn("start-up state stored as the first version of the store", "version", v, "source", m.source)
+	m.log.Warn("local policy state stored in the store", "version", v, "source", m.source, "store_was_at", prev)
 	return nil
 }
 
@@ -366,9 +387,13 @@ func (m *Manager) install(st State, snap *splitter.Snapshot, set *policies.Set, 
 		st.Scripts = map[string]string{}
 	}
 	m.source = source
+	m.sourceName.Store(&source)
 	m.scripts.Store(set)
 	m.snap.Store(snap)
 	m.setCur(st)
+	if source == "snapshot" {
+		return // it is the snapshot file's content
+	}
 	if err := m.writeSnapshot(st); err != nil {
 		m.log.Error("cannot write the local snapshot", "path", m.cfg.SnapshotPath, "err", err)
 	}

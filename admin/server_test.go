@@ -455,10 +455,11 @@ func TestHealthAndReady(t *testing.T) {
 	if r := doRequest(t, s.Addr(), "PUT", "/admin/v1/table", adminToken, testTable); r.status != 200 {
 		t.Fatalf("first table: got %d %s", r.status, r.body)
 	}
-	if r := doRequest(t, s.Addr(), "GET", "/readyz", "", ""); r.status != 200 {
-		t.Fatalf("readyz with a table: got %d", r.status)
+	r := doRequest(t, s.Addr(), "GET", "/readyz", "", "")
+	if got := r.json(t); r.status != 200 || got["version"] != 2.0 || got["source"] != "change" || got["in_sync"] != true {
+		t.Fatalf("readyz with a table: got %d %s", r.status, r.body)
 	}
-	r := doRequest(t, s.Addr(), "GET", "/metrics", viewerToken, "")
+	r = doRequest(t, s.Addr(), "GET", "/metrics", viewerToken, "")
 	for _, want := range []string{"switchyard_table_version 2", `switchyard_table_pushes_total{result="ok"}`, "switchyard_table_apply_seconds"} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %q", want)
