@@ -151,6 +151,7 @@ func newRig(t *testing.T, cfg pool.Config, q *queue.Memory, script func(node str
 	opt := Options{
 		Instance: "test", Queue: q, Pools: map[string]pool.Config{"g": cfg},
 		Connect: func(ctx context.Context, group string, n pool.Node, deliver func(Event), state func(bool, string)) (Originator, error) {
+			state(true, "scripted")
 			return r.nodes[n.ID], nil
 		},
 		Callback: CallbackOptions{Get: q.Get, Backoff: 20 * time.Millisecond},

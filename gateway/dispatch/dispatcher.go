@@ -29,13 +29,15 @@ type Dispatcher struct {
 	Group string
 	Pool  *pool.Pool
 
-	set   *Set
-	nodes []Originator // by node Index (freeswitch pools)
+	set    *Set
+	nodes  []Originator  // by node Index (freeswitch pools)
+	everUp []atomic.Bool // by node Index: the connection has been up
 
 	mu      sync.Mutex
 	pending []*pending // claimed or recovered, waiting for admission; retries first
 	active  atomic.Int64
 	freed   chan struct{} // a call ended: limits may have room
+	started time.Time     // when the health loop started (its goroutine only)
 	// recovered lists the tasks found after a crash with an attempt in
 	// progress whose outcome could not be learnt (marked unknown).
 	recovered []string

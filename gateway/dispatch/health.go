@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"switchyard/gateway/pool"
 )
@@ -24,6 +25,7 @@ var _ Voter = (*pool.Votes)(nil)
 // vote and applies the majority's verdict. It also moves the answer-rate
 // windows on. It recovers from panics and ends with ctx.
 func (d *Dispatcher) health(ctx context.Context) {
+	d.started = time.Now()
 	for ctx.Err() == nil {
 		func() {
 			defer func() {
@@ -69,9 +71,14 @@ func (d *Dispatcher) healthRound(ctx context.Context) {
 	if d.set.opt.Votes == nil {
 		return
 	}
+	// A node this instance is still connecting to for the first time has
+	// no vote yet: a starting instance must not count against a node.
+	grace := 2*d.set.opt.CheckEvery + d.set.opt.CheckTimeout
 	view := make(map[string]bool, len(d.Pool.Nodes))
-	for _, m := range d.Pool.Nodes {
-		view[m.ID] = !m.Unreachable()
+	for i, m := range d.Pool.Nodes {
+		if d.everUp[i].Load() || time.Since(d.started) > grace {
+			view[m.ID] = !m.Unreachable()
+		}
 	}
 	tallies, err := d.set.opt.Votes.Vote(ctx, d.Group, view)
 	if err != nil {

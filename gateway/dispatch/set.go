@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"switchyard/gateway/pool"
@@ -112,7 +113,8 @@ func New(opt Options) (*Set, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pool %q: %w", name, err)
 		}
-		d := &Dispatcher{Group: name, Pool: p, set: s, nodes: make([]Originator, len(p.Nodes)), freed: make(chan struct{}, 1)}
+		d := &Dispatcher{Group: name, Pool: p, set: s, nodes: make([]Originator, len(p.Nodes)),
+			everUp: make([]atomic.Bool, len(p.Nodes)), freed: make(chan struct{}, 1)}
 		s.groups[name] = d
 	}
 	s.m = newMetrics(s)
@@ -148,7 +150,8 @@ func (s *Set) Deliver(ev Event) {
 	}
 }
 
-// connect opens the group's node connections through Options.Connect. A
+// connect opens the group's node connections through Options.Connect.
+// Nodes start unreachable and come up when their connection reports up; a
 // connection is expected to redial by itself and report its state; a node
 // whose connection cannot be made at all (no connector, bad config) stays
 // unreachable.
@@ -158,11 +161,15 @@ func (d *Dispatcher) connect(ctx context.Context) {
 	}
 	for i, n := range d.Pool.Config.Nodes {
 		m := d.Pool.Nodes[i]
+		m.StartUnreachable("connecting")
 		if d.set.opt.Connect == nil {
 			m.SetUnreachable(true, "no ESL connector configured")
 			continue
 		}
 		o, err := d.set.opt.Connect(ctx, d.Group, n, d.set.Deliver, func(up bool, reason string) {
+			if up {
+				d.everUp[i].Store(true)
+			}
 			m.SetUnreachable(!up, reason)
 		})
 		if err != nil {

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -109,8 +110,8 @@ func TestLineEjectionSimulated(t *testing.T) {
 	if took > 2*time.Minute {
 		t.Fatalf("bad line ejected after %v simulated; want within 2m", took)
 	}
-	// Keep going another two simulated minutes: the unlucky line stays.
-	until := simNow().Add(2 * time.Minute)
+	// Keep going to two simulated minutes after the drop: the unlucky line stays.
+	until := drop.Add(2 * time.Minute)
 	e.until(20*time.Second, "two more simulated minutes", func() bool {
 		if p.Line("unlucky").State() != "up" {
 			t.Fatalf("unlucky line %s: %s", p.Line("unlucky").State(), p.Line("unlucky").Reason())
@@ -123,4 +124,71 @@ func TestLineEjectionSimulated(t *testing.T) {
 	sim.SetLine("bad", lines["bad"])
 	e.until(30*time.Second, "bad line back", func() bool { return p.Line("bad").State() == "up" })
 	t.Logf("bad line back: %s", p.Line("bad").Reason())
+}
+
+// TestMajorityVote: node removal by the majority of live instances. gw1
+// and gw2 cannot reach fs1 (their configuration points at a closed port);
+// gw3 can. With gw1 and gw3 alive the vote is split and gw3 keeps fs1;
+// once gw2 joins, a majority cannot reach it and gw3 removes it too; when
+// gw1 and gw2 stop, their views expire and gw3 takes fs1 back.
+func TestMajorityVote(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	sim := simNode(t, fssim.Config{Lines: fastLines("l1")})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	start := func(name, addr string) (*Set, context.CancelFunc) {
+		cfg := pool.Config{Kind: pool.KindFreeSWITCH, Nodes: []pool.Node{{ID: "fs1", ESL: addr, Password: "ClueCon"}},
+			Lines: []pool.Line{{ID: "l1", Dial: "sofia/gateway/l1/{callee}"}}}
+		set, err := New(Options{Instance: name, Queue: queue.NewMemory(), Pools: map[string]pool.Config{"g": cfg},
+			Connect: NewESL(name, eslTune).Connect, Votes: pool.NewVotes(rdb, name, time.Second),
+			CheckEvery: 200 * time.Millisecond, CheckTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { set.Run(ctx); close(done) }()
+		stop := func() { cancel(); <-done }
+		t.Cleanup(stop)
+		return set, stop
+	}
+	state := func(s *Set) string { return s.Group("g").Pool.Node("fs1").State() }
+	waitState := func(s *Set, want string, d time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for state(s) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("fs1: got %s (%s); want %s", state(s), s.Group("g").Pool.Node("fs1").Reason(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	gw3, _ := start("gw3", sim.Addr())
+	gw1, stop1 := start("gw1", closed)
+	waitState(gw3, "up", 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for !gw1.Group("g").Pool.Node("fs1").Unreachable() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Split vote (1 of 2 cannot reach): gw3 keeps the node for a while.
+	for i := 0; i < 10; i++ {
+		if state(gw3) != "up" {
+			t.Fatalf("one instance's trouble removed fs1 for gw3: %s", gw3.Group("g").Pool.Node("fs1").Reason())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, stop2 := start("gw2", closed)
+	waitState(gw3, "removed", 10*time.Second)
+	stop1()
+	stop2()
+	waitState(gw3, "up", 10*time.Second)
+	if n := gw3.Group("g").Pool.Node("fs1").Removals(); n != 1 {
+		t.Fatalf("gw3 counted %d removals of fs1; want 1", n)
+	}
 }

@@ -242,3 +242,26 @@ func TestVotes(t *testing.T) {
 		t.Fatalf("a split vote must change nothing: %+v", got)
 	}
 }
+
+// BenchmarkRedisAdmitRelease is one shared admission (node + line, two
+// candidates) and its release against a local redis-server.
+func BenchmarkRedisAdmitRelease(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	l := NewRedisLimiter(rdb, "bench").For("g")([]Limit{{Key: "node:a", Max: 1 << 30}, {Key: "line:x", Max: 1 << 30}, {Key: "line:y", Max: 1 << 30}})
+	ctx := context.Background()
+	cands := []Combo{{0, 1}, {0, 2}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			adm, err := l.Admit(ctx, cands)
+			if err != nil || adm.Index < 0 {
+				b.Fatal("not admitted", err)
+			}
+			if err := l.Release(ctx, cands[adm.Index]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

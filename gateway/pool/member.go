@@ -141,6 +141,14 @@ func (m *Member) SetUnreachable(v bool, reason string) bool {
 	return m.flip(&m.unreachable, v, "unreachable", reason)
 }
 
+// StartUnreachable marks node m unreachable before its first connection,
+// without logging or counting a removal.
+func (m *Member) StartUnreachable(reason string) {
+	r := "unreachable: " + reason
+	m.reason.Store(&r)
+	m.unreachable.Store(true)
+}
+
 // SetRemoved records the vote of the live instances on node m.
 func (m *Member) SetRemoved(v bool, reason string) bool {
 	return m.flip(&m.removed, v, "vote", reason)
