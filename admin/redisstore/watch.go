@@ -26,8 +26,8 @@ const (
 // from the commit of this Store's last Load or Commit, so a commit made
 // between Load and Watch is reported; the commits this Store made itself
 // are not. A Redis that lost its data (nothing stored) is not reported;
-// the next commit is. Watch survives Redis going away and
-// coming back and returns only when ctx ends.
+// the next commit is. Watch survives Redis going away and coming back,
+// and returns only when ctx ends.
 func (s *Store) Watch(ctx context.Context, changed func(version uint64)) {
 	// kick wakes the poller; one pending kick is enough, as the poller
 	// reads the latest version anyway.
