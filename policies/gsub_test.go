@@ -36,6 +36,34 @@ func TestGsubSemantics(t *testing.T) {
 	wantErr(t, probe(t, `return (string.gsub("a", "(", "x"))`), &splitter.Request{}, "probe.lua:2:")
 }
 
+// TestPlainFind checks string.find(s, p, init, true) against Lua 5.1.
+func TestPlainFind(t *testing.T) {
+	f := func(call, want string) {
+		t.Helper()
+		wantSplit(t, probe(t, "local a, b = "+call+"\nreturn tostring(a) .. ',' .. tostring(b)"), &splitter.Request{}, want)
+	}
+	f(`string.find("a.b.c", ".", 1, true)`, "2,2")
+	f(`string.find("a.b.c", ".", 3, true)`, "4,4")
+	f(`string.find("a.b.c", ".", -1, true)`, "nil,nil")
+	f(`string.find("a.b.c", ".", -2, true)`, "4,4")
+	f(`string.find("a.b.c", ".", -100, true)`, "2,2")
+	f(`string.find("a.b.c", ".", 0, true)`, "2,2")
+	f(`string.find("abc", "", 4, true)`, "4,3")
+	f(`string.find("abc", "bc", 1, true)`, "2,3")
+	f(`string.find("abc", "x", 1, true)`, "nil,nil")
+	f(`string.find("a+b", "+", 1, true)`, "2,2")
+	f(`string.find("a+b", "%+")`, "2,2")
+	f(`("a+b"):find("+", 1, true)`, "2,2")
+
+	// Lua 5.1 clamps init into the string (gopher-lua's own plain find
+	// fails past the end and answers 1,0 for any empty pattern).
+	f(`string.find("abc", "", 5, true)`, "4,3")
+	f(`string.find("abc", "", 2, true)`, "2,1")
+	f(`string.find("", "", 3, true)`, "1,0")
+	f(`string.find("", "x", 3, true)`, "nil,nil")
+	f(`string.find("abc", "c", 9, true)`, "nil,nil")
+}
+
 func TestPatternCost(t *testing.T) {
 	f := func(pat, s string, refuse bool) {
 		t.Helper()

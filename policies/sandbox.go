@@ -308,19 +308,36 @@ func (sb *sandbox) installString(str *lua.LTable) {
 		}
 		return delegate(L, format)
 	}))
-	for _, name := range []string{"find", "match", "gmatch"} {
+	for _, name := range []string{"match", "gmatch"} {
 		orig := str.RawGetString(name)
-		plainArg := 0
-		if name == "find" {
-			plainArg = 4
-		}
 		str.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
-			if plainArg == 0 || !lua.LVAsBool(L.Get(plainArg)) {
-				checkPattern(L, L.CheckString(1), L.CheckString(2))
-			}
+			checkPattern(L, L.CheckString(1), L.CheckString(2))
 			return delegate(L, orig)
 		}))
 	}
+	find := str.RawGetString("find")
+	str.RawSetString("find", L.NewFunction(func(L *lua.LState) int {
+		s, pat := L.CheckString(1), L.CheckString(2)
+		if !lua.LVAsBool(L.Get(4)) {
+			checkPattern(L, s, pat)
+			return delegate(L, find)
+		}
+		// A plain find, in place as Lua 5.1 does it (init clamped into
+		// the string): scripts use it on the hot path.
+		init := L.OptInt(3, 1)
+		if init < 0 {
+			init += len(s) + 1
+		}
+		from := min(max(init-1, 0), len(s))
+		i := strings.Index(s[from:], pat)
+		if i < 0 {
+			L.Push(lua.LNil)
+			return 1
+		}
+		L.Push(lua.LNumber(from + i + 1))
+		L.Push(lua.LNumber(from + i + len(pat)))
+		return 2
+	}))
 	str.RawSetString("gfind", str.RawGetString("gmatch"))
 	str.RawSetString("gsub", L.NewFunction(strGsub))
 }
