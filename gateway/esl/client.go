@@ -6,16 +6,23 @@
 // attempt (Created, Ringing, Answered, Hangup with the final result, the
 // BACKGROUND_JOB result, or Lost when the result cannot be known).
 //
-// It is built on github.com/percipia/eslgo v1.5.2 (auth, commands and their
-// replies) and wraps the gaps listed in /work/shared/ESL.md: see session.go
-// for how the connection is relayed so that eslgo never sees a dial without
-// time-out, never misses a disconnect and never reads a stale reply.
+// It is built on github.com/percipia/eslgo v1.5.2, which authenticates and
+// carries every command and its reply. Its gaps (no dial time-out, a
+// disconnect noticed only on a clean EOF, replies not matched to requests,
+// one goroutine per event, a Close that races with its own loops) are
+// wrapped as session.go explains: the client dials FreeSWITCH itself and
+// relays the connection to eslgo over a private unix socket, reading every
+// frame on the way, so events are handled in wire order, any read error or
+// disconnect notice ends the session at once, and a command without a reply
+// in time drops the connection instead of leaving a stale reply behind.
 //
 // After every (re)connect the client subscribes with `event plain` to the
 // channel events, BACKGROUND_JOB and HEARTBEAT, and installs filters so that
 // only this instance's calls (channel variable switchyard_instance), its own
-// jobs (Job-UUID prefix) and heartbeats reach it. A new Core-UUID means
-// FreeSWITCH restarted: every attempt in flight ends as KindLost.
+// jobs (Job-UUID prefix) and heartbeats reach it. A new Core-UUID, or an
+// uptime that went back, means FreeSWITCH restarted: every attempt in
+// flight ends as KindLost; after a plain reconnect each attempt whose
+// channel is gone (uuid_exists) ends as KindLost, the others are followed on.
 package esl
 
 import (
