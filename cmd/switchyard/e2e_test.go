@@ -42,14 +42,14 @@ const adminToken = "e2e-admin-token"
 
 // proc is one running `switchyard serve` process.
 type proc struct {
-	t            *testing.T
-	dir          string
-	ingress      string
-	admin        string
-	cmd          *exec.Cmd
-	log          *bytes.Buffer
-	configPath   string
-	redis, extra string
+	t          *testing.T
+	dir        string
+	ingress    string
+	admin      string
+	cmd        *exec.Cmd
+	log        *bytes.Buffer
+	configPath string
+	redis      string
 }
 
 func freeAddr(t *testing.T) string {
@@ -72,13 +72,20 @@ func repoFile(parts ...string) string {
 // nowhere, dispatch disabled so no call is placed).
 func newGateway(t *testing.T, id, redisAddr, extra string) *proc {
 	t.Helper()
-	g := &proc{t: t, dir: t.TempDir(), ingress: freeAddr(t), admin: freeAddr(t), redis: redisAddr, extra: extra}
-	policiesDir, _ := filepath.Abs(repoFile("policies"))
 	tablePath, _ := filepath.Abs(repoFile("conf", "table.yaml"))
-	pools := ""
+	pools := "dispatch:\n  disabled: true\npools:\n"
 	for _, name := range []string{"stable", "canary", "vip", "east", "south"} {
 		pools += fmt.Sprintf("  %s: {kind: http, select: round_robin, endpoints: [{id: e1, url: \"http://127.0.0.1:9/calls\", caps: 10, max_concurrent: 10, weight: 1}]}\n", name)
 	}
+	return newGatewayConf(t, id, redisAddr, tablePath, pools+extra)
+}
+
+// newGatewayConf writes a configuration with the given table file and the
+// rest of the configuration (pools and whatever else) verbatim.
+func newGatewayConf(t *testing.T, id, redisAddr, tablePath, rest string) *proc {
+	t.Helper()
+	g := &proc{t: t, dir: t.TempDir(), ingress: freeAddr(t), admin: freeAddr(t), redis: redisAddr}
+	policiesDir, _ := filepath.Abs(repoFile("policies"))
 	conf := fmt.Sprintf(`listen: %s
 instance_id: %s
 admin:
@@ -90,10 +97,7 @@ redis:
 snapshot: %s
 table: %s
 policies_dir: %s
-dispatch:
-  disabled: true
-pools:
-%s%s`, g.ingress, id, g.admin, adminToken, redisAddr, filepath.Join(g.dir, "snapshot.json"), tablePath, policiesDir, pools, extra)
+%s`, g.ingress, id, g.admin, adminToken, redisAddr, filepath.Join(g.dir, "snapshot.json"), tablePath, policiesDir, rest)
 	g.configPath = filepath.Join(g.dir, "switchyard.yaml")
 	if err := os.WriteFile(g.configPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
