@@ -374,3 +374,29 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatalf("recovered unknown: got %v; want 2 tasks", got)
 	}
 }
+
+// TestGracefulStop: when Run's context ends, calls in progress finish and
+// are recorded before Run returns; nothing new is claimed.
+func TestGracefulStop(t *testing.T) {
+	r := newRig(t, fsPool(1, 1), nil, func(node string, c Call) ([]Event, error) {
+		time.Sleep(300 * time.Millisecond) // the call is in progress when Run is stopped
+		return answered(5), nil
+	}, func(o *Options) { o.DrainTimeout = 10 * time.Second })
+	id := r.enqueue("app", "answer", 0)
+	r.start()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.set.Group("g").Active() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	r.stop()
+	<-r.done
+	rec, err := r.q.Get(context.Background(), id)
+	if err != nil || rec.State != queue.StateCompleted {
+		t.Fatalf("got %v %+v; want completed before Run returned", err, rec)
+	}
+	later := r.enqueue("app", "answer", 0)
+	time.Sleep(100 * time.Millisecond)
+	if rec, _ := r.q.Get(context.Background(), later); rec.State != queue.StateQueued {
+		t.Fatalf("a task enqueued after the stop: got %s; want queued", rec.State)
+	}
+}

@@ -36,8 +36,9 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	pending []*pending // claimed or recovered, waiting for admission; retries first
 	active  atomic.Int64
-	freed   chan struct{} // a call ended: limits may have room
-	started time.Time     // when the health loop started (its goroutine only)
+	freed   chan struct{}   // a call ended: limits may have room
+	started time.Time       // when the health loop started (its goroutine only)
+	callCtx context.Context // calls and watches run under it (outlives Run's ctx by the drain)
 	// recovered lists the tasks found after a crash with an attempt in
 	// progress whose outcome could not be learnt (marked unknown).
 	recovered []string
@@ -68,10 +69,11 @@ func newAttemptID() string {
 }
 
 // Run recovers the group's tasks left by dead instances, then dispatches
-// until ctx ends. Calls in progress when ctx ends are not waited for: their
-// records stay "dialing"/"ringing"/"answered" and the next instance to
-// recover them marks them unknown (or watches them while they exist).
+// until ctx ends. Set.Run runs it and drains the calls in progress after.
 func (d *Dispatcher) Run(ctx context.Context) {
+	if d.callCtx == nil {
+		d.callCtx = ctx
+	}
 	d.recover(ctx)
 	lastRecover := time.Now()
 	idle := time.Millisecond
@@ -234,7 +236,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, p *pending) {
 	c := &call{d: d, p: p, lease: lease, attempt: a, events: make(chan Event, 16), httpRes: make(chan httpResult, 1)}
 	d.active.Add(1)
 	d.set.calls.Store(a.ID, c)
-	go c.run(ctx)
+	go c.run(d.callCtx)
 }
 
 // giveUp ends p failed, not placed, after its candidates ran out.
@@ -294,7 +296,7 @@ func (d *Dispatcher) recoverOne(ctx context.Context, r *queue.Record) {
 					cancel()
 					if err == nil && exists {
 						d.active.Add(1)
-						go d.watch(ctx, &t, *last, o)
+						go d.watch(d.callCtx, &t, *last, o)
 						return
 					}
 				}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"switchyard/gateway/pool"
+	"switchyard/gateway/queue"
 )
 
 // Options configure a Set; Queue and Pools are required.
@@ -41,6 +43,7 @@ type Options struct {
 	CheckTimeout  time.Duration // node health check deadline (default 3s)
 	HTTPTimeout   time.Duration // http pools: request time-out (default 10s)
 	ResultTimeout time.Duration // http pools: wait for a 202's result (default 10m)
+	DrainTimeout  time.Duration // at shutdown, how long calls in progress may finish (default 30s)
 	// Callback tunes the callback_url POSTs.
 	Callback CallbackOptions
 }
@@ -71,6 +74,14 @@ func (o *Options) fill() error {
 	defd(&o.CheckTimeout, 3*time.Second)
 	defd(&o.HTTPTimeout, 10*time.Second)
 	defd(&o.ResultTimeout, 10*time.Minute)
+	defd(&o.DrainTimeout, 30*time.Second)
+	if o.Callback.Get == nil {
+		if g, ok := o.Queue.(interface {
+			Get(context.Context, string) (*queue.Record, error)
+		}); ok {
+			o.Callback.Get = g.Get
+		}
+	}
 	return nil
 }
 
@@ -125,20 +136,52 @@ func New(opt Options) (*Set, error) {
 func (s *Set) Group(group string) *Dispatcher { return s.groups[group] }
 
 // Run connects the nodes, then runs every dispatcher, the health checks
-// and the callback posters until ctx ends.
+// and the callback posters until ctx ends. Then it stops claiming and
+// starting calls, lets the calls in progress finish (their events, results
+// and callbacks) for up to Options.DrainTimeout, and returns. Calls still
+// in progress after that are abandoned: their records stay in progress and
+// the instance that recovers them reconciles them (never re-dialled).
+// Claimed tasks not yet started stay claimed until the queue consumer is
+// closed or expires; another instance then dispatches them.
 func (s *Set) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); s.cb.run(ctx) }()
+	callCtx, cancelCalls := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCalls()
+	var bg, loops sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); s.cb.run(callCtx) }()
 	for _, name := range s.names {
 		d := s.groups[name]
-		d.connect(ctx)
-		wg.Add(2)
-		go func() { defer wg.Done(); d.Run(ctx) }()
-		go func() { defer wg.Done(); d.health(ctx) }()
+		d.callCtx = callCtx
+		d.connect(callCtx)
+		loops.Add(1)
+		bg.Add(1)
+		go func() { defer loops.Done(); d.Run(ctx) }()
+		go func() { defer bg.Done(); d.health(callCtx) }()
 	}
-	wg.Wait()
+	loops.Wait()
+	deadline := time.Now().Add(s.opt.DrainTimeout)
+	for time.Now().Before(deadline) && s.active() > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Give the last results' callbacks a moment to go out.
+	for time.Now().Before(deadline) && len(s.cb.q) > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := s.active(); n > 0 {
+		slog.Warn("dispatch: stopping with calls in progress; they are left for recovery", "calls", n)
+	}
+	cancelCalls()
+	bg.Wait()
 	s.m.close()
+}
+
+// active is the calls in progress of every group.
+func (s *Set) active() int64 {
+	var n int64
+	for _, d := range s.groups {
+		n += d.Active()
+	}
+	return n
 }
 
 // Deliver routes a call event to its attempt; events of attempts this
