@@ -1,106 +1,64 @@
 package policies
 
 import (
-	"strings"
+	"strconv"
 	"testing"
 	"time"
 
 	"switchyard/splitter"
 )
 
-// headerMap is a case-insensitive splitter.Headers for tests.
-type headerMap map[string]string
+func TestLocaltime(t *testing.T) {
+	s := withScript(t, Options{}, "lt", `
+function split(req, args)
+  local t = localtime(args.unix, args.offset)
+  local minute, iso = daytime(args.unix, args.offset)
+  assert(minute == t.hour * 60 + t.min and iso == t.iso_wday, "daytime disagrees with localtime")
+  return string.format("%d-%02d-%02d %02d:%02d:%02d wday=%d iso=%d yday=%d",
+    t.year, t.month, t.day, t.hour, t.min, t.sec, t.wday, t.iso_wday, t.yday)
+end`)
+	f := func(at string, offset int, want string) {
+		t.Helper()
+		ts, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSplit(t, bind(t, s, "lt", map[string]any{"unix": ts.Unix(), "offset": offset}), &splitter.Request{}, want)
+	}
+	f("2026-11-22T23:59:59Z", 0, "2026-11-22 23:59:59 wday=1 iso=7 yday=326")   // Sunday
+	f("2026-11-22T23:59:59Z", 480, "2026-11-23 07:59:59 wday=2 iso=1 yday=327") // Monday in UTC+8
+	f("2026-01-01T00:30:00Z", -60, "2025-12-31 23:30:00 wday=4 iso=3 yday=365")
+	wantErr(t, bind(t, s, "lt", map[string]any{"unix": 0, "offset": 5000}), &splitter.Request{}, "utc offset")
+}
 
-func (h headerMap) Header(name string) (string, bool) {
-	for k, v := range h {
-		if strings.EqualFold(k, name) {
-			return v, true
+func TestBucket(t *testing.T) {
+	s := withScript(t, Options{}, "pct", `
+function split(req, args)
+  if bucket(100, req.appkey, "pct", req.user_id) < args.percent then
+    return "canary"
+  end
+  return nil
+end`)
+	p := bind(t, s, "pct", map[string]any{"percent": 10})
+	hits := 0
+	for i := range 10000 {
+		r := &splitter.Request{Appkey: "app", UserID: strconv.Itoa(i)}
+		g, ok, err := p.Split(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := splitter.BucketHash("app", "pct", strconv.Itoa(i))%100 < 10
+		if ok != want || (ok && g != "canary") {
+			t.Fatalf("user %d: got %q, %v; want canary=%v", i, g, ok, want)
+		}
+		if ok {
+			hits++
 		}
 	}
-	return "", false
-}
-
-// generous gives tests a deadline a busy machine under -race meets;
-// the tests of the deadline itself set their own.
-func generous(opts Options) Options {
-	if opts.Timeout == 0 {
-		opts.Timeout = 2 * time.Second
+	if hits < 800 || hits > 1200 {
+		t.Fatalf("got %d of 10000 in a 10%% bucket; want about 1000", hits)
 	}
-	return opts
-}
-
-// shipped loads the scripts shipped in this folder.
-func shipped(t testing.TB, opts Options) *Set {
-	t.Helper()
-	s, err := LoadDir(".", generous(opts))
-	if err != nil {
-		t.Fatalf("LoadDir: %v", err)
-	}
-	return s
-}
-
-// withScript returns a Set holding one script compiled from src.
-func withScript(t testing.TB, opts Options, name, src string) *Set {
-	t.Helper()
-	s, err := NewSet(generous(opts)).With(name, []byte(src))
-	if err != nil {
-		t.Fatalf("With(%q): %v", name, err)
-	}
-	return s
-}
-
-func bind(t testing.TB, s *Set, name string, args map[string]any) splitter.Policy {
-	t.Helper()
-	p, err := s.Bind(name, args)
-	if err != nil {
-		t.Fatalf("Bind(%q): %v", name, err)
-	}
-	return p
-}
-
-// wantSplit checks one call's outcome; want "" means no match.
-func wantSplit(t testing.TB, p splitter.Policy, r *splitter.Request, want string) {
-	t.Helper()
-	got, ok, err := p.Split(r)
-	if err != nil {
-		t.Fatalf("Split: %v", err)
-	}
-	if want == "" && ok {
-		t.Fatalf("got group %q; want no match", got)
-	}
-	if want != "" && (!ok || got != want) {
-		t.Fatalf("got %q, %v; want %q", got, ok, want)
-	}
-}
-
-// wantErr checks that a call fails with an error containing each of parts.
-func wantErr(t testing.TB, p splitter.Policy, r *splitter.Request, parts ...string) error {
-	t.Helper()
-	got, ok, err := p.Split(r)
-	if err == nil {
-		t.Fatalf("got %q, %v, nil; want an error containing %q", got, ok, parts)
-	}
-	for _, part := range parts {
-		if !strings.Contains(err.Error(), part) {
-			t.Fatalf("got error %q; want it to contain %q", err, part)
-		}
-	}
-	return err
-}
-
-func attrs(kv ...string) []splitter.Attr {
-	var out []splitter.Attr
-	for i := 0; i+1 < len(kv); i += 2 {
-		out = append(out, splitter.Attr{Name: kv[i], Value: kv[i+1]})
-	}
-	return out
-}
-
-// wantBindErr checks that Bind refuses args with an error containing want.
-func wantBindErr(t testing.TB, s *Set, name string, args map[string]any, want string) {
-	t.Helper()
-	_, err := s.Bind(name, args)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("Bind(%q, %v): got %v; want an error containing %q", name, args, err, want)
+	for _, body := range []string{"return bucket(0, 'k')", "return bucket(1.5, 'k')", "return bucket(10)"} {
+		wantErr(t, probe(t, body), &splitter.Request{}, "probe.lua:2:")
 	}
 }
