@@ -39,6 +39,7 @@ func (e *ScriptError) Unwrap() error { return e.Err }
 // plan is a change built off to the side, ready to commit.
 type plan struct {
 	table   json.RawMessage   // canonical JSON of the next table
+	enc     *tableJSON        // table's encoding for the next change, when known
 	scripts map[string]string // the next scripts
 	set     *policies.Set
 	snap    *splitter.Snapshot                         // compiled as version prev+1
@@ -96,6 +97,9 @@ func (m *Manager) change(ctx context.Context, a Actor, ifMatch uint64, action, t
 		}
 	}
 	m.install(next, snap, p.set, "change")
+	if snap == p.snap {
+		m.enc = p.enc
+	}
 	m.synced.Store(true)
 	pushesOK.Inc()
 	applySeconds.UpdateDuration(start)
@@ -129,14 +133,15 @@ func (m *Manager) PushTable(ctx context.Context, a Actor, body []byte, ifMatch u
 		if err != nil {
 			return nil, err
 		}
-		canon, err := canonicalTable(snap.Table())
+		enc, err := encodeTable(snap.Table(), nil, "")
 		if err != nil {
 			return nil, err
 		}
+		canon := enc.data
 		if bytes.Equal(canon, cur.Table) {
 			return nil, nil
 		}
-		p := &plan{table: canon, scripts: cur.Scripts, set: set, snap: snap, rebuild: func(v uint64) (*splitter.Snapshot, error) {
+		p := &plan{table: canon, enc: enc, scripts: cur.Scripts, set: set, snap: snap, rebuild: func(v uint64) (*splitter.Snapshot, error) {
 			return splitter.Compile(snap.Table().Clone(), v, m.env(set))
 		}}
 		p.before, p.after = diffTables(cur.Table, canon)
@@ -174,7 +179,7 @@ func (m *Manager) withAppkey(ctx context.Context, a Actor, ifMatch uint64, actio
 			}
 		}
 		build := func(v uint64) (*splitter.Snapshot, error) { return snap.WithAppkey(name, ak, v, m.env(set)) }
-		return m.planFromSnapshot(cur, set, build, v, before, func(t *splitter.Table) json.RawMessage {
+		return m.planFromSnapshot(cur, snap, name, set, build, v, before, func(t *splitter.Table) json.RawMessage {
 			after, _ := appkeyJSON(t, name)
 			return after
 		})
@@ -209,7 +214,7 @@ func (m *Manager) SetSplit(ctx context.Context, a Actor, name string, on bool, i
 		before, _ := json.Marshal(map[string]string{"split": onOff(!on)})
 		after, _ := json.Marshal(map[string]string{"split": onOff(on)})
 		build := func(v uint64) (*splitter.Snapshot, error) { return snap.WithSplit(name, on, v) }
-		return m.planFromSnapshot(cur, set, build, v, before, func(*splitter.Table) json.RawMessage { return after })
+		return m.planFromSnapshot(cur, snap, name, set, build, v, before, func(*splitter.Table) json.RawMessage { return after })
 	})
 }
 
@@ -220,18 +225,22 @@ func onOff(on bool) string {
 	return "off"
 }
 
-// planFromSnapshot completes a plan whose next snapshot derives from the
-// one in force (one appkey changed).
-func (m *Manager) planFromSnapshot(cur State, set *policies.Set, build func(uint64) (*splitter.Snapshot, error), v uint64, before json.RawMessage, after func(*splitter.Table) json.RawMessage) (*plan, error) {
+// planFromSnapshot completes a plan whose next snapshot derives from snap,
+// the one in force, by a change to appkey name only.
+func (m *Manager) planFromSnapshot(cur State, snap *splitter.Snapshot, name string, set *policies.Set, build func(uint64) (*splitter.Snapshot, error), v uint64, before json.RawMessage, after func(*splitter.Table) json.RawMessage) (*plan, error) {
 	next, err := build(v)
 	if err != nil {
 		return nil, err
 	}
-	canon, err := canonicalTable(next.Table())
+	prev := m.enc
+	if prev != nil && prev.table != snap.Table() {
+		prev = nil
+	}
+	enc, err := encodeTable(next.Table(), prev, name)
 	if err != nil {
 		return nil, err
 	}
-	return &plan{table: canon, scripts: cur.Scripts, set: set, snap: next, rebuild: build, before: before, after: after(next.Table())}, nil
+	return &plan{table: enc.data, enc: enc, scripts: cur.Scripts, set: set, snap: next, rebuild: build, before: before, after: after(next.Table())}, nil
 }
 
 // Rollback makes a new version whose table and scripts are those of the
@@ -341,13 +350,11 @@ func (m *Manager) Record(ctx context.Context, a Actor, action, target string, be
 // canonicalTable encodes t as the State keeps it: canonical JSON without
 // the version, which belongs to the State.
 func canonicalTable(t *splitter.Table) (json.RawMessage, error) {
-	c := *t
-	c.Version = 0
-	data, err := json.Marshal(&c)
+	enc, err := encodeTable(t, nil, "")
 	if err != nil {
-		return nil, fmt.Errorf("BUG: cannot encode a policy table: %w", err)
+		return nil, err
 	}
-	return data, nil
+	return enc.data, nil
 }
 
 // appkeyJSON returns one appkey's entry as JSON.

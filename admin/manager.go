@@ -89,6 +89,7 @@ type Manager struct {
 	source string     // where cur came from, for the log
 	badVer uint64     // a store version this instance could not apply
 	badErr error      // why, as changes are refused while it is the latest
+	enc    *tableJSON // the encoding of the table in force, when known
 
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -386,7 +387,7 @@ func (m *Manager) install(st State, snap *splitter.Snapshot, set *policies.Set, 
 	if st.Scripts == nil {
 		st.Scripts = map[string]string{}
 	}
-	m.source = source
+	m.source, m.enc = source, nil
 	m.sourceName.Store(&source)
 	m.scripts.Store(set)
 	m.snap.Store(snap)
