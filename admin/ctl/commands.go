@@ -423,11 +423,26 @@ func runVersion(e *env, _ []string, _ any) int {
 	}
 	var rd struct {
 		Version uint64 `json:"version"`
+		Source  string `json:"source"`
+		InSync  *bool  `json:"in_sync"`
 	}
 	if err := json.Unmarshal(r.body, &rd); err != nil {
 		return e.fail("version", fmt.Errorf("unexpected answer from /readyz: %w", err))
 	}
-	fmt.Fprintf(e.stdout, "server %s: table version %d in force\n", e.c.base, rd.Version)
+	var notes []string
+	if rd.Source != "" {
+		notes = append(notes, "from "+rd.Source)
+	}
+	if rd.InSync != nil && *rd.InSync {
+		notes = append(notes, "in sync with the store")
+	} else if rd.InSync != nil {
+		notes = append(notes, "NOT in sync with the store: Redis unreachable, or its state cannot be applied here (see the server's log)")
+	}
+	line := fmt.Sprintf("server %s: table version %d in force", e.c.base, rd.Version)
+	if len(notes) > 0 {
+		line += " (" + strings.Join(notes, "; ") + ")"
+	}
+	fmt.Fprintln(e.stdout, line)
 	return exitOK
 }
 

@@ -58,7 +58,7 @@ func newFakeAdmin(t *testing.T) *fakeAdmin {
 		"GET /admin/v1/stats":                           {200, `{"appkeys":{"collect-app":{"rps":12.5}}}`, ""},
 		"POST /admin/v1/pools/stable/nodes/fs1/drain":   {200, `{"group":"stable","node":"fs1","draining":true}`, ""},
 		"POST /admin/v1/pools/stable/nodes/fs1/undrain": {200, `{"group":"stable","node":"fs1","draining":false}`, ""},
-		"GET /readyz":                                   {200, `{"status":"ready","version":16}`, ""},
+		"GET /readyz":                                   {200, `{"ready":true,"version":16,"source":"store","in_sync":true}`, ""},
 	}}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -320,7 +320,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"undrain", "stable", "fs1"}, recorded{Method: "POST", Path: "/admin/v1/pools/stable/nodes/fs1/undrain"},
 			[]string{"node fs1 of group stable: undrained"}},
 		{[]string{"version"}, recorded{Method: "GET", Path: "/readyz"},
-			[]string{"switchyard ctl", "server " + f.URL + ": table version 16 in force"}},
+			[]string{"switchyard ctl", "server " + f.URL + ": table version 16 in force (from store; in sync with the store)"}},
 	} {
 		f.mu.Lock()
 		f.reqs = nil
