@@ -173,28 +173,12 @@ func (m *Manager) withAppkey(ctx context.Context, a Actor, ifMatch uint64, actio
 		if !ok && ak == nil {
 			return nil, fmt.Errorf("%w: appkey %q has no entry", ErrNotFound, name)
 		}
-		if ak != nil {
-			if err := m.checkAppkey(snap.Table(), name, ak, set); err != nil {
-				return nil, err
-			}
-		}
 		build := func(v uint64) (*splitter.Snapshot, error) { return snap.WithAppkey(name, ak, v, m.env(set)) }
 		return m.planFromSnapshot(cur, snap, name, set, build, v, before, func(t *splitter.Table) json.RawMessage {
 			after, _ := appkeyJSON(t, name)
 			return after
 		})
 	})
-}
-
-// checkAppkey validates one appkey's entry against the environment by
-// compiling a table that holds only it: cheap, and it reports the problems
-// with the paths a whole-table push would. (Snapshot.WithAppkey checks the
-// same, but at the time of writing it loops forever rendering a problem's
-// path, so it is only called with an entry that passed this check.)
-func (m *Manager) checkAppkey(cur *splitter.Table, name string, ak *splitter.Appkey, set *policies.Set) error {
-	t := &splitter.Table{DefaultGroup: cur.DefaultGroup, Appkeys: map[string]*splitter.Appkey{name: ak.Clone()}}
-	_, err := splitter.Compile(t, 0, m.env(set))
-	return err
 }
 
 // SetSplit flips one appkey's kill-switch: off sends every task of the
