@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -264,4 +265,28 @@ func BenchmarkRedisAdmitRelease(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestRedisClusterScripts: the limiter's and the vote's scripts run on a
+// Redis Cluster (every key of one pool in one hash-tag slot).
+func TestRedisClusterScripts(t *testing.T) {
+	c := redistest.StartCluster(t)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(c.Addrs(), ",")})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	l := NewRedisLimiter(rdb, "gw1").For("g")([]Limit{{Key: "node:a", CAPS: 1000, Max: 1}, {Key: "line:x", CAPS: 1000}})
+	adm, err := l.Admit(ctx, []Combo{{0, 1}})
+	if err != nil || adm.Index != 0 {
+		t.Fatalf("got %+v, %v; want admitted", adm, err)
+	}
+	if adm, err := l.Admit(ctx, []Combo{{0, 1}}); err != nil || adm.Index != -1 {
+		t.Fatalf("got %+v, %v; want refused (node concurrency 1)", adm, err)
+	}
+	if err := l.Release(ctx, Combo{0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	v := NewVotes(rdb, "gw1", 0)
+	if got, err := v.Vote(ctx, "g", map[string]bool{"fs1": true}); err != nil || got["fs1"] != (Tally{Live: 1, Reachable: 1}) {
+		t.Fatalf("vote: got %v, %v", got, err)
+	}
 }
