@@ -315,7 +315,7 @@ func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
 			c.add(&pp, "has a resolution of 0.01; got %v", r.Percent)
 		}
 		key := c.hashOn(r.HashOn, p)
-		return &canaryRule{group: group, appkey: appkey, name: r.Name, key: key, threshold: uint32(hundredths)}
+		return &canaryRule{group: group, prefix: newHashPrefix(appkey, r.Name), key: key, threshold: uint32(hundredths)}
 	case TypeWeighted:
 		return c.weightedRule(appkey, r, p)
 	case TypeIP:
@@ -389,7 +389,7 @@ func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
 			c.add(&ip, "must not be empty")
 		}
 	}
-	if len(r.Users) >= userSetMin {
+	if len(r.Users) >= userSetMin && c.checkEnv { // checkEnv: building, not just checking
 		u.set = make(map[string]struct{}, len(r.Users))
 		for _, id := range r.Users {
 			u.set[id] = struct{}{}
@@ -407,7 +407,7 @@ func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
 			c.add(&ip, "low end %d is above high end %d", rg[0], rg[1])
 		}
 	}
-	if len(r.Ranges) > 0 {
+	if len(r.Ranges) > 0 && c.checkEnv {
 		u.ranges = mergeRanges(r.Ranges)
 	}
 	sp := p.at("suffixes")
@@ -444,7 +444,7 @@ func mergeRanges(in [][2]int64) [][2]int64 {
 
 func (c *compiler) weightedRule(appkey string, r *Rule, p *path) matcher {
 	wp := p.at("weights")
-	w := &weightedRule{appkey: appkey, name: r.Name, key: c.hashOn(r.HashOn, p)}
+	w := &weightedRule{prefix: newHashPrefix(appkey, r.Name), key: c.hashOn(r.HashOn, p)}
 	if len(r.Weights) == 0 {
 		c.add(&wp, "missing weights, e.g. {stable: 90, canary: 10}")
 		return w
@@ -557,7 +557,7 @@ func (c *compiler) condition(in *Condition, p *path) cond {
 		if len(list) > MaxListValues {
 			c.add(&vp, "has %d values; at most %d are allowed", len(list), MaxListValues)
 		}
-		if len(list) >= userSetMin {
+		if len(list) >= userSetMin && c.checkEnv {
 			out.set = make(map[string]struct{}, len(list))
 			for _, v := range list {
 				out.set[v] = struct{}{}

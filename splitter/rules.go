@@ -155,10 +155,10 @@ func (v *versionRule) match(r *Request) (string, bool, error) {
 
 // canaryRule puts round(percent*100) buckets out of 10000 in the canary.
 type canaryRule struct {
-	group        string
-	appkey, name string
-	key          Key
-	threshold    uint32
+	group     string
+	prefix    hashPrefix // of appkey and rule name
+	key       Key
+	threshold uint32
 }
 
 func (c *canaryRule) match(r *Request) (string, bool, error) {
@@ -171,7 +171,7 @@ func (c *canaryRule) match(r *Request) (string, bool, error) {
 		if !ok {
 			return "", false, nil
 		}
-		bucket = CanaryBucket(c.appkey, c.name, k)
+		bucket = c.prefix.withKey(k).bucket() // CanaryBucket(appkey, rule, k)
 	}
 	if bucket < c.threshold {
 		return c.group, true, nil
@@ -181,11 +181,11 @@ func (c *canaryRule) match(r *Request) (string, bool, error) {
 
 // weightedRule picks a group by rendezvous hashing, or at random by weight.
 type weightedRule struct {
-	appkey, name string
-	key          Key
-	groups       []string // sorted; weight > 0 only
-	weights      []int
-	total        int
+	prefix  hashPrefix // of appkey and rule name
+	key     Key
+	groups  []string // sorted; weight > 0 only
+	weights []int
+	total   int
 }
 
 func (w *weightedRule) match(r *Request) (string, bool, error) {
@@ -204,10 +204,12 @@ func (w *weightedRule) match(r *Request) (string, bool, error) {
 	if !ok {
 		return "", false, nil
 	}
-	best, bestScore := 0, RendezvousScore(w.appkey, w.name, k, w.groups[0], w.weights[0])
+	// h.score(g, w) is RendezvousScore(appkey, rule, k, g, w).
+	h := w.prefix.withKey(k)
+	best, bestScore := 0, h.score(w.groups[0], w.weights[0])
 	for i := 1; i < len(w.groups); i++ {
 		// Strictly greater: a tie keeps the lexically smaller group.
-		if s := RendezvousScore(w.appkey, w.name, k, w.groups[i], w.weights[i]); s > bestScore {
+		if s := h.score(w.groups[i], w.weights[i]); s > bestScore {
 			best, bestScore = i, s
 		}
 	}
