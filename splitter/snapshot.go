@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // ErrUnknownAppkey is returned by Decide for an appkey the table does not
@@ -117,10 +118,12 @@ func (e *entry) decide(r *Request, version uint64) Decision {
 // WithAppkey returns a snapshot with appkey name's entry replaced by a
 // (added when new, deleted when a is nil), compiled against env; the other
 // entries are shared with s, which is left unchanged. Deleting an appkey
-// that is not listed is an error.
+// that is not listed is an error. The new snapshot keeps a as its source:
+// a must not be modified afterwards. A problem returns a *ValidationError
+// with paths as in a whole table ("appkeys.NAME.rules[0].group").
 func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (*Snapshot, error) {
 	pos, listed := slices.BinarySearchFunc(s.entries, name, func(e *entry, n string) int {
-		return cmpString(e.name, n)
+		return strings.Compare(e.name, n)
 	})
 	t := *s.table
 	t.Version = version
@@ -160,7 +163,7 @@ func (s *Snapshot) WithSplit(name string, on bool, version uint64) (*Snapshot, e
 		return nil, fmt.Errorf("cannot set split of appkey %q: %w", name, ErrUnknownAppkey)
 	}
 	pos, _ := slices.BinarySearchFunc(s.entries, name, func(e *entry, n string) int {
-		return cmpString(e.name, n)
+		return strings.Compare(e.name, n)
 	})
 	a := *e.src
 	a.Split = Switch(on)
@@ -174,14 +177,4 @@ func (s *Snapshot) WithSplit(name string, on bool, version uint64) (*Snapshot, e
 	entries := slices.Clone(s.entries)
 	entries[pos] = &ne
 	return newSnapshot(&t, version, entries, s.idx), nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
