@@ -294,6 +294,31 @@ func (m *Manager) PutScript(ctx context.Context, a Actor, name, src string, ifMa
 	})
 }
 
+// DeleteScript removes a Lua script; ErrNotFound when there is none, and
+// a *splitter.ValidationError when a rule of the table in force names it.
+func (m *Manager) DeleteScript(ctx context.Context, a Actor, name string, ifMatch uint64) (uint64, error) {
+	return m.change(ctx, a, ifMatch, ActionDeleteScript, "script:"+name, func(cur State, snap *splitter.Snapshot, _ *policies.Set, v uint64) (*plan, error) {
+		old, ok := cur.Scripts[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: no script %q", ErrNotFound, name)
+		}
+		scripts := maps.Clone(cur.Scripts)
+		delete(scripts, name)
+		st := State{Version: v, Table: cur.Table, Scripts: scripts}
+		next, set, err := m.compileState(st)
+		if err != nil {
+			return nil, err
+		}
+		p := &plan{table: cur.Table, scripts: scripts, set: set, snap: next, rebuild: func(v uint64) (*splitter.Snapshot, error) {
+			st.Version = v
+			s, _, err := m.compileState(st)
+			return s, err
+		}}
+		p.before, _ = json.Marshal(old)
+		return p, nil
+	})
+}
+
 // History returns the kept versions, newest first.
 func (m *Manager) History(ctx context.Context) ([]State, error) {
 	sctx, cancel := m.storeCtx(ctx)

@@ -42,6 +42,7 @@
 //	GET    /admin/v1/scripts/{name}           the Lua source (text/x-lua)
 //	PUT    /admin/v1/scripts/{name}           body: the Lua source → {"version"}; 422 invalid_script naming the line;
 //	                                          rules naming the script are re-bound in the same version
+//	DELETE /admin/v1/scripts/{name}           (our addition) → {"version"}; 422 invalid_script while a rule names it
 //	GET    /admin/v1/audit?limit=N            (our addition) {"entries":[{"at","who","role","action","target",
 //	                                          "version","before","after"}]}, newest first; limit 1..10000, default 100
 //	GET    /admin/v1/stats                    provided by the gateway through Server.Handle (503 until then)

@@ -95,3 +95,9 @@ func (s *Server) putScript(ctx *fasthttp.RequestCtx) {
 		return s.m.PutScript(c, a, param(ctx, "name"), string(b), im)
 	})
 }
+
+func (s *Server) deleteScript(ctx *fasthttp.RequestCtx) {
+	s.runChange(ctx, false, "invalid_script", "unknown_script", func(c context.Context, a Actor, im uint64, _ []byte) (uint64, error) {
+		return s.m.DeleteScript(c, a, param(ctx, "name"), im)
+	})
+}

@@ -37,6 +37,7 @@ func (s *Server) registerBuiltins() {
 	s.Handle("GET", "/admin/v1/scripts", RoleViewer, s.listScripts)
 	s.Handle("GET", "/admin/v1/scripts/{name}", RoleViewer, s.getScript)
 	s.Handle("PUT", "/admin/v1/scripts/{name}", RoleAdmin, s.putScript)
+	s.Handle("DELETE", "/admin/v1/scripts/{name}", RoleAdmin, s.deleteScript)
 }
 
 // versionBody is the answer to an accepted change.

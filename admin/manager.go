@@ -454,10 +454,12 @@ func (m *Manager) syncLocked(ctx context.Context) error {
 	if st.Version == m.badVer {
 		return m.syncFailed(m.badErr)
 	}
+	start := time.Now()
 	if err := m.installState(st, "store"); err != nil {
 		m.unapplicable(st.Version, err)
 		return m.syncFailed(m.badErr)
 	}
+	applySeconds.UpdateDuration(start)
 	m.stuck.Store(false)
 	m.synced.Store(true)
 	m.log.Info("policy state taken from the store", "version", st.Version, "who", st.Who, "action", st.Action)

@@ -29,6 +29,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"GET", "/admin/v1/scripts", "", RoleViewer},
 		{"GET", "/admin/v1/scripts/region_route", "", RoleViewer},
 		{"PUT", "/admin/v1/scripts/region_route", "this is not lua (", RoleAdmin},
+		{"DELETE", "/admin/v1/scripts/no_such_script", "", RoleAdmin},
 		{"GET", "/admin/v1/audit", "", RoleViewer},
 		{"GET", "/admin/v1/stats", "", RoleViewer},
 		{"GET", "/metrics", "", RoleViewer},
@@ -517,5 +518,25 @@ func TestEscapedPathSegments(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Fatalf("a bad escape: got %d; want 400", resp.StatusCode)
+	}
+}
+
+func TestDeleteScript(t *testing.T) {
+	e := newEnv(t)
+	r := e.expect(t, e.do(t, "DELETE", "/admin/v1/scripts/region_route", adminToken, ""), 422)
+	if !strings.Contains(string(r.body), "region_route") {
+		t.Fatalf("deleting a script a rule names: got %s", r.body)
+	}
+	e.expect(t, e.do(t, "DELETE", "/admin/v1/scripts/region_route", operatorToken, ""), 403)
+	e.expect(t, e.do(t, "PUT", "/admin/v1/scripts/spare", adminToken, "function split(req, args) return nil end"), 200)
+	e.expect(t, e.do(t, "DELETE", "/admin/v1/scripts/spare", adminToken, ""), 200)
+	e.expect(t, e.do(t, "GET", "/admin/v1/scripts/spare", viewerToken, ""), 404)
+	e.expect(t, e.do(t, "DELETE", "/admin/v1/scripts/spare", adminToken, ""), 404)
+	if g := decide(t, e.m, "collect-app", "u1", "sh"); g != "east" {
+		t.Fatalf("the remaining script must still run: got %q; want east", g)
+	}
+	a, _ := e.m.Audit(t.Context(), 1)
+	if a[0].Action != ActionDeleteScript || a[0].Target != "script:spare" || a[0].After != nil {
+		t.Fatalf("audit of the delete: got %+v", a[0])
 	}
 }

@@ -15,7 +15,7 @@ type State struct {
 	Scripts map[string]string `json:"scripts"` // name → Lua source
 	At      time.Time         `json:"at"`
 	Who     string            `json:"who"`    // token name of who made it ("boot" at start-up)
-	Action  string            `json:"action"` // see the Action constants
+	Action  string            `json:"action"` // push_table, put_appkey, delete_appkey, split_on, split_off, rollback, put_script, delete_script, boot
 }
 
 // Actions that make a new State (State.Action, AuditEntry.Action). Audit
@@ -28,6 +28,7 @@ const (
 	ActionSplitOff     = "split_off"
 	ActionRollback     = "rollback"
 	ActionPutScript    = "put_script"
+	ActionDeleteScript = "delete_script"
 	ActionBoot         = "boot"
 )
 
