@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -36,6 +37,7 @@ type sample struct {
 
 type result struct {
 	URL         string     `json:"url"`
+	StartUnixMs int64      `json:"start_unix_ms"` // wall clock of the measured run's start (sample times count from it)
 	Conns       int        `json:"conns"`
 	Rate        int        `json:"rate"`
 	Seconds     float64    `json:"seconds"`
@@ -72,13 +74,19 @@ func main() {
 	rate := flag.Int("rate", 0, "open loop at this many requests/s in total (0: closed loop)")
 	every := flag.Duration("interval", 100*time.Millisecond, "time-series interval")
 	out := flag.String("out", "", "write the result JSON here (default stdout)")
+	raw := flag.String("raw", "", "also write every measured sample here, one \"at_ms lat_us bad\" line each")
 	timeout := flag.Duration("timeout", 5*time.Second, "per-request time-out (counted as an error)")
 	flag.Parse()
 	reqs, err := bodies.Read(*bodiesPath, 0)
 	if err != nil {
 		log.Fatalf("loadgen: %v", err)
 	}
-	res := run(*url, reqs, *conns, *warmup, *dur, *rate, *every, *timeout)
+	res, samples := run(*url, reqs, *conns, *warmup, *dur, *rate, *every, *timeout)
+	if *raw != "" {
+		if err := writeRaw(*raw, samples); err != nil {
+			log.Fatalf("loadgen: %v", err)
+		}
+	}
 	enc, _ := json.MarshalIndent(res, "", "  ")
 	if *out == "" {
 		os.Stdout.Write(append(enc, '\n'))
@@ -95,7 +103,29 @@ func cpuSeconds() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate int, every, timeout time.Duration) *result {
+func writeRaw(path string, all [][]sample) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for _, m := range all {
+		for _, s := range m {
+			bad := 0
+			if s.bad {
+				bad = 1
+			}
+			fmt.Fprintf(w, "%d %d %d\n", s.at, s.lat, bad)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate int, every, timeout time.Duration) (*result, [][]sample) {
 	u, err := neturl.Parse(url)
 	if err != nil {
 		log.Fatalf("loadgen: bad -url: %v", err)
@@ -185,7 +215,7 @@ func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate i
 	stop.Store(true)
 	wg.Wait()
 
-	res := &result{URL: url, Conns: conns, Rate: rate, Seconds: dur.Seconds(), Errors: errs.Load(), Non2xx: non2xx.Load(),
+	res := &result{URL: url, StartUnixMs: start.UnixMilli(), Conns: conns, Rate: rate, Seconds: dur.Seconds(), Errors: errs.Load(), Non2xx: non2xx.Load(),
 		LoadgenCPU: cpu / dur.Seconds(), IntervalMs: int(every / time.Millisecond), FirstErrors: firstErrs}
 	var lats []uint32
 	nIntervals := int(dur/every) + 1
@@ -214,7 +244,7 @@ func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate i
 		res.Series = append(res.Series, interval{StartMs: k * res.IntervalMs, Count: len(l), Errors: perErr[k], P50us: q(l, 0.5), P99us: q(l, 0.99),
 			RPS: float64(len(l)) / every.Seconds()})
 	}
-	return res
+	return res, all
 }
 
 // q is the nearest-rank quantile of sorted values.

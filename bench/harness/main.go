@@ -1,0 +1,671 @@
+// Command harness runs every comparison of bench/ (bench/run.sh builds it
+// and calls it): each server pinned to one core, the load generator to the
+// other, the same connections and duration, alternated A B A B, and writes
+// the measurements as JSON for bench/report.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	work string // scratch folder of this run
+	root string // the repository
+	bin  string // built binaries
+	res  = &Results{}
+	opt  options
+)
+
+type options struct {
+	quick    bool
+	conns    int
+	dur      time.Duration
+	warmup   time.Duration
+	rounds   int
+	deadline time.Time
+}
+
+const (
+	serverCore  = 0
+	loadgenCore = 1
+	token       = "bench-admin-token"
+
+	syIngress  = "127.0.0.1:28080"
+	syAdmin    = "127.0.0.1:28090"
+	sy2Ingress = "127.0.0.1:28084"
+	sy2Admin   = "127.0.0.1:28094"
+	nginxAddr  = "127.0.0.1:28081"
+	baseAddr   = "127.0.0.1:28082"
+	redisAddr  = "127.0.0.1:28079"
+)
+
+func main() {
+	quick := flag.Bool("quick", false, "the ~2-minute version")
+	flag.StringVar(&work, "work", "", "scratch folder (required)")
+	flag.StringVar(&root, "root", ".", "repository root")
+	flag.StringVar(&bin, "bin", "", "folder of the built binaries: switchyard, gen, check, loadgen, baseline (required)")
+	out := flag.String("out", "", "results JSON (required)")
+	flag.Parse()
+	if work == "" || bin == "" || *out == "" {
+		log.Fatal("harness: -work, -bin and -out are required")
+	}
+	opt = options{quick: *quick, conns: 64, dur: 10 * time.Second, warmup: 2 * time.Second, rounds: 3}
+	budget := 16 * time.Minute
+	if *quick {
+		opt.dur, opt.warmup, opt.rounds = 3*time.Second, time.Second, 1
+		budget = 4 * time.Minute
+	}
+	opt.deadline = time.Now().Add(budget)
+	root, _ = filepath.Abs(root)
+	res.Quick = *quick
+	res.Started = time.Now().UTC().Format(time.RFC3339)
+	res.Params = Params{Conns: opt.conns, DurationS: opt.dur.Seconds(), WarmupS: opt.warmup.Seconds(), Rounds: opt.rounds,
+		ServerCore: serverCore, LoadgenCore: loadgenCore}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sig
+		log.Printf("harness: %v: stopping every process", s)
+		stopAll()
+		os.Exit(2)
+	}()
+	defer stopAll()
+	machine()
+	writeWrkScript()
+
+	sections := []struct {
+		name string
+		run  func() error
+	}{
+		{"route 1k", func() error { return routeSection("route-1k", 1000, false, false) }},
+		{"route 100k + push", func() error { return routeSection("route-100k", 100000, false, true) }},
+		{"lua 1k", func() error { return routeSection("lua-1k", 1000, true, false) }},
+		{"lua 100k", func() error {
+			if opt.quick {
+				note("lua with 100k appkeys: skipped in --quick (run `make bench` for it)")
+				return nil
+			}
+			return routeSection("lua-100k", 100000, true, false)
+		}},
+		{"calls", callsSection},
+		{"dispatch", dispatchSection},
+		{"memory", memorySection},
+		{"ceiling", ceilingSection},
+		{"profiles", profileSection},
+	}
+	for _, s := range sections {
+		if time.Now().After(opt.deadline) {
+			note(fmt.Sprintf("%s: skipped, the run's time budget was used up", s.name))
+			continue
+		}
+		uptime(s.name)
+		log.Printf("harness: %s", s.name)
+		if err := s.run(); err != nil {
+			log.Printf("harness: %s: %v", s.name, err)
+			note(fmt.Sprintf("%s: FAILED: %v", s.name, err))
+		}
+		stopAll()
+		save(*out)
+	}
+	uptime("end")
+	res.Finished = time.Now().UTC().Format(time.RFC3339)
+	save(*out)
+}
+
+func save(path string) {
+	b, _ := json.MarshalIndent(res, "", " ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		log.Fatalf("harness: %v", err)
+	}
+}
+
+func note(s string) { res.Notes = append(res.Notes, s) }
+
+func record(cmd string) {
+	if !slices.Contains(res.Commands, cmd) {
+		res.Commands = append(res.Commands, cmd)
+	}
+}
+
+func uptime(section string) {
+	res.Load = append(res.Load, LoadSample{At: time.Now().UTC().Format("15:04:05"), Section: section, Uptime: output("uptime")})
+}
+
+func machine() {
+	m := &res.Machine
+	cpuinfo, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(cpuinfo), "\n") {
+		if v, ok := strings.CutPrefix(l, "model name"); ok {
+			m.CPU = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+			break
+		}
+	}
+	m.Cores = strings.Count(string(cpuinfo), "\nprocessor") + 1 // runtime.NumCPU sees only the harness's pinned core
+	if !strings.HasPrefix(string(cpuinfo), "processor") {
+		m.Cores = runtime.NumCPU()
+	}
+	if meminfo, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(meminfo), "\n", 2)[0], "MemTotal:"), "%d", &kb)
+		m.MemoryMB = kb / 1024
+	}
+	m.Kernel = output("uname", "-srm")
+	m.Go = output("go", "version")
+	m.Nginx = output("nginx", "-v")
+	m.NgxLua = output("dpkg-query", "-W", "-f", "${Package} ${Version}", "libnginx-mod-http-lua")
+	m.Redis = output("redis-server", "--version")
+	m.Wrk = strings.SplitN(output("wrk", "-v"), "\n", 2)[0]
+	m.Switchyard = output("git", "-C", root, "log", "-1", "--format=%h %s")
+}
+
+// ---------------------------------------------------------------------
+// Inputs.
+
+type inputs struct {
+	dir, table, config, bodies string
+}
+
+// generate writes (or reuses) the table, configuration and bodies of n
+// appkeys, the configuration listening on ingress/admin.
+func generate(name string, n int, lua bool, seed int64, ingress, admin, redis string) (inputs, error) {
+	dir := filepath.Join(work, name)
+	in := inputs{dir: dir, table: filepath.Join(dir, "table.json"), config: filepath.Join(dir, "switchyard.yaml"), bodies: filepath.Join(dir, "bodies.jsonl")}
+	args := []string{filepath.Join(bin, "gen"), "-n", strconv.Itoa(n), "-seed", strconv.FormatInt(seed, 10), "-dir", dir,
+		"-listen", ingress, "-admin-listen", admin, "-token", token, "-policies", filepath.Join(root, "policies"), "-redis", redis}
+	if lua {
+		args = append(args, "-lua")
+	}
+	record(strings.Join(args, " "))
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		return in, fmt.Errorf("gen: %v: %s", err, out)
+	}
+	return in, nil
+}
+
+// startSwitchyard starts serve on the server core with GOMAXPROCS=1.
+func startSwitchyard(name string, in inputs, admin string, extraEnv ...string) (*proc, error) {
+	os.Remove(filepath.Join(in.dir, "snapshot.json")) // start from the table file
+	env := append([]string{"GOMAXPROCS=1"}, extraEnv...)
+	p, err := start(name, serverCore, env, filepath.Join(bin, "switchyard"), "serve", "--config", in.config)
+	if err != nil {
+		return nil, err
+	}
+	return p, waitHTTP(p, "http://"+admin+"/readyz", 3*time.Minute)
+}
+
+func startNginx(name string) (*proc, error) {
+	prefix := filepath.Join(work, name)
+	if err := os.MkdirAll(filepath.Join(prefix, "body"), 0o755); err != nil {
+		return nil, err
+	}
+	tmpl, err := os.ReadFile(filepath.Join(root, "bench/nginx/nginx.conf.tmpl"))
+	if err != nil {
+		return nil, err
+	}
+	conf := strings.NewReplacer("@PREFIX@", prefix, "@PORT@", strings.Split(nginxAddr, ":")[1], "@DICT@", "1024m",
+		"@LUADIR@", filepath.Join(root, "bench/nginx/lua"), "@POLICIES@", filepath.Join(root, "policies")).Replace(string(tmpl))
+	confPath := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := start(name, serverCore, nil, "nginx", "-p", prefix, "-c", confPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(p, "http://"+nginxAddr+"/healthz", 30*time.Second); err != nil {
+		return p, err
+	}
+	if res.Machine.LuaJIT == "" {
+		res.Machine.LuaJIT = strings.TrimSpace(get("http://" + nginxAddr + "/luajit"))
+	}
+	return p, nil
+}
+
+func startBaseline() (*proc, error) {
+	p, err := start("baseline", serverCore, []string{"GOMAXPROCS=1"}, filepath.Join(bin, "baseline"), "-listen", baseAddr)
+	if err != nil {
+		return nil, err
+	}
+	return p, waitHTTP(p, "http://"+baseAddr+"/healthz", 30*time.Second)
+}
+
+func get(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// canonical returns switchyard's table in force (GET /admin/v1/table).
+func canonical(admin string) ([]byte, error) {
+	req, _ := http.NewRequest("GET", "http://"+admin+"/admin/v1/table", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("GET /admin/v1/table: %d %.200s", resp.StatusCode, b)
+	}
+	return b, err
+}
+
+// put sends body and returns the status, the answer and the round trip.
+func put(url string, body []byte, bearer bool) (int, string, time.Duration, error) {
+	req, _ := http.NewRequest("PUT", url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if bearer {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Timeout: 2 * time.Minute}
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", time.Since(t0), err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), time.Since(t0), nil
+}
+
+// pushNginx stores switchyard's canonical table in the nginx peer.
+func pushNginx(canon []byte, version int) (time.Duration, error) {
+	st, body, d, err := put(fmt.Sprintf("http://%s/admin/table?version=%d", nginxAddr, version), canon, false)
+	if err != nil {
+		return d, err
+	}
+	if st != 200 {
+		return d, fmt.Errorf("nginx push: %d %.300s", st, body)
+	}
+	return d, nil
+}
+
+func runCheck(scenario string, in inputs, syURL string) error {
+	outPath := filepath.Join(in.dir, "check.json")
+	args := []string{filepath.Join(bin, "check"), "-a", syURL, "-b", "http://" + nginxAddr + "/v1/route",
+		"-bodies", in.bodies, "-table", in.table, "-n", "2000", "-out", outPath}
+	record(strings.Join(args, " "))
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	var m map[string]any
+	b, rerr := os.ReadFile(outPath)
+	if rerr == nil {
+		_ = json.Unmarshal(b, &m)
+	}
+	res.Checks = append(res.Checks, Check{Scenario: scenario, Result: m, Passed: err == nil})
+	if err != nil {
+		return fmt.Errorf("equivalence check: %v: %.2000s", err, out)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------
+// Closed-loop runs with wrk.
+
+const wrkScript = `-- bench/harness: cycles through a bodies file; request i carries
+-- X-Trial: 1 when i is odd (0-based), as bench/gen documents.
+local reqs, n, i = {}, 0, 0
+function init(args)
+  local path, target = args[1], args[2]
+  for line in io.lines(path) do
+    if #line > 0 then
+      local h = {["Content-Type"] = "application/json"}
+      if n % 2 == 1 then h["X-Trial"] = "1" end
+      n = n + 1
+      reqs[n] = wrk.format("POST", target, h, line)
+    end
+  end
+end
+function request()
+  i = i % n + 1
+  return reqs[i]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p99":%d,"p999":%d,"max":%d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max))
+end
+`
+
+func wrkScriptPath() string { return filepath.Join(work, "bodies.lua") }
+
+func writeWrkScript() {
+	if err := os.WriteFile(wrkScriptPath(), []byte(wrkScript), 0o644); err != nil {
+		log.Fatalf("harness: %v", err)
+	}
+}
+
+type wrkOut struct {
+	Requests                              int
+	DurationUs                            int64 `json:"duration_us"`
+	Connect, Read, Write, Status, Timeout int
+	P50, P99, P999, Max                   float64
+}
+
+// wrk runs one closed-loop measurement against url (path from bodies) and
+// returns it; serverPid's CPU is measured over the run.
+func wrk(scenario, server string, round int, addr, path, bodies string, dur time.Duration, serverPid int) (HTTPRun, error) {
+	args := []string{"taskset", "-c", strconv.Itoa(loadgenCore), "wrk", "-t1", "-c" + strconv.Itoa(opt.conns),
+		"-d" + strconv.Itoa(int(dur.Seconds())) + "s", "--latency", "-s", wrkScriptPath(), "http://" + addr + path, "--", bodies, path}
+	record(strings.Join(args, " "))
+	cmd := exec.Command(args[0], args[1:]...)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	cpu0 := 0.0
+	if serverPid > 0 {
+		cpu0 = cpuSeconds(serverPid)
+	}
+	t0 := time.Now()
+	err := cmd.Run()
+	wall := time.Since(t0).Seconds()
+	run := HTTPRun{Scenario: scenario, Server: server, Round: round, Tool: "wrk"}
+	if serverPid > 0 {
+		run.ServerCPU = (cpuSeconds(serverPid) - cpu0) / wall
+	}
+	if err != nil {
+		return run, fmt.Errorf("wrk: %v: %.500s", err, stdout.String())
+	}
+	if cmd.ProcessState != nil {
+		run.GenCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds() / wall
+	}
+	_, js, ok := strings.Cut(stdout.String(), "WRKJSON ")
+	if !ok {
+		return run, fmt.Errorf("wrk printed no summary: %.500s", stdout.String())
+	}
+	js, _, _ = strings.Cut(js, "\n")
+	var w wrkOut
+	if err := json.Unmarshal([]byte(js), &w); err != nil {
+		return run, fmt.Errorf("wrk summary %q: %v", js, err)
+	}
+	run.Requests = w.Requests
+	run.RPS = float64(w.Requests) / (float64(w.DurationUs) / 1e6)
+	run.Errors = w.Connect + w.Read + w.Write + w.Status + w.Timeout
+	run.P50us, run.P99us, run.P999us, run.MaxUs = w.P50, w.P99, w.P999, w.Max
+	return run, nil
+}
+
+type target struct {
+	name string
+	addr string
+	path string
+	p    *proc
+}
+
+// alternate runs rounds of every target in turn (A B C A B C …), each after
+// an unmeasured warm-up, and stores the runs.
+func alternate(scenario string, targets []target, bodies string) error {
+	for _, t := range targets {
+		if _, err := wrk(scenario, t.name, 0, t.addr, t.path, bodies, opt.warmup, 0); err != nil {
+			return fmt.Errorf("%s warm-up: %w", t.name, err)
+		}
+	}
+	for r := 1; r <= opt.rounds; r++ {
+		for _, t := range targets {
+			run, err := wrk(scenario, t.name, r, t.addr, t.path, bodies, opt.dur, t.p.pid())
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", t.name, r, err)
+			}
+			log.Printf("harness: %s %s round %d: %.0f req/s p99 %.0f µs errors %d", scenario, t.name, r, run.RPS, run.P99us, run.Errors)
+			res.HTTP = append(res.HTTP, run)
+		}
+	}
+	return nil
+}
+
+// routeSection compares switchyard, the nginx peer and (without Lua) the
+// baseline on a table of n appkeys; with push it then measures a push of a
+// second table of n appkeys under 70% load on switchyard and nginx.
+func routeSection(scenario string, n int, lua, push bool) error {
+	in, err := generate(scenario, n, lua, 1, syIngress, syAdmin, "")
+	if err != nil {
+		return err
+	}
+	sy, err := startSwitchyard("switchyard-"+scenario, in, syAdmin)
+	if err != nil {
+		return err
+	}
+	ng, err := startNginx("nginx-" + scenario)
+	if err != nil {
+		return err
+	}
+	canon, err := canonical(syAdmin)
+	if err != nil {
+		return err
+	}
+	if _, err := pushNginx(canon, 1); err != nil {
+		return err
+	}
+	if err := runCheck(scenario, in, "http://"+syIngress+"/v1/route"); err != nil {
+		return err
+	}
+	targets := []target{{"switchyard", syIngress, "/v1/route", sy}, {"nginx", nginxAddr, "/v1/route", ng}}
+	if !lua {
+		base, err := startBaseline()
+		if err != nil {
+			return err
+		}
+		targets = append(targets, target{"baseline", baseAddr, "/v1/route", base})
+	}
+	if err := alternate(scenario, targets, in.bodies); err != nil {
+		return err
+	}
+	if push {
+		return pushSection(scenario, n, in, sy, ng, canon)
+	}
+	return nil
+}
+
+func medianRPS(scenario, server string) float64 {
+	var v []float64
+	for _, r := range res.HTTP {
+		if r.Scenario == scenario && r.Server == server {
+			v = append(v, r.RPS)
+		}
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// pushSection: open-loop load at 70% of the server's median peak; after a
+// third of the run a table of n other appkeys' rules (seed 2, then back to
+// seed 1 …) is pushed. Latency counts from the scheduled send time.
+func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte) error {
+	in2, err := generate(scenario+"-seed2", n, false, 2, syIngress, syAdmin, "")
+	if err != nil {
+		return err
+	}
+	tables := [2][]byte{}
+	if tables[0], err = os.ReadFile(in.table); err != nil {
+		return err
+	}
+	if tables[1], err = os.ReadFile(in2.table); err != nil {
+		return err
+	}
+	// Learn the canonical form of table 2 (unmeasured), then go back to 1.
+	if st, body, _, err := put("http://"+syAdmin+"/admin/v1/table", tables[1], true); err != nil || st != 200 {
+		return fmt.Errorf("push table 2: %d %.300s %v", st, body, err)
+	}
+	canon2, err := canonical(syAdmin)
+	if err != nil {
+		return err
+	}
+	if st, body, _, err := put("http://"+syAdmin+"/admin/v1/table", tables[0], true); err != nil || st != 200 {
+		return fmt.Errorf("push table 1 back: %d %.300s %v", st, body, err)
+	}
+	canons := [2][]byte{canon1, canon2}
+	dur := 15 * time.Second
+	if opt.quick {
+		dur = 8 * time.Second
+	}
+	rounds := max(1, opt.rounds-1)
+	nginxVersion := 1
+	next := 1 // table index pushed next; both servers hold table 0 now
+	for r := 1; r <= rounds; r++ {
+		for _, server := range []string{"switchyard", "nginx"} {
+			peak := medianRPS(scenario, server)
+			if peak == 0 {
+				return fmt.Errorf("no peak measured for %s", server)
+			}
+			rate := int(0.7 * peak)
+			addr := syIngress
+			if server == "nginx" {
+				addr = nginxAddr
+			}
+			doPush := func() (int, error) {
+				if server == "switchyard" {
+					st, body, _, err := put("http://"+syAdmin+"/admin/v1/table", tables[next], true)
+					if err == nil && st != 200 {
+						err = fmt.Errorf("switchyard push: %d %.300s", st, body)
+					}
+					return st, err
+				}
+				nginxVersion++
+				_, err := pushNginx(canons[next], nginxVersion)
+				if err != nil {
+					return 0, err
+				}
+				return 200, nil
+			}
+			run, err := pushRun(server, r, addr, in.bodies, rate, dur, doPush)
+			if err != nil {
+				return err
+			}
+			run.Appkeys, run.PeakRPS = n, peak
+			log.Printf("harness: push %s round %d: rate %d push %d ms errors %d p99 steady %.0f push %.0f µs", server, r, rate, run.PushMs, run.Errors, run.SteadyP99us, run.PushP99us)
+			res.Push = append(res.Push, run)
+		}
+		next = 1 - next
+	}
+	_ = sy
+	_ = ng
+	return nil
+}
+
+func pushRun(server string, round int, addr, bodies string, rate int, dur time.Duration, doPush func() (int, error)) (PushRun, error) {
+	run := PushRun{Server: server, Round: round, Rate: rate}
+	raw := filepath.Join(work, fmt.Sprintf("push-%s-%d.raw", server, round))
+	outPath := filepath.Join(work, fmt.Sprintf("push-%s-%d.json", server, round))
+	lg, err := start(fmt.Sprintf("loadgen-push-%s-%d", server, round), loadgenCore, []string{"GOMAXPROCS=1"}, filepath.Join(bin, "loadgen"),
+		"-url", "http://"+addr+"/v1/route", "-bodies", bodies, "-c", strconv.Itoa(opt.conns), "-rate", strconv.Itoa(rate),
+		"-d", dur.String(), "-warmup", "1s", "-interval", "100ms", "-raw", raw, "-out", outPath)
+	if err != nil {
+		return run, err
+	}
+	time.Sleep(time.Second + dur/3)
+	t0 := time.Now()
+	st, perr := doPush()
+	t1 := time.Now()
+	run.PushStatus = st
+	run.PushMs = int(t1.Sub(t0) / time.Millisecond)
+	select {
+	case <-lg.done:
+	case <-time.After(dur + time.Minute):
+		lg.stop()
+		return run, fmt.Errorf("loadgen did not finish")
+	}
+	if perr != nil {
+		return run, perr
+	}
+	var lgRes struct {
+		StartUnixMs int64 `json:"start_unix_ms"`
+		Requests    int   `json:"requests"`
+		Errors      int   `json:"errors"`
+		Non2xx      int   `json:"non_2xx"`
+	}
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		return run, fmt.Errorf("loadgen: %v: %s", err, lg.tail())
+	}
+	if err := json.Unmarshal(b, &lgRes); err != nil {
+		return run, err
+	}
+	run.Requests, run.Errors = lgRes.Requests, lgRes.Errors+lgRes.Non2xx
+	run.PushStartMs = int(t0.UnixMilli() - lgRes.StartUnixMs)
+	pushEnd := int(t1.UnixMilli()-lgRes.StartUnixMs) + 1000
+	samples, err := readRaw(raw)
+	if err != nil {
+		return run, err
+	}
+	var steady, during []float64
+	buckets := map[int][]float64{}
+	bucketErr := map[int]int{}
+	for _, s := range samples {
+		switch {
+		case s.at < run.PushStartMs:
+			steady = append(steady, s.lat)
+		case s.at <= pushEnd:
+			during = append(during, s.lat)
+		}
+		k := s.at / 100
+		buckets[k] = append(buckets[k], s.lat)
+		if s.bad {
+			bucketErr[k]++
+		}
+	}
+	run.SteadyP50us, run.SteadyP99us = quantile(steady, 0.5), quantile(steady, 0.99)
+	run.PushP50us, run.PushP99us = quantile(during, 0.5), quantile(during, 0.99)
+	for k := 0; k <= int(dur/(100*time.Millisecond)); k++ {
+		l := buckets[k]
+		run.Series = append(run.Series, Point{Ms: k * 100, P50us: quantile(l, 0.5), P99us: quantile(l, 0.99), Count: len(l), Errors: bucketErr[k]})
+	}
+	os.Remove(raw)
+	return run, nil
+}
+
+type rawSample struct {
+	at  int
+	lat float64
+	bad bool
+}
+
+func readRaw(path string) ([]rawSample, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []rawSample
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			continue
+		}
+		at, _ := strconv.Atoi(f[0])
+		lat, _ := strconv.ParseFloat(f[1], 64)
+		out = append(out, rawSample{at: at, lat: lat, bad: f[2] == "1"})
+	}
+	return out, nil
+}
+
+// quantile is the nearest-rank quantile (it sorts v).
+func quantile(v []float64, phi float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	i := int(phi*float64(len(v))+0.5) - 1
+	return v[max(0, min(i, len(v)-1))]
+}

@@ -1,0 +1,336 @@
+// Command report turns bench/harness's results JSON into bench/RESULTS.md
+// and the PNG charts under bench/charts/. It computes medians, spreads,
+// ratios and the issue's targets from the measurements; it never adds a
+// figure of its own.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"switchyard/bench/internal/results"
+)
+
+type (
+	Results     = results.Results
+	PushRun     = results.PushRun
+	DispatchRun = results.DispatchRun
+)
+
+func main() {
+	in := flag.String("in", "bench/results.json", "results JSON of bench/harness")
+	md := flag.String("md", "bench/RESULTS.md", "Markdown report to write")
+	charts := flag.String("charts", "bench/charts", "folder of the PNG charts")
+	flag.Parse()
+	b, err := os.ReadFile(*in)
+	if err != nil {
+		log.Fatalf("report: %v", err)
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		log.Fatalf("report: %s: %v", *in, err)
+	}
+	if err := os.MkdirAll(*charts, 0o755); err != nil {
+		log.Fatalf("report: %v", err)
+	}
+	rel, _ := filepath.Rel(filepath.Dir(*md), *charts)
+	var pngs []string
+	for _, f := range []func(*Results, string) (string, error){throughputChart, pushChart, capsChart, memoryChart} {
+		name, err := f(&r, *charts)
+		if err != nil {
+			log.Printf("report: chart: %v", err)
+			continue
+		}
+		pngs = append(pngs, name)
+	}
+	text := render(&r, rel, pngs)
+	if err := os.WriteFile(*md, []byte(text), 0o644); err != nil {
+		log.Fatalf("report: %v", err)
+	}
+}
+
+// ---------------------------------------------------------------------
+// Statistics.
+
+type spread struct{ med, min, max float64 }
+
+func spreadOf(v []float64) spread {
+	if len(v) == 0 {
+		return spread{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return spread{med: m, min: s[0], max: s[len(s)-1]}
+}
+
+type serverStats struct {
+	n                        int
+	rps, p50, p99, p999, max spread
+	errors                   int
+	genCPU, serverCPU        spread
+}
+
+func statsOf(r *Results, scenario, server string) serverStats {
+	var st serverStats
+	var rps, p50, p99, p999, mx, gen, srv []float64
+	for _, h := range r.HTTP {
+		if h.Scenario != scenario || h.Server != server || h.Tool != "wrk" {
+			continue
+		}
+		st.n++
+		rps = append(rps, h.RPS)
+		p50 = append(p50, h.P50us)
+		p99 = append(p99, h.P99us)
+		p999 = append(p999, h.P999us)
+		mx = append(mx, h.MaxUs)
+		gen = append(gen, h.GenCPU)
+		srv = append(srv, h.ServerCPU)
+		st.errors += h.Errors
+	}
+	st.rps, st.p50, st.p99, st.p999, st.max = spreadOf(rps), spreadOf(p50), spreadOf(p99), spreadOf(p999), spreadOf(mx)
+	st.genCPU, st.serverCPU = spreadOf(gen), spreadOf(srv)
+	return st
+}
+
+func scenariosOf(r *Results, want ...string) []string {
+	var out []string
+	for _, w := range want {
+		for _, h := range r.HTTP {
+			if h.Scenario == w {
+				out = append(out, w)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// ---------------------------------------------------------------------
+// Markdown.
+
+func ms(us float64) string {
+	switch {
+	case us == 0:
+		return "–"
+	case us < 10000:
+		return fmt.Sprintf("%.2f", us/1000)
+	default:
+		return fmt.Sprintf("%.0f", us/1000)
+	}
+}
+
+func pct(x float64) string { return fmt.Sprintf("%+.0f%%", (x-1)*100) }
+
+func render(r *Results, chartDir string, pngs []string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	mode := "full run (`make bench`)"
+	if r.Quick {
+		mode = "quick run (`make bench QUICK=1`): one round of 3 s per server, so the spreads are not measured and every figure is noisier than the full run's"
+	}
+	w("# switchyard benchmarks\n\n")
+	w("Written by `bench/report` from `bench/results.json` (the raw measurements of `bench/harness`); nothing here is typed by hand. ")
+	w("Run started %s, finished %s: %s.\n\n", r.Started, r.Finished, mode)
+	w("**Read every figure with the load in mind**: the machine has %d cores and was shared with other jobs during the run (see *Machine load*). ", r.Machine.Cores)
+	w("Pinning puts each server on core %d and the load generator on core %d, but other processes ran on both cores, so absolute figures are low and noisy; the alternated rounds (A B C A B C) keep the comparisons fair, not the absolute numbers.\n\n", r.Params.ServerCore, r.Params.LoadgenCore)
+
+	w("## Targets (issue 4)\n\n")
+	w("| target | measured | verdict |\n|---|---|---|\n")
+	for _, t := range targets(r) {
+		w("| %s | %s | %s |\n", t.name, t.measured, t.verdict)
+	}
+	w("\n")
+
+	w("## Machine\n\n| | |\n|---|---|\n")
+	m := r.Machine
+	for _, kv := range [][2]string{{"CPU", m.CPU}, {"cores", fmt.Sprint(m.Cores)}, {"memory", fmt.Sprintf("%d MiB", m.MemoryMB)}, {"kernel", m.Kernel},
+		{"Go", m.Go}, {"nginx", m.Nginx}, {"ngx_lua", m.NgxLua}, {"LuaJIT", m.LuaJIT}, {"Redis", m.Redis}, {"wrk", m.Wrk}, {"switchyard", m.Switchyard}} {
+		w("| %s | %s |\n", kv[0], strings.ReplaceAll(kv[1], "\n", " "))
+	}
+	w("\n## Machine load\n\n`uptime` at the start of each section:\n\n| time (UTC) | section | uptime |\n|---|---|---|\n")
+	for _, l := range r.Load {
+		w("| %s | %s | `%s` |\n", l.At, l.Section, strings.TrimSpace(l.Uptime))
+	}
+
+	w("\n## Method\n\n")
+	w("- Servers: `switchyard serve` (GOMAXPROCS=1), nginx 1 worker + ngx_lua (`bench/nginx`), and `bench/baseline` (bare fasthttp, constant JSON, GOMAXPROCS=1) — each under `taskset -c %d`.\n", r.Params.ServerCore)
+	w("- Load: `wrk -t1 -c%d` under `taskset -c %d`, Lua script cycling through the request bodies of `bench/gen` (odd requests carry `X-Trial: 1`); %.0f s per run after a %.0f s warm-up per server; %d round(s), servers alternated within each round. Medians over rounds, spread = min–max.\n",
+		r.Params.Conns, r.Params.LoadgenCore, r.Params.DurationS, r.Params.WarmupS, r.Params.Rounds)
+	w("- Tables: `splitter.GenerateTable(n, 1)` (user, version, canary, weighted, ip, match rules; lua variant: a first `region_route` rule per appkey). The nginx peer gets switchyard's canonical JSON (`GET /admin/v1/table`) through `PUT /admin/table?version=N`.\n")
+	w("- Push: `bench/loadgen` open loop at 70%% of the server's median peak (latency from the scheduled send time), a table of the same size with other rules pushed after a third of the run; \"during the push\" = from the PUT to 1 s after its answer.\n\n")
+
+	w("## Equivalence check (run first)\n\n| scenario | sample | compared | skipped (random-hash rules) | mismatches |\n|---|---|---|---|---|\n")
+	for _, c := range r.Checks {
+		w("| %s | %v | %v | %v | **%v** |\n", c.Scenario, c.Result["sample"], c.Result["compared"], c.Result["random_skipped"], c.Result["mismatches"])
+	}
+	if len(r.Checks) > 0 {
+		w("\nDecisions compared, by the type of the deciding rule (first scenario): `%v`. The `ip` rules of the generated tables never match a loopback client, so they only ever decide \"no match\".\n", r.Checks[0].Result["decided_by_rule_type"])
+	}
+
+	w("\n## POST /v1/route\n\n")
+	if slices.Contains(pngs, "throughput.png") {
+		w("![throughput](%s/throughput.png)\n\n", chartDir)
+	}
+	w("| scenario | server | rounds | req/s median (min–max) | p50 ms | p99 ms | p99.9 ms | errors | server CPU (cores) | wrk CPU (cores) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, sc := range scenariosOf(r, "route-1k", "route-100k", "lua-1k", "lua-100k") {
+		for _, s := range []string{"switchyard", "nginx", "baseline"} {
+			st := statsOf(r, sc, s)
+			if st.n == 0 {
+				continue
+			}
+			w("| %s | %s | %d | %.0f (%.0f–%.0f) | %s | %s | %s | %d | %.2f | %.2f |\n", sc, s, st.n, st.rps.med, st.rps.min, st.rps.max,
+				ms(st.p50.med), ms(st.p99.med), ms(st.p999.med), st.errors, st.serverCPU.med, st.genCPU.med)
+		}
+	}
+	w("\nRatios of medians:\n\n| scenario | switchyard / nginx req/s | switchyard / baseline req/s | p99 switchyard / nginx |\n|---|---|---|---|\n")
+	for _, sc := range scenariosOf(r, "route-1k", "route-100k", "lua-1k", "lua-100k") {
+		sy, ng, bl := statsOf(r, sc, "switchyard"), statsOf(r, sc, "nginx"), statsOf(r, sc, "baseline")
+		w("| %s | %s | %s | %s |\n", sc, ratio(sy.rps.med, ng.rps.med), ratio(sy.rps.med, bl.rps.med), ratio(sy.p99.med, ng.p99.med))
+	}
+
+	w("\n## Push under load\n\n")
+	if slices.Contains(pngs, "push_latency.png") {
+		w("![push](%s/push_latency.png)\n\n", chartDir)
+	}
+	w("| server | round | appkeys | rate (70%% of peak) | PUT round trip | requests | failed | p50 steady → push ms | p99 steady → push ms | p99 push / steady |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, p := range r.Push {
+		w("| %s | %d | %d | %d/s | %d ms | %d | %d | %s → %s | %s → %s | %s |\n", p.Server, p.Round, p.Appkeys, p.Rate, p.PushMs, p.Requests, p.Errors,
+			ms(p.SteadyP50us), ms(p.PushP50us), ms(p.SteadyP99us), ms(p.PushP99us), ratio(p.PushP99us, p.SteadyP99us))
+	}
+
+	w("\n## POST /v1/calls\n\n| queue | rounds | tasks/s median (min–max) | p50 ms | p99 ms | p99.9 ms | errors | switchyard CPU (cores) |\n|---|---|---|---|---|---|---|---|\n")
+	for _, s := range []string{"switchyard-redis", "switchyard-memory"} {
+		st := statsOf(r, "calls", s)
+		if st.n == 0 {
+			continue
+		}
+		w("| %s | %d | %.0f (%.0f–%.0f) | %s | %s | %s | %d | %.2f |\n", strings.TrimPrefix(s, "switchyard-"), st.n, st.rps.med, st.rps.min, st.rps.max, ms(st.p50.med), ms(st.p99.med), ms(st.p999.med), st.errors, st.serverCPU.med)
+	}
+	w("\nRedis (`appendonly yes`, `appendfsync everysec`) runs on the server core with switchyard; a 202 is sent after Redis acknowledged the task. Dispatch is disabled here, so the queue only grows.\n")
+
+	w("\n## Dispatch to sim-fs\n\n")
+	if slices.Contains(pngs, "caps.png") {
+		w("![caps](%s/caps.png)\n\n", chartDir)
+	}
+	w("| run | tasks | originates | seconds | originates/s | switchyard CPU s | CPU per call | CAPS limit | mean rate (error) | worst 1-s window |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, d := range r.Dispatch {
+		capsCol, meanCol, worstCol := "none", "–", "–"
+		if d.CapsLimit > 0 {
+			capsCol = fmt.Sprintf("%d/s", d.CapsLimit)
+			meanCol = fmt.Sprintf("%.1f/s (%+.2f%%)", d.MeanRate, d.MeanErrorPct)
+			worstCol = fmt.Sprintf("%+.2f%%", d.WorstSecPct)
+		}
+		w("| %s | %d | %d | %.2f | %.0f | %.2f | %.0f µs | %s | %s | %s |\n", d.Scenario, d.Tasks, d.Originates, d.Seconds, d.PerSecond, d.CPUSeconds, d.CPUPerCallUs, capsCol, meanCol, worstCol)
+	}
+	for _, d := range r.Dispatch {
+		if d.Note != "" {
+			w("\n- %s: %s", d.Scenario, d.Note)
+		}
+	}
+	w("\n\nCPU per call is switchyard's CPU time (ingress of the batch included) over the originates; originates/s counts from the first to the last originate the two sim-fs nodes logged.\n")
+
+	w("\n## Memory\n\n")
+	if slices.Contains(pngs, "memory.png") {
+		w("![memory](%s/memory.png)\n\n", chartDir)
+	}
+	w("| appkeys | table JSON | start → ready | RSS idle | RSS after load | GC cycles under load | GC pause p99 | GC pause max | route req/s |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, mr := range r.Memory {
+		w("| %d | %.1f MiB | %.1f s | %.0f MiB | %.0f MiB | %d | %.3f ms | %.3f ms | %.0f |\n", mr.Appkeys, mr.TableFileMB, mr.LoadS, mr.IdleRSSMB, mr.RSSMB, mr.GCCycles, mr.GCPauseP99, mr.GCPauseMax, mr.RouteRPS)
+	}
+	w("\nGC pauses are the stop-the-world parts (sweep termination + mark termination) of every `GODEBUG=gctrace=1` cycle during the %.0f s route load.\n", r.Params.DurationS)
+
+	w("\n## The load generator's own ceiling\n\n| tool | target | req/s | p99 ms | generator CPU (cores) | target CPU (cores) |\n|---|---|---|---|---|---|\n")
+	for _, h := range r.HTTP {
+		if h.Scenario == "ceiling" {
+			w("| %s | baseline | %.0f | %s | %.2f | %.2f |\n", h.Tool, h.RPS, ms(h.P99us), h.GenCPU, h.ServerCPU)
+		}
+	}
+	w("\nThe generator is not the bottleneck when the server's core is busy (server CPU near 1.0) while the generator has CPU to spare; on a shared machine both can be starved, which the CPU columns show.\n")
+
+	if len(r.Profiles) > 0 {
+		w("\n## Profiles\n\nWhere switchyard is slower than a target, this is where its CPU goes under the route load.\n")
+		for _, p := range r.Profiles {
+			w("\n### %s\n\n`%s`\n\n```\n%s\n```\n", p.Name, p.Command, strings.Join(p.Lines, "\n"))
+		}
+	}
+	if len(r.Notes) > 0 {
+		w("\n## Notes and what was not measured\n\n")
+		for _, n := range r.Notes {
+			w("- %s\n", n)
+		}
+	}
+	w("\n## Exact commands\n\nReproduce with `make bench` (or `make bench QUICK=1`), which runs `bash bench/run.sh [--quick]`. The commands the harness ran (paths under its temporary work folder):\n\n```\n")
+	for _, c := range r.Commands {
+		w("%s\n", c)
+	}
+	w("```\n")
+	return b.String()
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+type target struct{ name, measured, verdict string }
+
+func targets(r *Results) []target {
+	var out []target
+	for _, sc := range scenariosOf(r, "route-1k", "route-100k") {
+		sy, ng, bl := statsOf(r, sc, "switchyard"), statsOf(r, sc, "nginx"), statsOf(r, sc, "baseline")
+		if sy.n > 0 && ng.n > 0 {
+			rt := sy.rps.med / ng.rps.med
+			p99ok := sy.p99.med <= ng.p99.med
+			v := verdict(rt >= 1.3 && p99ok, fmt.Sprintf("req/s %s of the 1.3× target; p99 %s nginx's", pct(rt/1.3), map[bool]string{true: "no worse than", false: fmt.Sprintf("%.2f× (worse than)", sy.p99.med/ng.p99.med)}[p99ok]))
+			out = append(out, target{sc + ": ≥ 1.3× nginx req/s, p99 no worse",
+				fmt.Sprintf("%.2f× (%.0f vs %.0f req/s); p99 %s vs %s ms", rt, sy.rps.med, ng.rps.med, ms(sy.p99.med), ms(ng.p99.med)), v})
+		}
+		if sy.n > 0 && bl.n > 0 {
+			rt := sy.rps.med / bl.rps.med
+			out = append(out, target{sc + ": ≥ 0.75× the fasthttp ceiling", fmt.Sprintf("%.2f× (%.0f vs %.0f req/s)", rt, sy.rps.med, bl.rps.med),
+				verdict(rt >= 0.75, fmt.Sprintf("%s of the target", pct(rt/0.75)))})
+		}
+	}
+	for _, p := range r.Push {
+		if p.Server != "switchyard" {
+			continue
+		}
+		rt := p.PushP99us / max(p.SteadyP99us, 1)
+		out = append(out, target{fmt.Sprintf("push of %d appkeys (round %d): no failed request, p99 ≤ 2× steady", p.Appkeys, p.Round),
+			fmt.Sprintf("%d failed of %d; p99 %s → %s ms (%.2f×)", p.Errors, p.Requests, ms(p.SteadyP99us), ms(p.PushP99us), rt),
+			verdict(p.Errors == 0 && rt <= 2, fmt.Sprintf("%d failed; p99 ratio %.2f× vs 2×", p.Errors, rt))})
+		out = append(out, target{fmt.Sprintf("push of %d appkeys (round %d): validated and in force < 1 s (issue 2)", p.Appkeys, p.Round),
+			fmt.Sprintf("PUT answered in %d ms under load", p.PushMs), verdict(p.PushMs < 1000, fmt.Sprintf("%.1f× the 1 s budget", float64(p.PushMs)/1000))})
+	}
+	for _, d := range r.Dispatch {
+		switch d.Scenario {
+		case "throughput":
+			out = append(out, target{"dispatch ≥ 2,000 originates/s", fmt.Sprintf("%.0f/s (%d calls), %.0f µs CPU per call", d.PerSecond, d.Originates, d.CPUPerCallUs),
+				verdict(d.PerSecond >= 2000, fmt.Sprintf("%s of the target", pct(d.PerSecond/2000)))})
+		case "caps":
+			ok := d.MeanRate > 0 && d.MeanErrorPct >= -2 && d.MeanErrorPct <= 2
+			out = append(out, target{fmt.Sprintf("CAPS within ±2%% (limit %d/s)", d.CapsLimit), fmt.Sprintf("mean %.1f/s (%+.2f%%), worst 1-s window %+.2f%%", d.MeanRate, d.MeanErrorPct, d.WorstSecPct),
+				verdict(ok, fmt.Sprintf("mean off by %+.2f%%", d.MeanErrorPct))})
+		}
+	}
+	return out
+}
+
+func verdict(met bool, how string) string {
+	if met {
+		return "**met**"
+	}
+	return "**missed**: " + how
+}
