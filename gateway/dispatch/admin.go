@@ -30,14 +30,18 @@ type PoolView struct {
 
 // MemberView is one node, line or endpoint with its live state.
 type MemberView struct {
-	ID          string   `json:"id"`
-	State       string   `json:"state"` // up, unreachable, removed, draining, ejected
-	Reason      string   `json:"reason,omitempty"`
-	Removals    int64    `json:"removals"`
-	CAPS        int      `json:"caps"`
-	CAPSUsed    int64    `json:"caps_used"` // set up in the last second by this instance
-	Max         int      `json:"max_concurrent"`
-	InFlight    int64    `json:"in_flight"` // this instance's calls in progress
+	ID       string `json:"id"`
+	State    string `json:"state"` // up, unreachable, removed, draining, ejected
+	Reason   string `json:"reason,omitempty"`
+	Removals int64  `json:"removals"`
+	CAPS     int    `json:"caps"`
+	CAPSUsed int64  `json:"caps_used"` // set up in the last second by this instance
+	Max      int    `json:"max_concurrent"`
+	InFlight int64  `json:"in_flight"` // this instance's calls in progress
+	// As the limiter counts them: across every instance sharing the
+	// limits through Redis (absent when the limiter could not tell).
+	AllInFlight *int     `json:"all_in_flight,omitempty"`
+	AllCAPSUsed *int     `json:"all_caps_used,omitempty"`
 	Weight      int      `json:"weight,omitempty"`
 	AnswerRate  *float64 `json:"answer_rate,omitempty"` // lines and endpoints, over the window
 	RateSamples int64    `json:"answer_rate_samples,omitempty"`
@@ -49,11 +53,22 @@ func (s *Set) Pools() []PoolView {
 	for _, name := range s.names {
 		d := s.groups[name]
 		now := d.Pool.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		loads, haveLoads, _ := d.Pool.Loads(ctx)
+		cancel()
+		nNodes := len(d.Pool.Nodes)
 		v := PoolView{Group: name, Kind: d.Pool.Config.Kind, Select: d.Pool.Config.Select,
 			Pending: d.Pending(), Active: d.Active(), Recovered: d.Recovered()}
 		view := func(m *pool.Member) MemberView {
 			mv := MemberView{ID: m.ID, State: m.State(), Reason: m.Reason(), Removals: m.Removals(), CAPS: m.CAPS,
 				CAPSUsed: m.CAPSUsed(now), Max: m.Max, InFlight: m.InFlight()}
+			li := m.Index // limits are nodes first, then lines or endpoints
+			if m.Kind != pool.MemberNode {
+				li += nNodes
+			}
+			if haveLoads && li < len(loads) {
+				mv.AllInFlight, mv.AllCAPSUsed = &loads[li].InFlight, &loads[li].CAPSUsed
+			}
 			if m.Kind != pool.MemberNode {
 				mv.Weight = m.Weight
 				if n, a := m.Rate.Stats(); n > 0 {

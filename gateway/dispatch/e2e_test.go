@@ -248,7 +248,7 @@ func TestESLEndToEnd(t *testing.T) {
 	// Limits hold where they are decided: the admissions (attempt start
 	// times) never exceed a CAPS in any one-second window. At the nodes the
 	// arrival times add the goroutine and socket jitter of a busy test
-	// machine, so there a 10% margin is allowed.
+	// machine under -race (tens of ms), so there a 25% margin is allowed.
 	admitted := map[string][]time.Time{}
 	for _, r := range recs {
 		for _, a := range r.Attempts {
@@ -266,16 +266,16 @@ func TestESLEndToEnd(t *testing.T) {
 		if got := maxIn(admitted["line:"+l.ID], time.Second); got > l.CAPS {
 			t.Errorf("line %s: %d admitted in one second; want at most %d", l.ID, got, l.CAPS)
 		}
-		if got := maxIn(perLine[l.ID], time.Second); got > l.CAPS*11/10 {
-			t.Errorf("line %s: %d originates in one second at the nodes; want at most %d", l.ID, got, l.CAPS*11/10)
+		if got := maxIn(perLine[l.ID], time.Second); got > l.CAPS*5/4 {
+			t.Errorf("line %s: %d originates in one second at the nodes; want at most %d", l.ID, got, l.CAPS*5/4)
 		}
 	}
 	for i, n := range cfg.Nodes {
 		if got := maxIn(admitted["node:"+n.ID], time.Second); got > n.CAPS {
 			t.Errorf("node %s: %d admitted in one second; want at most %d", n.ID, got, n.CAPS)
 		}
-		if got := maxIn(perNode[i], time.Second); got > n.CAPS*11/10 {
-			t.Errorf("node %s: %d originates in one second at the node; want at most %d", n.ID, got, n.CAPS*11/10)
+		if got := maxIn(perNode[i], time.Second); got > n.CAPS*5/4 {
+			t.Errorf("node %s: %d originates in one second at the node; want at most %d", n.ID, got, n.CAPS*5/4)
 		}
 	}
 	if states[queue.StateCompleted] < 120 || states[queue.StateCompleted] > 240 {

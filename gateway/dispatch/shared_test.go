@@ -46,6 +46,17 @@ func TestTwoInstancesShareLimits(t *testing.T) {
 	}
 	insts[0].enqueue(400, "app")
 	insts[1].ids = insts[0].ids
+	// While both run, the admin view shows the limits' use by both.
+	insts[0].until(20*time.Second, "shared load in the admin view", func() bool {
+		for _, pv := range insts[1].set.Pools() {
+			for _, n := range pv.Nodes {
+				if n.AllInFlight != nil && int64(*n.AllInFlight) > n.InFlight {
+					return true
+				}
+			}
+		}
+		return false
+	})
 	recs := insts[0].allFinal(90 * time.Second)
 	checkNeverTwice(t, recs, sims...)
 	admitted := map[string][]time.Time{}

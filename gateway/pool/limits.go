@@ -162,6 +162,36 @@ func (l *LocalLimiter) Release(_ context.Context, c Combo) error {
 	return nil
 }
 
+// Load is a limit's use across every instance sharing it.
+type Load struct {
+	InFlight int // calls in progress
+	CAPSUsed int // calls set up in the last second
+}
+
+// Loader is a Limiter that can report its limits' use (for the admin API).
+type Loader interface {
+	Loads(ctx context.Context) ([]Load, error)
+}
+
+var _ Loader = (*LocalLimiter)(nil)
+
+// Loads implements Loader.
+func (l *LocalLimiter) Loads(context.Context) ([]Load, error) {
+	now := l.Now().UnixNano()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Load, len(l.limits))
+	for i := range l.state {
+		out[i].InFlight = l.state[i].inflight
+		for _, t := range l.state[i].log {
+			if t != 0 && t > now-int64(time.Second) {
+				out[i].CAPSUsed++
+			}
+		}
+	}
+	return out, nil
+}
+
 // InFlight returns the calls in progress on limit i.
 func (l *LocalLimiter) InFlight(i int) int {
 	l.mu.Lock()

@@ -290,3 +290,30 @@ func TestRedisClusterScripts(t *testing.T) {
 		t.Fatalf("vote: got %v, %v", got, err)
 	}
 }
+
+func TestLoads(t *testing.T) {
+	rdb := startRedis(t)
+	ctx := context.Background()
+	limits := []Limit{{Key: "node:a", CAPS: 100, Max: 10}, {Key: "line:x", Max: 10}}
+	for name, ls := range map[string][]Limiter{
+		"local": {NewLocalLimiter(limits)},
+		"redis": {NewRedisLimiter(rdb, "gw1").For("g")(limits), NewRedisLimiter(rdb, "gw2").For("g")(limits)},
+	} {
+		for i := 0; i < 3; i++ {
+			for {
+				adm, err := ls[i%len(ls)].Admit(ctx, []Combo{{0, 1}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if adm.Index == 0 {
+					break
+				}
+				time.Sleep(adm.Wait)
+			}
+		}
+		got, err := ls[0].(Loader).Loads(ctx)
+		if err != nil || len(got) != 2 || got[0] != (Load{InFlight: 3, CAPSUsed: 3}) || got[1].InFlight != 3 {
+			t.Fatalf("%s: got %+v, %v; want 3 in flight and 3 set up on both", name, got, err)
+		}
+	}
+}

@@ -103,6 +103,18 @@ func New(group string, cfg Config, opt Options) (*Pool, error) {
 	return p, nil
 }
 
+// Loads returns the use of every limit (Limits order) as the limiter
+// counts it: across all instances for the shared limiter. ok is false when
+// the limiter cannot tell.
+func (p *Pool) Loads(ctx context.Context) (loads []Load, ok bool, err error) {
+	l, ok := p.limiter.(Loader)
+	if !ok {
+		return nil, false, nil
+	}
+	loads, err = l.Loads(ctx)
+	return loads, err == nil, err
+}
+
 // Limits returns the pool's limits in the order its limiter knows them:
 // nodes, then lines (or endpoints).
 func (p *Pool) Limits() []Limit { return p.limits }

@@ -154,6 +154,26 @@ func (l *redisPoolLimiter) reset(ctx context.Context) error {
 	return resetScript.Run(ctx, l.r.rdb, keys, l.r.instance).Err()
 }
 
+// Loads implements Loader: every limit's use across the live instances.
+func (l *redisPoolLimiter) Loads(ctx context.Context) ([]Load, error) {
+	keys := make([]string, 0, 2*len(l.limits)+1)
+	for _, lim := range l.limits {
+		keys = append(keys, l.prefix+"conc:"+lim.Key, l.prefix+"log:"+lim.Key)
+	}
+	keys = append(keys, l.prefix+"inst")
+	res, err := loadsScript.Run(ctx, l.r.rdb, keys).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redis loads: %w", err)
+	}
+	out := make([]Load, len(l.limits))
+	for i := range out {
+		if 2*i+1 < len(res) {
+			out[i] = Load{InFlight: int(res[2*i]), CAPSUsed: int(res[2*i+1])}
+		}
+	}
+	return out, nil
+}
+
 // InFlight returns the calls in progress on limit i across the live
 // instances (for the admin API).
 func (l *redisPoolLimiter) InFlight(ctx context.Context, i int) (int, error) {
@@ -265,6 +285,23 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
 return 0
+`)
+
+var loadsScript = redis.NewScript(luaInflight + `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ikey = KEYS[#KEYS]
+redis.call('ZREMRANGEBYSCORE', ikey, '-inf', string.format('%.0f', now))
+local out = {}
+for i = 1, #KEYS - 1, 2 do
+  table.insert(out, inflight(KEYS[i], ikey))
+  local n = 0
+  for _, v in ipairs(redis.call('LRANGE', KEYS[i+1], 0, -1)) do
+    if tonumber(v) > now - 1000000 then n = n + 1 end
+  end
+  table.insert(out, n)
+end
+return out
 `)
 
 var inflightScript = redis.NewScript(luaInflight + `
