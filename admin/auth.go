@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"fmt"
 	"strings"
@@ -97,7 +98,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (credential, bool) {
 	if len(h) <= len(prefix) || !strings.EqualFold(string(h[:len(prefix)]), prefix) {
 		return credential{}, false
 	}
-	given := h[len(prefix):]
+	given := bytes.TrimSpace(h[len(prefix):])
 	var found credential
 	ok := 0
 	for _, c := range s.creds {

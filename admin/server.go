@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"slices"
@@ -67,6 +68,9 @@ func NewServer(cfg Config, m *Manager) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if m == nil {
+		return nil, errors.New("BUG: admin.NewServer needs a Manager")
+	}
 	creds, err := parseTokens(cfg.Tokens)
 	if err != nil {
 		return nil, err
@@ -83,6 +87,7 @@ func NewServer(cfg Config, m *Manager) (*Server, error) {
 		// a form upload reaches the handler, which refuses it with 415
 		DisablePreParseMultipartForm: true,
 		ErrorHandler:                 s.serveError,
+		Logger:                       connLogger{m.log},
 	}
 	s.registerBuiltins()
 	return s, nil
@@ -240,6 +245,14 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		ctx.SetUserValue(k, v)
 	}
 	r.h(ctx)
+}
+
+// connLogger sends fasthttp's connection errors (a client that went away,
+// a body over the limit: each already answered) to the debug log.
+type connLogger struct{ log *slog.Logger }
+
+func (l connLogger) Printf(format string, args ...any) {
+	l.log.Debug("admin connection: " + fmt.Sprintf(format, args...))
 }
 
 // splitPath splits the request's path as sent into unescaped segments, so
