@@ -458,6 +458,8 @@ func (c *compiler) weightedRule(appkey string, r *Rule, p *path) matcher {
 		groups = append(groups, g)
 	}
 	slices.Sort(groups)
+	// Filtered in place: only positive weights take part.
+	w.groups, w.weights = groups[:0], make([]int, 0, len(groups))
 	bad := false
 	for _, g := range groups {
 		gp := wp.at(g)
