@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var carol = Actor{Name: "carol-admin", Role: "admin"}
@@ -24,7 +25,9 @@ func TestTwoManagersShareOneStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	waitFor(t, "b to apply a's kill-switch", func() bool { return b.Version() == v })
+	t.Logf("a's change reached b in %v", time.Since(start))
 	if g := decide(t, b, "collect-app", "u1001", ""); g != "stable" {
 		t.Fatalf("on b u1001 goes to %q; want stable", g)
 	}
