@@ -210,8 +210,14 @@ func (c *call) end(ctx context.Context, cls Class, det details) {
 		}
 		return nil
 	})
-	if cls.Verdict == Final && cls.Result != "not_placed" {
+	switch {
+	case cls.Verdict == Final && cls.Result != "not_placed":
 		d.Pool.Record(c.lease.Line, cls.Result == "answered")
+	case cls.Verdict == Retry && cls.Avoid == AvoidLine:
+		// The line's own trouble (gateway down, endpoint refusing): a
+		// failed sample, so that a dead line is ejected instead of being
+		// tried first by every task.
+		d.Pool.Record(c.lease.Line, false)
 	}
 	c.release(ctx)
 	if cls.Verdict == Retry && err == nil {

@@ -60,6 +60,8 @@
 //	other 4xx                                                 final    -         failed (http_NNN)
 //
 // Line trouble after a channel existed is final for the task but counts
-// against the line's answer rate: lines are judged statistically against
-// their peers (gateway/pool ejection), not by single codes.
+// against the line's answer rate, and so do the line-level refusals that
+// are retried (GATEWAY_DOWN, INVALID_GATEWAY; an endpoint's refusals): lines
+// are judged statistically against their peers (gateway/pool ejection), not
+// by single codes. Node-level refusals do not count against a line.
 package dispatch
