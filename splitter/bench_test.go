@@ -134,7 +134,7 @@ func BenchmarkDecideLayouts(b *testing.B) {
 				if e == nil {
 					b.Fatal("miss")
 				}
-				e.decide(r, s.version)
+				e.decide(r, nil, s.version)
 				i++
 			}
 		})

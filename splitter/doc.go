@@ -31,7 +31,10 @@
 // matches picks the group, else the appkey's default_group (or the table's)
 // is used and Decision.Rule is "". With split off no rule runs. An appkey the
 // table does not list goes to the table's default_group, or is
-// ErrUnknownAppkey when there is none. Decide allocates nothing for the
+// ErrUnknownAppkey when there is none. DecideWith also takes the groups'
+// health: a rule whose group is down counts as failed and the next rule
+// runs (SPEC §2); the default group is returned even when down, for the
+// caller to handle. Decide allocates nothing for the
 // native rule types and does not make its *Request escape, so a caller can
 // build the Request on its stack (tests assert both). Decision strings are
 // the snapshot's own, except Decision.Appkey of an unlisted appkey, which

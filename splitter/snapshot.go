@@ -12,6 +12,8 @@ import (
 // list when the table has no default_group.
 var ErrUnknownAppkey = errors.New("unknown appkey")
 
+var errGroupDown = errors.New("the rule's group is down")
+
 // Snapshot is a compiled table: immutable after Compile and safe for
 // concurrent use. Keep the current one in an atomic.Pointer and swap it.
 type Snapshot struct {
@@ -41,8 +43,9 @@ type Decision struct {
 	// was used (no rule matched, split is off, or the appkey is unlisted).
 	Rule    string
 	Version uint64 // the table version that decided
-	// Failures counts the rules that failed (a Lua error or time-out, or a
-	// Lua policy naming an unknown group) and were treated as no match.
+	// Failures counts the rules that failed (a Lua error or time-out, a
+	// Lua policy naming an unknown group, or, with DecideWith, a group
+	// that is down) and were treated as no match.
 	Failures int
 	// FailedRule is the name of the first rule that failed.
 	FailedRule string
@@ -81,6 +84,21 @@ func (s *Snapshot) lookup(appkey string) *entry {
 // the group, else the appkey's default group. It does not allocate for the
 // native rule types, and keeps nothing of r.
 func (s *Snapshot) Decide(r *Request) (Decision, error) {
+	return s.DecideWith(r, nil)
+}
+
+// Health says whether a group can take calls now (the gateway's pools).
+// Up must be safe for concurrent use and should not allocate.
+type Health interface {
+	Up(group string) bool
+}
+
+// DecideWith is Decide that treats a rule whose group is down as failed
+// (SPEC §2: "a group that is down counts as no match"): it is counted in
+// Decision.Failures and the next rule runs. The default group is returned
+// whether it is up or not; the caller decides what a down default means.
+// A nil h counts every group as up.
+func (s *Snapshot) DecideWith(r *Request, h Health) (Decision, error) {
 	e := s.lookup(r.Appkey)
 	if e == nil {
 		if s.defaultGroup == "" {
@@ -88,11 +106,11 @@ func (s *Snapshot) Decide(r *Request) (Decision, error) {
 		}
 		return Decision{Appkey: r.Appkey, Group: s.defaultGroup, Version: s.version}, nil
 	}
-	return e.decide(r, s.version), nil
+	return e.decide(r, h, s.version), nil
 }
 
 // decide runs the entry's rules for r.
-func (e *entry) decide(r *Request, version uint64) Decision {
+func (e *entry) decide(r *Request, h Health, version uint64) Decision {
 	d := Decision{Appkey: e.name, Group: e.defaultGroup, Version: version}
 	if !e.split {
 		return d
@@ -100,6 +118,9 @@ func (e *entry) decide(r *Request, version uint64) Decision {
 	for i := range e.rules {
 		c := &e.rules[i]
 		g, ok, err := c.match(r)
+		if err == nil && ok && h != nil && !h.Up(g) {
+			err = errGroupDown
+		}
 		if err != nil {
 			if d.Failures == 0 {
 				d.FailedRule = c.name

@@ -308,6 +308,38 @@ func TestIndexReleased(t *testing.T) {
 	}
 }
 
+type downGroups map[string]bool
+
+func (d downGroups) Up(g string) bool { return !d[g] }
+
+func TestDecideWithHealth(t *testing.T) {
+	s := mustCompile(t, `
+default_group: stable
+appkeys:
+  a:
+    rules:
+      - {name: vip, type: user, users: [u1], group: vip}
+      - {name: all, type: canary, percent: 100, group: canary}
+`, testEnv)
+	f := func(h Health, group, rule string, failures int, failed string) {
+		t.Helper()
+		d, err := s.DecideWith(&Request{Appkey: "a", UserID: "u1"}, h)
+		if err != nil || d.Group != group || d.Rule != rule || d.Failures != failures || d.FailedRule != failed {
+			t.Errorf("down %v: %+v, %v; want %s/%s, %d failures (%q)", h, d, err, group, rule, failures, failed)
+		}
+	}
+	f(nil, "vip", "vip", 0, "")
+	f(downGroups{}, "vip", "vip", 0, "")
+	f(downGroups{"vip": true}, "canary", "all", 1, "vip")
+	f(downGroups{"vip": true, "canary": true}, "stable", "", 2, "vip")
+	f(downGroups{"vip": true, "canary": true, "stable": true}, "stable", "", 2, "vip")
+	h := downGroups{"vip": true}
+	r := &Request{Appkey: "a", UserID: "u1"}
+	if n := testing.AllocsPerRun(100, func() { s.DecideWith(r, h) }); n != 0 {
+		t.Errorf("DecideWith allocates %v times; want 0", n)
+	}
+}
+
 // TestConcurrentDecide runs Decide from many goroutines while snapshots
 // are derived (run with -race).
 func TestConcurrentDecide(t *testing.T) {
