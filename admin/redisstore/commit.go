@@ -88,6 +88,11 @@ func (s *Store) Commit(ctx context.Context, prev uint64, next admin.State, e adm
 // commit runs commitScript for already encoded values; id names the
 // commit so that running it again is harmless.
 func (s *Store) commit(ctx context.Context, prev, version uint64, state, meta, entry []byte, id string) (uint64, error) {
+	// Named as ours before it can land, so that our Watch never sees it
+	// as another instance's.
+	s.mu.Lock()
+	s.own = id
+	s.mu.Unlock()
 	octx, cancel := s.opContext(ctx, len(state)+len(entry))
 	defer cancel()
 	k := s.keys
@@ -106,7 +111,7 @@ func (s *Store) commit(ctx context.Context, prev, version uint64, state, meta, e
 	if !ok {
 		return 0, fmt.Errorf("%w: version %d is in force, not %d; load it and apply the change again", admin.ErrConflict, cur, prev)
 	}
-	s.saw(mark{cur, id}, true)
+	s.saw(mark{cur, id})
 	return cur, nil
 }
 

@@ -29,7 +29,7 @@ func (s *Store) Load(ctx context.Context) (admin.State, error) {
 		return admin.State{}, fmt.Errorf("redis key %s at %s holds no valid state (repair it or push a table): %w", s.keys.state, s.where, err)
 	}
 	id, _ := vals[1].(string)
-	s.saw(mark{st.Version, id}, false)
+	s.saw(mark{st.Version, id})
 	return st, nil
 }
 

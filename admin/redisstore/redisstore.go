@@ -152,8 +152,8 @@ type Store struct {
 	where  string // the addresses, for error messages
 
 	mu sync.Mutex
-	// own is the id of the last commit this Store made, which its Watch
-	// does not report back to it.
+	// own is the id of the last commit this Store made or is making,
+	// which its Watch does not report back to it.
 	own string
 	// seen is the commit of the last Load or Commit, from which Watch
 	// starts comparing.
@@ -168,12 +168,9 @@ type mark struct {
 	id      string
 }
 
-func (s *Store) saw(m mark, own bool) {
+func (s *Store) saw(m mark) {
 	s.mu.Lock()
 	s.seen = m
-	if own {
-		s.own = m.id
-	}
 	s.mu.Unlock()
 }
 

@@ -40,29 +40,43 @@ func (s *Store) Watch(ctx context.Context, changed func(version uint64)) {
 	}()
 	defer wg.Wait()
 
-	ticker := time.NewTicker(s.opt.PollInterval)
-	defer ticker.Stop()
 	last, _ := s.marks()
-	check := func() {
+	// check reads the commit in force and reports whether Redis answered.
+	check := func() bool {
 		cur, err := s.current(ctx)
-		if err != nil || cur.version == 0 || cur == last {
-			return
+		if err != nil {
+			return false
+		}
+		if cur.version == 0 || cur == last {
+			return true
 		}
 		last = cur
 		if _, own := s.marks(); cur.id == own {
-			return
+			return true
 		}
 		changed(cur.version)
+		return true
 	}
-	check()
+	// While Redis is away the polls back off (up to maxBackoff, or
+	// PollInterval if longer), sparing it and the log a dial per second;
+	// the resubscription's kick reports the first commit after its return.
+	delay := s.opt.PollInterval
+	poll := time.NewTimer(0)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-poll.C:
 		case <-kick:
+			poll.Stop()
 		}
-		check()
+		if check() {
+			delay = s.opt.PollInterval
+		} else {
+			delay = min(2*delay, max(maxBackoff, s.opt.PollInterval))
+		}
+		poll.Reset(delay)
 	}
 }
 
