@@ -389,7 +389,9 @@ func testWatch(t *testing.T, b backend) {
 	v1 := mustCommit(t, a, 0, state(`{"n":1}`))
 	took := w.waitFor(t, v1, 10*time.Second)
 	t.Logf("a commit on one instance reached the other's Watch in %v", took)
-	if took > 2*time.Second {
+	// Typically ~10 ms; the bound is loose for a busy machine, and still
+	// far below the hour between polls, so only pub/sub can meet it.
+	if took > 5*time.Second {
 		t.Errorf("the notification took %v; want well under a second (no polling in this test)", took)
 	}
 	// The watcher's own commits are not reported back to it.
