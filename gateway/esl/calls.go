@@ -108,6 +108,11 @@ type attempt struct {
 	hungup        bool
 	alias         string     // the channel's uuid when FreeSWITCH did not use ours
 	refusal       *CallEvent // a -ERR job result without a channel yet, held for the grace
+	// session is the tracker's session count when the bgapi was sent: its
+	// BACKGROUND_JOB comes only on that connection, so once a newer session
+	// exists the job result can never arrive.
+	session uint64
+	hangup  *CallEvent // a Hangup held back while the job result is awaited
 }
 
 // tracker keeps the attempts in flight and turns FreeSWITCH events, which
@@ -126,6 +131,8 @@ type tracker struct {
 	// which lets the caller dial elsewhere.
 	grace time.Duration
 	after func(time.Duration, func()) // time.AfterFunc; tests replace it
+	// session counts the ESL connections adopted so far (newSession).
+	session uint64
 }
 
 func newTracker(out *outbox, grace time.Duration) *tracker {
@@ -142,9 +149,38 @@ func (t *tracker) add(id, task, job string) bool {
 	if t.byID[id] != nil || t.byJob[job] != nil {
 		return false
 	}
-	a := &attempt{id: id, task: task, job: job}
+	a := &attempt{id: id, task: task, job: job, session: t.session}
 	t.byID[id] = a
 	t.byJob[job] = a
+	return true
+}
+
+// newSession notes a new ESL connection. A BACKGROUND_JOB is delivered
+// only on the connection that sent the bgapi, so the attempts sent on an
+// earlier one will never get their job result: those already hung up end
+// now with their hangup as the Final event, and the others end at their
+// hangup (onHangup). Without this a call whose job result was lost with a
+// dropped connection would never end.
+func (t *tracker) newSession() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.session++
+	for _, a := range t.byJob {
+		t.flushHangup(a, true)
+	}
+}
+
+// flushHangup emits a's held Hangup, as the Final event if final.
+func (t *tracker) flushHangup(a *attempt, final bool) bool {
+	if a.hangup == nil {
+		return false
+	}
+	ev := *a.hangup
+	a.hangup = nil
+	if final {
+		t.finish(a, &ev)
+	}
+	t.out.push(ev)
 	return true
 }
 
@@ -269,6 +305,7 @@ func (t *tracker) onJob(a *attempt, e *plainEvent, core string, seq uint64) {
 	} else {
 		ev.Cause = jobCause(out)
 	}
+	t.flushHangup(a, false)
 	switch {
 	case a.hungup:
 		t.finish(a, &ev)
@@ -366,8 +403,15 @@ func (t *tracker) onHangup(a *attempt, e *plainEvent, core string, seq uint64) {
 			ev.RingSec = end - progressSec
 		}
 	}
-	if a.jobDone && a.refusal == nil {
+	switch {
+	case a.jobDone && a.refusal == nil, !a.jobDone && a.session != t.session:
+		// The job result is in, or can never come (its connection is gone).
 		t.finish(a, &ev)
+	case !a.jobDone:
+		// Held until the job result (pushed just before it) or, if that
+		// was lost with its connection, until the next session (newSession).
+		a.hangup = &ev
+		return
 	}
 	t.out.push(ev)
 }
@@ -388,7 +432,7 @@ func (t *tracker) lose(ids []string, cause, core string) {
 	}
 	for _, id := range ids {
 		a := t.byID[id]
-		if a == nil {
+		if a == nil || t.flushHangup(a, true) { // a held Hangup already knows how it ended
 			continue
 		}
 		ev := t.base(a, KindLost, core, 0)

@@ -242,6 +242,7 @@ func (c *Client) uptimeWentBack(s *session) bool {
 // disconnected), and the others keep being tracked. It reports whether the
 // node restarted.
 func (c *Client) adopt(ctx context.Context, s *session) (restarted bool) {
+	c.calls.newSession()
 	core := s.coreUUID()
 	prev := ""
 	if p := c.lastCore.Load(); p != nil {

@@ -86,3 +86,50 @@ func TestTrackerAnyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerJobResultLostWithConnection: a BACKGROUND_JOB comes only on the
+// connection that sent the bgapi. When that connection drops after the call
+// was placed, the call's events still arrive on the next connection but its
+// job result never does: the hangup must then be the Final event, whether it
+// came before the new session (held, then flushed) or after it.
+func TestTrackerJobResultLostWithConnection(t *testing.T) {
+	const id = "6c304b7a-1cb3-416a-bb0b-3b63bfa29546"
+	var channel [][]byte
+	for _, f := range attemptFrames(t, "sofia_answer", id) {
+		if !strings.Contains(string(f), "BACKGROUND_JOB") {
+			channel = append(channel, f)
+		}
+	}
+	for _, hangupFirst := range []bool{true, false} {
+		out := newOutbox()
+		tr := newTracker(out, time.Hour)
+		tr.add(id, "t", "sy-"+id)
+		var ev plainEvent
+		feed := func(frames [][]byte) {
+			for _, f := range frames {
+				if err := ev.parse(f); err != nil {
+					t.Fatal(err)
+				}
+				tr.onEvent(&ev, "core")
+			}
+		}
+		if hangupFirst {
+			feed(channel)
+			if n := len(out.queue); n > 0 && out.queue[n-1].Final {
+				t.Fatalf("final before the job result could still come: %q", kinds(out.queue))
+			}
+			tr.newSession()
+		} else {
+			tr.newSession()
+			feed(channel)
+		}
+		evs := out.queue
+		checkMonotone(t, evs)
+		if n := len(evs); n == 0 || evs[n-1].Kind != KindHangup || !evs[n-1].Final || evs[n-1].Cause != "NORMAL_CLEARING" {
+			t.Fatalf("hangupFirst=%v: got %q; want the NORMAL_CLEARING hangup as the Final event", hangupFirst, kinds(evs))
+		}
+		if tr.len() != 0 {
+			t.Fatalf("hangupFirst=%v: %d attempts still tracked; want 0", hangupFirst, tr.len())
+		}
+	}
+}
