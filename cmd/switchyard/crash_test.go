@@ -217,3 +217,54 @@ func TestKill9LosesNoTaskAndDialsNoneTwice(t *testing.T) {
 		t.Errorf("%d tasks ended unknown but %d are listed as recovered_unknown", count["unknown"], len(listed))
 	}
 }
+
+// TestDrainIsAudited drains and undrains a node through the admin API: the
+// node's state follows, and both changes are in the audit log with who made
+// them.
+func TestDrainIsAudited(t *testing.T) {
+	rs := redistest.Start(t)
+	dir := t.TempDir()
+	sim := startSimFS(t, filepath.Join(dir, "originates.jsonl"))
+	table := filepath.Join(dir, "table.yaml")
+	if err := os.WriteFile(table, []byte("default_group: stable\nappkeys: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := newGatewayConf(t, "gw-drain", rs.Addr, table, fmt.Sprintf(`pools:
+  stable:
+    kind: freeswitch
+    nodes: [{id: fs1, esl: %s, password: ClueCon, caps: 10, max_sessions: 10}]
+    lines: [{id: carrier-a, dial: "sofia/gateway/carrier-a/{callee}", caps: 10, max_concurrent: 10, weight: 1}]
+`, sim))
+	g.start()
+	for _, action := range []string{"drain", "undrain"} {
+		var code int
+		var body []byte
+		waitFor(t, 15*time.Second, action+" to succeed (the node must be connected)", func() bool {
+			code, body = g.adminDo("POST", "/admin/v1/pools/stable/nodes/fs1/"+action, "")
+			return code == 200
+		})
+		if !strings.Contains(string(body), `"node":"fs1"`) {
+			t.Fatalf("%s: %d %s", action, code, body)
+		}
+	}
+	_, audit := g.adminDo("GET", "/admin/v1/audit?limit=10", "")
+	var a struct {
+		Entries []struct {
+			Who    string `json:"who"`
+			Action string `json:"action"`
+			Target string `json:"target"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(audit, &a); err != nil {
+		t.Fatalf("audit: %v: %s", err, audit)
+	}
+	got := map[string]bool{}
+	for _, e := range a.Entries {
+		if e.Target == "node:stable/fs1" && e.Who == "e2e" {
+			got[e.Action] = true
+		}
+	}
+	if !got["drain"] || !got["undrain"] {
+		t.Fatalf("audit log lacks the drain and undrain of node:stable/fs1 by e2e: %s", audit)
+	}
+}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
 
 	"switchyard/admin"
 	"switchyard/gateway"
@@ -34,7 +36,7 @@ func (d *dialers) Close() {
 // the CAPS and concurrency limits and the node votes are shared with every
 // instance on that Redis; without, they are this instance's own.
 func startDialers(ctx context.Context, cfg *config, log *slog.Logger, q queue.Store, rdb redis.UniversalClient,
-	srv *admin.Server, icfg *gateway.IngressConfig) (*dialers, error) {
+	srv *admin.Server, m *admin.Manager, icfg *gateway.IngressConfig) (*dialers, error) {
 	if len(cfg.Pools) == 0 {
 		log.Warn("no pools configured: tasks are accepted and queued but no call is placed")
 		return &dialers{}, nil
@@ -63,8 +65,8 @@ func startDialers(ctx context.Context, cfg *config, log *slog.Logger, q queue.St
 		return nil, err
 	}
 	srv.Handle("GET", "/admin/v1/pools", admin.RoleViewer, set.PoolsHandler)
-	srv.Handle("POST", "/admin/v1/pools/{group}/nodes/{id}/drain", admin.RoleOperator, set.DrainHandler(true))
-	srv.Handle("POST", "/admin/v1/pools/{group}/nodes/{id}/undrain", admin.RoleOperator, set.DrainHandler(false))
+	srv.Handle("POST", "/admin/v1/pools/{group}/nodes/{id}/drain", admin.RoleOperator, audited(m, log, "drain", set.DrainHandler(true)))
+	srv.Handle("POST", "/admin/v1/pools/{group}/nodes/{id}/undrain", admin.RoleOperator, audited(m, log, "undrain", set.DrainHandler(false)))
 	icfg.ResultHandler = set.ResultHandler
 	go func() {
 		defer close(d.done)
@@ -72,4 +74,22 @@ func startDialers(ctx context.Context, cfg *config, log *slog.Logger, q queue.St
 	}()
 	log.Info("dialer pools started", "pools", len(cfg.Pools), "shared_limits", rdb != nil)
 	return d, nil
+}
+
+// audited writes an audit entry for a drain or undrain that succeeded: who,
+// which node, and the node's state after it (the answer's body).
+func audited(m *admin.Manager, log *slog.Logger, action string, h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		h(ctx)
+		if ctx.Response.StatusCode() != fasthttp.StatusOK {
+			return
+		}
+		group, _ := ctx.UserValue("group").(string)
+		id, _ := ctx.UserValue("id").(string)
+		after := json.RawMessage(append([]byte(nil), ctx.Response.Body()...))
+		// Not ctx as the context: a RequestCtx is one only inside a running server.
+		if err := m.Record(context.Background(), admin.ActorOf(ctx), action, "node:"+group+"/"+id, nil, after); err != nil {
+			log.Warn("cannot write the audit entry", "action", action, "group", group, "node", id, "err", err)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,9 +48,28 @@ type proc struct {
 	ingress    string
 	admin      string
 	cmd        *exec.Cmd
-	log        *bytes.Buffer
+	log        *syncBuffer
 	configPath string
 	redis      string
+}
+
+// syncBuffer collects a child process's output; the test reads it while
+// the process still writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -107,7 +127,7 @@ policies_dir: %s
 
 func (g *proc) start() {
 	g.t.Helper()
-	g.log = &bytes.Buffer{}
+	g.log = &syncBuffer{}
 	g.cmd = exec.Command(binPath, "serve", "--config", g.configPath)
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	if err := g.cmd.Start(); err != nil {

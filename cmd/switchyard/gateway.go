@@ -33,6 +33,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		store = admin.NewMemoryStore()
 		q = queue.NewMemory()
 	} else {
+		redis.SetLogger(newRedisLogger(log, 10*time.Second))
 		rs, err := redisstore.New(ctx, redisstore.Options{Addrs: addrs, MasterName: cfg.Redis.MasterName,
 			Password: cfg.Redis.Password, DB: cfg.Redis.DB})
 		if err != nil {
@@ -99,7 +100,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		}
 	})
 
-	dialers, err := startDialers(ctx, cfg, log, q, rdb, srv, &icfg)
+	dialers, err := startDialers(ctx, cfg, log, q, rdb, srv, m, &icfg)
 	if err != nil {
 		return err
 	}
