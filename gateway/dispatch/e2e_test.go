@@ -294,10 +294,10 @@ func TestNodeKilledAndStalled(t *testing.T) {
 	cfg := pool.Config{Kind: pool.KindFreeSWITCH, Select: pool.SelectRoundRobin,
 		Nodes: []pool.Node{{ID: "fs1", CAPS: 50}, {ID: "fs2", CAPS: 50}},
 		Lines: []pool.Line{{ID: "l1", Dial: "sofia/gateway/l1/{callee}"}}}
-	// WatchEvery short: a call whose final events are lost in the stall and
-	// that the ESL client does not report Lost is settled by uuid_exists.
+	// WatchEvery long: every call must end by its events (or the client's
+	// Lost), not by the uuid_exists watchdog.
 	e := newE2E(t, queue.NewMemory(), "gw1", cfg, sims, func(o *Options) {
-		o.CheckEvery, o.CheckTimeout, o.WatchEvery = 5*time.Second, 3*time.Second, 2*time.Second
+		o.CheckEvery, o.CheckTimeout, o.WatchEvery = 5*time.Second, 3*time.Second, time.Hour
 	})
 	p := e.set.Group("g").Pool
 	e.enqueue(400, "app")
@@ -326,5 +326,29 @@ func TestNodeKilledAndStalled(t *testing.T) {
 	checkNeverTwice(t, recs, sims...)
 	if p.Node("fs1").Removals() < 1 || p.Node("fs2").Removals() < 1 {
 		t.Fatalf("removals fs1 %d fs2 %d; want each at least 1", p.Node("fs1").Removals(), p.Node("fs2").Removals())
+	}
+}
+
+// TestRepeatedStalls: originates queued behind a command that times out
+// on a stalled node are refused by the client as not connected (their
+// error also carries the dying session's no-reply): they must be retried
+// or failed, never left waiting for events that cannot come.
+func TestRepeatedStalls(t *testing.T) {
+	lines := fastLines("l1")
+	sims := []*fssim.Server{simNode(t, fssim.Config{Lines: lines})}
+	cfg := pool.Config{Kind: pool.KindFreeSWITCH, Nodes: []pool.Node{{ID: "fs1", CAPS: 100}},
+		Lines: []pool.Line{{ID: "l1", Dial: "sofia/gateway/l1/{callee}"}}}
+	e := newE2E(t, queue.NewMemory(), "gw1", cfg, sims, func(o *Options) { o.WatchEvery = time.Hour; o.MaxAttempts = 10 })
+	e.enqueue(300, "app")
+	for i := 0; i < 2; i++ {
+		time.Sleep(500 * time.Millisecond)
+		sims[0].Fault(fssim.FaultStall)
+		time.Sleep(2500 * time.Millisecond)
+		sims[0].Fault(fssim.FaultNone)
+	}
+	recs := e.allFinal(60 * time.Second)
+	checkNeverTwice(t, recs, sims...)
+	if n := e.set.Group("g").Active(); n != 0 {
+		t.Fatalf("%d calls still in progress after every task ended", n)
 	}
 }

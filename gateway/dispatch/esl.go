@@ -113,13 +113,18 @@ func (en *eslNode) Originate(ctx context.Context, c Call) (string, error) {
 	switch {
 	case err == nil:
 		return job, nil
+	case errors.Is(err, esl.ErrNotConnected):
+		// Checked first: the error of a command that never got onto a
+		// dying session also wraps that session's ErrNoReply, but the
+		// client has already dropped the attempt: no event will come.
+		return "", fmt.Errorf("%w: %v", ErrNotSent, err)
 	case errors.Is(err, esl.ErrNoReply):
 		// Maybe sent: the client follows the attempt to a final event.
 		return job, err
 	case errors.Is(err, esl.ErrInvalidRequest):
 		return "", fmt.Errorf("%w: %v", ErrInvalidCall, err)
 	}
-	// ErrNotConnected, ErrDuplicateAttempt, ErrRefused: nothing placed.
+	// ErrDuplicateAttempt, ErrRefused: nothing placed.
 	return "", fmt.Errorf("%w: %v", ErrNotSent, err)
 }
 
