@@ -261,10 +261,7 @@ func (m *Manager) Rollback(ctx context.Context, a Actor, version uint64) (uint64
 // script use the new source from this version on; a script that does not
 // compile, or that breaks a rule, changes nothing.
 func (m *Manager) PutScript(ctx context.Context, a Actor, name, src string, ifMatch uint64) (uint64, error) {
-	if err := policies.CheckSource(name, []byte(src)); err != nil {
-		pushesRejected.Inc()
-		return 0, &ScriptError{Name: name, Err: err}
-	}
+	// The script is compiled once, by With, under the change's lock.
 	return m.change(ctx, a, ifMatch, ActionPutScript, "script:"+name, func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
 		if old, ok := cur.Scripts[name]; ok && old == src {
 			return nil, nil

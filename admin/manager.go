@@ -303,16 +303,17 @@ func (m *Manager) bootLocal() (bool, error) {
 		return false, fmt.Errorf("cannot read the table file %q: %w", m.cfg.TablePath, err)
 	}
 	st := State{Scripts: scriptMap(set), At: time.Now().UTC(), Who: "boot", Action: ActionBoot}
-	t, err := splitter.ParseTable(data)
+	snap, err := splitter.CompileBytes(data, 0, m.env(set))
 	if err != nil {
-		return false, fmt.Errorf("cannot parse the table file %q: %w", m.cfg.TablePath, err)
-	}
-	if st.Table, err = canonicalTable(t); err != nil {
-		return false, err
-	}
-	if err := m.installState(st, "config"); err != nil {
 		return false, fmt.Errorf("invalid table file %q: %w", m.cfg.TablePath, err)
 	}
+	enc, err := encodeTable(snap.Table(), nil, "")
+	if err != nil {
+		return false, err
+	}
+	st.Table = enc.data
+	m.install(st, snap, set, "config")
+	m.enc = enc
 	m.log.Warn("POLICY STATE LOADED FROM THE CONFIGURED TABLE FILE", "path", m.cfg.TablePath, "scripts", len(st.Scripts))
 	return true, nil
 }
@@ -342,25 +343,42 @@ func (m *Manager) commitBoot(ctx context.Context, prev uint64) error {
 // compileState builds what a State describes, without installing it.
 // A State without a table yields a nil snapshot.
 func (m *Manager) compileState(st State) (*splitter.Snapshot, *policies.Set, error) {
-	set := policies.NewSet(m.cfg.Policies)
-	var err error
-	for _, name := range sortedKeys(st.Scripts) {
-		if set, err = set.With(name, []byte(st.Scripts[name])); err != nil {
-			return nil, nil, fmt.Errorf("script %q: %w", name, err)
-		}
+	set, err := m.scriptSet(st.Scripts)
+	if err != nil {
+		return nil, nil, err
 	}
 	if !hasTable(st.Table) {
 		return nil, set, nil
 	}
-	t, err := splitter.ParseTable(st.Table)
-	if err != nil {
-		return nil, nil, err
-	}
-	snap, err := splitter.Compile(t, st.Version, m.env(set))
+	// One pass decodes and compiles (ParseTable then Compile validates twice).
+	snap, err := splitter.CompileBytes(st.Table, st.Version, m.env(set))
 	if err != nil {
 		return nil, nil, err
 	}
 	return snap, set, nil
+}
+
+// scriptSet returns the set of scripts, built from the set in force: a
+// script whose source is unchanged keeps its compiled proto and its pool
+// of warm Lua states (policies' With returns the same script for the same
+// source), so a change, a sync or a rollback does not start every pool
+// cold. A Set cannot drop a script, so when a script in force is not in
+// scripts the set is built afresh, compiling every script.
+func (m *Manager) scriptSet(scripts map[string]string) (*policies.Set, error) {
+	set := m.scripts.Load()
+	for _, name := range set.Names() {
+		if _, ok := scripts[name]; !ok {
+			set = policies.NewSet(m.cfg.Policies)
+			break
+		}
+	}
+	var err error
+	for _, name := range sortedKeys(scripts) {
+		if set, err = set.With(name, []byte(scripts[name])); err != nil {
+			return nil, fmt.Errorf("script %q: %w", name, err)
+		}
+	}
+	return set, nil
 }
 
 func hasTable(raw json.RawMessage) bool {

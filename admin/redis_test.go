@@ -33,7 +33,7 @@ function split(req, args)
 end
 `
 
-func newRedisStore(t *testing.T, addr string) *redisstore.Store {
+func newRedisStore(t testing.TB, addr string) *redisstore.Store {
 	t.Helper()
 	s, err := redisstore.New(context.Background(), redisstore.Options{Addrs: []string{addr}, PollInterval: 200 * time.Millisecond, OpTimeout: time.Second})
 	if err != nil {
