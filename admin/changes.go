@@ -327,6 +327,30 @@ func (m *Manager) History(ctx context.Context) ([]State, error) {
 	return h, nil
 }
 
+// versionLister is a Store that can list its kept versions without their
+// tables and scripts (admin/redisstore, MemoryStore): a history listing
+// then reads a few hundred bytes per version instead of up to twenty whole
+// tables.
+type versionLister interface {
+	Versions(ctx context.Context) ([]State, error)
+}
+
+// Versions returns the kept versions, newest first, without their Table
+// and Scripts when the store can leave them out.
+func (m *Manager) Versions(ctx context.Context) ([]State, error) {
+	vl, ok := m.store.(versionLister)
+	if !ok {
+		return m.History(ctx)
+	}
+	sctx, cancel := m.storeCtx(ctx)
+	defer cancel()
+	h, err := vl.Versions(sctx)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return h, nil
+}
+
 // Audit returns the last limit audit entries, newest first.
 func (m *Manager) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
 	sctx, cancel := m.storeCtx(ctx)

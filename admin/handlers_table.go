@@ -257,7 +257,12 @@ type historyEntry struct {
 
 func (s *Server) history(ctx *fasthttp.RequestCtx) {
 	full := string(ctx.QueryArgs().Peek("full"))
-	h, err := s.m.History(context.Background())
+	withState := full == "1" || full == "true"
+	list := s.m.Versions
+	if withState {
+		list = s.m.History
+	}
+	h, err := list(context.Background())
 	if err != nil {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "store_unavailable", "redis unavailable: cannot read the history: "+err.Error())
 		return
@@ -265,7 +270,7 @@ func (s *Server) history(ctx *fasthttp.RequestCtx) {
 	out := make([]historyEntry, 0, len(h))
 	for _, st := range h {
 		e := historyEntry{Version: st.Version, At: st.At, Who: st.Who, Action: st.Action}
-		if full == "1" || full == "true" {
+		if withState {
 			e.Table, e.Scripts = st.Table, st.Scripts
 		}
 		out = append(out, e)

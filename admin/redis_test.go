@@ -163,4 +163,8 @@ func TestRedisSharedStateAndOutage(t *testing.T) {
 	if err != nil || len(hist) == 0 || hist[0].Version != final {
 		t.Fatalf("history after the outage: %d entries, %v", len(hist), err)
 	}
+	vs, err := a.Versions(context.Background())
+	if err != nil || len(vs) != len(hist) || vs[0].Version != final || vs[0].Table != nil || vs[0].Who != hist[0].Who || vs[0].Action != hist[0].Action {
+		t.Fatalf("versions after the outage: got %d entries (newest %+v), %v; want %d as in the history, without tables", len(vs), vs, err, len(hist))
+	}
 }

@@ -20,7 +20,10 @@ type MemoryStore struct {
 	down    bool
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store         = (*MemoryStore)(nil)
+	_ versionLister = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty in-memory Store.
 func NewMemoryStore() *MemoryStore {
@@ -89,6 +92,22 @@ func (m *MemoryStore) History(ctx context.Context) ([]State, error) {
 		return nil, ErrStoreUnavailable
 	}
 	return append([]State(nil), m.history...), nil
+}
+
+// Versions returns the kept versions, newest first, without their Table
+// and Scripts.
+func (m *MemoryStore) Versions(ctx context.Context) ([]State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return nil, ErrStoreUnavailable
+	}
+	out := make([]State, len(m.history))
+	for i, st := range m.history {
+		st.Table, st.Scripts = nil, nil
+		out[i] = st
+	}
+	return out, nil
 }
 
 // Get implements Store.

@@ -27,6 +27,15 @@ func TestMemoryStoreCommit(t *testing.T) {
 	if len(h) != HistoryDepth || h[0].Version != HistoryDepth+5 || h[HistoryDepth-1].Version != 6 {
 		t.Fatalf("History: got %d entries, newest %d, oldest %d; want %d, %d, 6", len(h), h[0].Version, h[len(h)-1].Version, HistoryDepth, HistoryDepth+5)
 	}
+	vs, _ := s.Versions(ctx)
+	if len(vs) != len(h) {
+		t.Fatalf("Versions: got %d entries; want %d as History", len(vs), len(h))
+	}
+	for i, st := range vs {
+		if st.Version != h[i].Version || st.Table != nil || st.Scripts != nil {
+			t.Fatalf("Versions[%d]: got version %d, table %s, scripts %v; want version %d without table and scripts", i, st.Version, st.Table, st.Scripts, h[i].Version)
+		}
+	}
 	if _, err := s.Get(ctx, 5); !errors.Is(err, ErrNoState) {
 		t.Fatalf("Get of a dropped version: got %v; want ErrNoState", err)
 	}
