@@ -40,11 +40,19 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 WORK=$(mktemp -d /tmp/switchyard-bench.XXXXXX)
+chmod 755 "$WORK" # nginx workers run as nobody and write request bodies under it
 HARNESS_PID=""
 cleanup() {
 	if [ -n "$HARNESS_PID" ] && kill -0 "$HARNESS_PID" 2>/dev/null; then
 		kill -TERM "$HARNESS_PID" 2>/dev/null || true
 		wait "$HARNESS_PID" 2>/dev/null || true
+	fi
+	# Every process group the harness started (it stops them itself; this
+	# catches what a killed harness left behind).
+	if [ -f "$WORK/pgids" ]; then
+		while read -r g; do
+			kill -KILL -- "-$g" 2>/dev/null || true
+		done <"$WORK/pgids"
 	fi
 	rm -rf "$WORK"
 }

@@ -186,7 +186,11 @@ type inputs struct {
 func generate(name string, n int, lua bool, seed int64, ingress, admin, redis string) (inputs, error) {
 	dir := filepath.Join(work, name)
 	in := inputs{dir: dir, table: filepath.Join(dir, "table.json"), config: filepath.Join(dir, "switchyard.yaml"), bodies: filepath.Join(dir, "bodies.jsonl")}
-	args := []string{filepath.Join(bin, "gen"), "-n", strconv.Itoa(n), "-seed", strconv.FormatInt(seed, 10), "-dir", dir,
+	nBodies := "20000"
+	if opt.quick {
+		nBodies = "5000"
+	}
+	args := []string{filepath.Join(bin, "gen"), "-n", strconv.Itoa(n), "-seed", strconv.FormatInt(seed, 10), "-dir", dir, "-bodies", nBodies,
 		"-listen", ingress, "-admin-listen", admin, "-token", token, "-policies", filepath.Join(root, "policies"), "-redis", redis}
 	if lua {
 		args = append(args, "-lua")
@@ -200,6 +204,9 @@ func generate(name string, n int, lua bool, seed int64, ingress, admin, redis st
 
 // startSwitchyard starts serve on the server core with GOMAXPROCS=1.
 func startSwitchyard(name string, in inputs, admin string, extraEnv ...string) (*proc, error) {
+	if err := portFree(admin); err != nil {
+		return nil, err
+	}
 	os.Remove(filepath.Join(in.dir, "snapshot.json")) // start from the table file
 	env := append([]string{"GOMAXPROCS=1"}, extraEnv...)
 	p, err := start(name, serverCore, env, filepath.Join(bin, "switchyard"), "serve", "--config", in.config)
@@ -224,6 +231,9 @@ func startNginx(name string) (*proc, error) {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
+	if err := portFree(nginxAddr); err != nil {
+		return nil, err
+	}
 	p, err := start(name, serverCore, nil, "nginx", "-p", prefix, "-c", confPath)
 	if err != nil {
 		return nil, err
@@ -238,6 +248,9 @@ func startNginx(name string) (*proc, error) {
 }
 
 func startBaseline() (*proc, error) {
+	if err := portFree(baseAddr); err != nil {
+		return nil, err
+	}
 	p, err := start("baseline", serverCore, []string{"GOMAXPROCS=1"}, filepath.Join(bin, "baseline"), "-listen", baseAddr)
 	if err != nil {
 		return nil, err
@@ -405,6 +418,46 @@ func wrk(scenario, server string, round int, addr, path, bodies string, dur time
 	return run, nil
 }
 
+// coldPass sends every body once with loadgen -once.
+func coldPass(scenario string, t target, bodies string) (HTTPRun, error) {
+	out := filepath.Join(work, fmt.Sprintf("cold-%s-%s.json", scenario, t.name))
+	args := []string{"taskset", "-c", strconv.Itoa(loadgenCore), filepath.Join(bin, "loadgen"), "-once", "-url", "http://" + t.addr + t.path,
+		"-bodies", bodies, "-c", strconv.Itoa(opt.conns), "-timeout", "30s", "-out", out}
+	record(strings.Join(args, " "))
+	run := HTTPRun{Scenario: scenario, Server: t.name, Tool: "cold-pass"}
+	cpu0 := cpuSeconds(t.p.pid())
+	t0 := time.Now()
+	if b, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		return run, fmt.Errorf("loadgen -once: %v: %s", err, b)
+	}
+	run.ServerCPU = (cpuSeconds(t.p.pid()) - cpu0) / time.Since(t0).Seconds()
+	var lg loadgenResult
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return run, err
+	}
+	if err := json.Unmarshal(b, &lg); err != nil {
+		return run, err
+	}
+	run.RPS, run.Requests, run.Errors = lg.RPS, lg.Requests, lg.Errors+lg.Non2xx
+	run.P50us, run.P99us, run.P999us, run.MaxUs, run.GenCPU = lg.P50, lg.P99, lg.P999, lg.Max, lg.LoadgenCPU
+	return run, nil
+}
+
+// loadgenResult is the part of bench/loadgen's JSON the harness reads.
+type loadgenResult struct {
+	StartUnixMs int64   `json:"start_unix_ms"`
+	RPS         float64 `json:"rps"`
+	Requests    int     `json:"requests"`
+	Errors      int     `json:"errors"`
+	Non2xx      int     `json:"non_2xx"`
+	P50         float64 `json:"p50_us"`
+	P99         float64 `json:"p99_us"`
+	P999        float64 `json:"p999_us"`
+	Max         float64 `json:"max_us"`
+	LoadgenCPU  float64 `json:"loadgen_cpu_cores"`
+}
+
 type target struct {
 	name string
 	addr string
@@ -413,9 +466,17 @@ type target struct {
 }
 
 // alternate runs rounds of every target in turn (A B C A B C …), each after
-// an unmeasured warm-up, and stores the runs.
+// a warm-up, and stores the runs. The warm-up is a cold pass (every body
+// sent once, which is recorded: both servers do per-appkey work on first
+// use) and then an unmeasured wrk run.
 func alternate(scenario string, targets []target, bodies string) error {
 	for _, t := range targets {
+		run, err := coldPass(scenario, t, bodies)
+		if err != nil {
+			return fmt.Errorf("%s cold pass: %w", t.name, err)
+		}
+		log.Printf("harness: %s %s cold pass: %.0f req/s p99 %.0f µs", scenario, t.name, run.RPS, run.P99us)
+		res.HTTP = append(res.HTTP, run)
 		if _, err := wrk(scenario, t.name, 0, t.addr, t.path, bodies, opt.warmup, 0); err != nil {
 			return fmt.Errorf("%s warm-up: %w", t.name, err)
 		}
@@ -470,6 +531,11 @@ func routeSection(scenario string, n int, lua, push bool) error {
 	if err := alternate(scenario, targets, in.bodies); err != nil {
 		return err
 	}
+	if n >= 100000 && !lua {
+		if err := profileWrk(scenario, sy, in.bodies); err != nil {
+			return err
+		}
+	}
 	if push {
 		return pushSection(scenario, n, in, sy, ng, canon)
 	}
@@ -479,7 +545,7 @@ func routeSection(scenario string, n int, lua, push bool) error {
 func medianRPS(scenario, server string) float64 {
 	var v []float64
 	for _, r := range res.HTTP {
-		if r.Scenario == scenario && r.Server == server {
+		if r.Scenario == scenario && r.Server == server && r.Tool == "wrk" {
 			v = append(v, r.RPS)
 		}
 	}
@@ -505,24 +571,36 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 	if tables[1], err = os.ReadFile(in2.table); err != nil {
 		return err
 	}
-	// Learn the canonical form of table 2 (unmeasured), then go back to 1.
-	if st, body, _, err := put("http://"+syAdmin+"/admin/v1/table", tables[1], true); err != nil || st != 200 {
+	// Learn the canonical form of table 2, then go back to 1; these pushes
+	// run with no traffic and are recorded as idle pushes.
+	st, body, d, err := put("http://"+syAdmin+"/admin/v1/table", tables[1], true)
+	if err != nil || st != 200 {
 		return fmt.Errorf("push table 2: %d %.300s %v", st, body, err)
 	}
+	res.IdlePush = append(res.IdlePush, IdlePush{Server: "switchyard", Appkeys: n, Ms: int(d / time.Millisecond)})
 	canon2, err := canonical(syAdmin)
 	if err != nil {
 		return err
 	}
-	if st, body, _, err := put("http://"+syAdmin+"/admin/v1/table", tables[0], true); err != nil || st != 200 {
+	if st, body, d, err = put("http://"+syAdmin+"/admin/v1/table", tables[0], true); err != nil || st != 200 {
 		return fmt.Errorf("push table 1 back: %d %.300s %v", st, body, err)
 	}
+	res.IdlePush = append(res.IdlePush, IdlePush{Server: "switchyard", Appkeys: n, Ms: int(d / time.Millisecond)})
 	canons := [2][]byte{canon1, canon2}
+	nginxVersion := 1
+	for _, c := range [][]byte{canon2, canon1} {
+		nginxVersion++
+		d, err := pushNginx(c, nginxVersion)
+		if err != nil {
+			return err
+		}
+		res.IdlePush = append(res.IdlePush, IdlePush{Server: "nginx", Appkeys: n, Ms: int(d / time.Millisecond)})
+	}
 	dur := 15 * time.Second
 	if opt.quick {
 		dur = 8 * time.Second
 	}
 	rounds := max(1, opt.rounds-1)
-	nginxVersion := 1
 	next := 1 // table index pushed next; both servers hold table 0 now
 	for r := 1; r <= rounds; r++ {
 		for _, server := range []string{"switchyard", "nginx"} {
@@ -550,7 +628,11 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 				}
 				return 200, nil
 			}
-			run, err := pushRun(server, r, addr, in.bodies, rate, dur, doPush)
+			var perfPid int
+			if server == "switchyard" && r == rounds {
+				perfPid = sy.pid()
+			}
+			run, err := pushRun(server, r, addr, in.bodies, rate, dur, doPush, perfPid)
 			if err != nil {
 				return err
 			}
@@ -560,12 +642,12 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 		}
 		next = 1 - next
 	}
-	_ = sy
-	_ = ng
 	return nil
 }
 
-func pushRun(server string, round int, addr, bodies string, rate int, dur time.Duration, doPush func() (int, error)) (PushRun, error) {
+// pushRun measures one push under open-loop load; with perfPid it records
+// that process's CPU from just before the PUT to its answer.
+func pushRun(server string, round int, addr, bodies string, rate int, dur time.Duration, doPush func() (int, error), perfPid int) (PushRun, error) {
 	run := PushRun{Server: server, Round: round, Rate: rate}
 	raw := filepath.Join(work, fmt.Sprintf("push-%s-%d.raw", server, round))
 	outPath := filepath.Join(work, fmt.Sprintf("push-%s-%d.json", server, round))
@@ -576,9 +658,14 @@ func pushRun(server string, round int, addr, bodies string, rate int, dur time.D
 		return run, err
 	}
 	time.Sleep(time.Second + dur/3)
+	var pr *perfRecorder
+	if perfPid > 0 {
+		pr = startPerf(perfPid, fmt.Sprintf("perf-push-%d", round), 120)
+	}
 	t0 := time.Now()
 	st, perr := doPush()
 	t1 := time.Now()
+	pr.finish(fmt.Sprintf("perf: switchyard serve from the PUT to its answer, under the push load (round %d; perf was attached, so this round's figures include its overhead)", round), true)
 	run.PushStatus = st
 	run.PushMs = int(t1.Sub(t0) / time.Millisecond)
 	select {
@@ -590,12 +677,7 @@ func pushRun(server string, round int, addr, bodies string, rate int, dur time.D
 	if perr != nil {
 		return run, perr
 	}
-	var lgRes struct {
-		StartUnixMs int64 `json:"start_unix_ms"`
-		Requests    int   `json:"requests"`
-		Errors      int   `json:"errors"`
-		Non2xx      int   `json:"non_2xx"`
-	}
+	var lgRes loadgenResult
 	b, err := os.ReadFile(outPath)
 	if err != nil {
 		return run, fmt.Errorf("loadgen: %v: %s", err, lg.tail())

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,13 +45,19 @@ func start(name string, core int, env []string, argv ...string) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: Go delivers it when the creating OS thread exits, which
+	// can happen at any time. run.sh kills the groups listed in pgids.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	record(strings.Join(append(envPrefix(env), argv...), " "))
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, out: logPath, done: make(chan struct{})}
+	if f, err := os.OpenFile(filepath.Join(work, "pgids"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintln(f, p.pid())
+		f.Close()
+	}
 	go func() {
 		_ = cmd.Wait()
 		f.Close()
@@ -77,16 +84,33 @@ func (p *proc) exited() bool {
 
 // stop sends SIGTERM to the process group, then SIGKILL after 5 s.
 func (p *proc) stop() {
-	if p == nil || p.exited() {
+	if p == nil {
 		return
 	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		<-p.done
+	if !p.exited() {
+		_ = syscall.Kill(-p.pid(), syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+			<-p.done
+		}
 	}
+	// Children that outlived their parent (an nginx worker busy with a
+	// request) would keep serving on a reuseport socket: kill the group.
+	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+}
+
+// portFree fails when something already answers on addr, e.g. a process
+// left over from an earlier run (nginx listens with reuseport, so a second
+// one would silently share the port).
+func portFree(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+	if err != nil {
+		return nil
+	}
+	c.Close()
+	return fmt.Errorf("%s is already in use by another process; stop it first", addr)
 }
 
 func stopAll() {

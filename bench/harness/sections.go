@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"math"
 	"net"
@@ -437,17 +438,7 @@ func ceilingSection() error {
 		return fmt.Errorf("loadgen: %v: %s", err, b)
 	}
 	wall := time.Since(t0).Seconds()
-	var lg struct {
-		RPS        float64 `json:"rps"`
-		Requests   int     `json:"requests"`
-		Errors     int     `json:"errors"`
-		Non2xx     int     `json:"non_2xx"`
-		P50        float64 `json:"p50_us"`
-		P99        float64 `json:"p99_us"`
-		P999       float64 `json:"p999_us"`
-		Max        float64 `json:"max_us"`
-		LoadgenCPU float64 `json:"loadgen_cpu_cores"`
-	}
+	var lg loadgenResult
 	b, err := os.ReadFile(out)
 	if err != nil {
 		return err
@@ -480,32 +471,9 @@ func profileSection() error {
 	if err != nil {
 		return err
 	}
-	data := filepath.Join(work, "perf.data")
-	secs := max(2, int(opt.dur.Seconds())-1)
-	perfArgs := []string{"perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(sy.pid()), "-o", data, "--", "sleep", strconv.Itoa(secs)}
-	record(strings.Join(perfArgs, " "))
-	perf := exec.Command(perfArgs[0], perfArgs[1:]...)
-	var perfOut bytes.Buffer
-	perf.Stdout, perf.Stderr = &perfOut, &perfOut
-	if err := perf.Start(); err != nil {
-		note("perf: " + err.Error())
-	}
-	if _, err := wrk("profile", "switchyard", 1, syIngress, "/v1/route", in.bodies, opt.dur, sy.pid()); err != nil {
+	err = profileWrk("route-1k", sy, in.bodies)
+	if err != nil {
 		return err
-	}
-	if perf.Process != nil {
-		_ = perf.Wait()
-		rep := []string{"perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "symbol", "-g", "none", "--percent-limit", "0.7"}
-		record(strings.Join(rep, " "))
-		out := output(rep...)
-		var lines []string
-		for _, l := range strings.Split(out, "\n") {
-			if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "#") {
-				lines = append(lines, strings.TrimRight(l, " "))
-			}
-		}
-		res.Profiles = append(res.Profiles, Profile{Name: "perf: switchyard serve under the route-1k wrk load (GOMAXPROCS=1, core 0)",
-			Command: strings.Join(perfArgs, " ") + " && " + strings.Join(rep, " "), Lines: lines[:min(len(lines), 40)]})
 	}
 	sy.stop()
 	if opt.quick {
@@ -527,5 +495,57 @@ func profileSection() error {
 	record(strings.Join(top, " "))
 	lines := strings.Split(output(top...), "\n")
 	res.Profiles = append(res.Profiles, Profile{Name: "go tool pprof -top: BenchmarkRoute (./gateway, one core)", Command: strings.Join(args, " ") + " && " + strings.Join(top, " "), Lines: lines})
+	return nil
+}
+
+// perfRecorder is `perf record` attached to a running process.
+type perfRecorder struct {
+	cmd  *exec.Cmd
+	data string
+	args []string
+}
+
+func startPerf(pid int, name string, seconds int) *perfRecorder {
+	data := filepath.Join(work, name+".perf.data")
+	args := []string{"perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", data, "--", "sleep", strconv.Itoa(seconds)}
+	record(strings.Join(args, " "))
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		note("perf: " + err.Error())
+		return nil
+	}
+	time.Sleep(200 * time.Millisecond) // attached
+	return &perfRecorder{cmd: cmd, data: data, args: args}
+}
+
+// finish stops the recording (early when stop is set) and stores the top
+// of its report as a profile.
+func (pr *perfRecorder) finish(title string, stop bool) {
+	if pr == nil {
+		return
+	}
+	if stop {
+		_ = pr.cmd.Process.Signal(os.Interrupt)
+	}
+	_ = pr.cmd.Wait()
+	rep := []string{"perf", "report", "-i", pr.data, "--stdio", "--no-children", "--sort", "symbol", "-g", "none", "--percent-limit", "0.7"}
+	record(strings.Join(rep, " "))
+	var lines []string
+	for _, l := range strings.Split(output(rep...), "\n") {
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, strings.TrimRight(strings.TrimSuffix(strings.TrimRight(l, " "), "-      -"), " "))
+		}
+	}
+	res.Profiles = append(res.Profiles, Profile{Name: title, Command: strings.Join(pr.args, " ") + " && " + strings.Join(rep, " "), Lines: lines[:min(len(lines), 40)]})
+}
+
+// profileWrk records switchyard's CPU under an extra, unrecorded wrk run.
+func profileWrk(scenario string, sy *proc, bodies string) error {
+	pr := startPerf(sy.pid(), "perf-"+scenario, max(2, int(opt.dur.Seconds())-1))
+	if _, err := wrk("profile", "switchyard", 1, syIngress, "/v1/route", bodies, opt.dur, sy.pid()); err != nil {
+		return err
+	}
+	pr.finish(fmt.Sprintf("perf: switchyard serve under the %s wrk load (GOMAXPROCS=1, core %d, after the warm-up)", scenario, serverCore), false)
 	return nil
 }

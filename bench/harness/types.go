@@ -13,4 +13,5 @@ type (
 	DispatchRun = results.DispatchRun
 	MemRun      = results.MemRun
 	Profile     = results.Profile
+	IdlePush    = results.IdlePush
 )

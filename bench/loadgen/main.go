@@ -76,12 +76,13 @@ func main() {
 	out := flag.String("out", "", "write the result JSON here (default stdout)")
 	raw := flag.String("raw", "", "also write every measured sample here, one \"at_ms lat_us bad\" line each")
 	timeout := flag.Duration("timeout", 5*time.Second, "per-request time-out (counted as an error)")
+	once := flag.Bool("once", false, "closed loop, send every body exactly once, all measured (no -d, no -warmup): the cold first pass")
 	flag.Parse()
 	reqs, err := bodies.Read(*bodiesPath, 0)
 	if err != nil {
 		log.Fatalf("loadgen: %v", err)
 	}
-	res, samples := run(*url, reqs, *conns, *warmup, *dur, *rate, *every, *timeout)
+	res, samples := run(*url, reqs, *conns, *warmup, *dur, *rate, *every, *timeout, *once)
 	if *raw != "" {
 		if err := writeRaw(*raw, samples); err != nil {
 			log.Fatalf("loadgen: %v", err)
@@ -125,7 +126,10 @@ func writeRaw(path string, all [][]sample) error {
 	return f.Close()
 }
 
-func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate int, every, timeout time.Duration) (*result, [][]sample) {
+func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate int, every, timeout time.Duration, once bool) (*result, [][]sample) {
+	if once {
+		warmup, rate = 0, 0
+	}
 	u, err := neturl.Parse(url)
 	if err != nil {
 		log.Fatalf("loadgen: bad -url: %v", err)
@@ -148,6 +152,9 @@ func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate i
 		interArrival = time.Second / time.Duration(rate)
 	}
 	t0 := time.Now()
+	if once {
+		measuring.Store(true)
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < conns; w++ {
 		wg.Add(1)
@@ -159,7 +166,7 @@ func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate i
 			req.Header.SetMethod("POST")
 			req.Header.SetContentType("application/json")
 			mine := make([]sample, 0, 1<<16)
-			for i := w; !stop.Load(); i += conns {
+			for i := w; !stop.Load() && (!once || i < len(reqs)); i += conns {
 				sched := time.Now()
 				if interArrival > 0 {
 					slot := next.Add(1) - 1
@@ -209,7 +216,12 @@ func run(url string, reqs [][]byte, conns int, warmup, dur time.Duration, rate i
 	time.Sleep(time.Until(start))
 	cpu0 := cpuSeconds()
 	measuring.Store(true)
-	time.Sleep(dur)
+	if once {
+		wg.Wait()
+		dur = time.Since(start)
+	} else {
+		time.Sleep(dur)
+	}
 	measuring.Store(false)
 	cpu := cpuSeconds() - cpu0
 	stop.Store(true)

@@ -36,40 +36,54 @@ func throughputChart(r *Results, dir string) (string, error) {
 	p.Title.Text = "POST /v1/route: requests/s (median of rounds, bars: min–max)"
 	p.Y.Label.Text = "requests/s"
 	servers := []string{"switchyard", "nginx", "baseline"}
-	w := vg.Points(18)
-	for i, s := range servers {
-		var vals plotter.Values
-		var errs plotter.YErrors
-		for _, sc := range scenarios {
+	// Bar k*4+i is scenario k, server i; one data unit is 1/(4·len) of the
+	// plot's width, so a bar of 0.8 units is drawn as that many points.
+	const plotWidth = 8 * vg.Inch
+	units := float64(len(scenarios) * 4)
+	barW := vg.Length(0.8 / units * float64(plotWidth-vg.Inch))
+	var ticks []plot.Tick
+	inLegend := map[string]bool{}
+	for k, sc := range scenarios {
+		ticks = append(ticks, plot.Tick{Value: float64(k*4 + 1), Label: sc})
+		for i, s := range servers {
 			st := statsOf(r, sc, s)
-			vals = append(vals, st.rps.med)
-			errs = append(errs, struct{ Low, High float64 }{st.rps.med - st.rps.min, st.rps.max - st.rps.med})
+			if st.n == 0 {
+				continue
+			}
+			bar, err := plotter.NewBarChart(plotter.Values{st.rps.med}, barW)
+			if err != nil {
+				return "", err
+			}
+			bar.XMin = float64(k*4 + i)
+			bar.Color = colorOf(s)
+			bar.LineStyle.Width = 0
+			p.Add(bar)
+			if !inLegend[s] {
+				inLegend[s] = true
+				p.Legend.Add(s, bar)
+			}
+			eb := &plotter.YErrorBars{
+				XYs:       plotter.XYs{{X: float64(k*4 + i), Y: st.rps.med}},
+				YErrors:   plotter.YErrors{{Low: st.rps.med - st.rps.min, High: st.rps.max - st.rps.med}},
+				LineStyle: plotter.DefaultLineStyle,
+				CapWidth:  barW / 2,
+			}
+			p.Add(eb)
 		}
-		bars, err := plotter.NewBarChart(vals, w)
-		if err != nil {
-			return "", err
-		}
-		bars.Color = colorOf(s)
-		bars.LineStyle.Width = 0
-		bars.Offset = w * vg.Length(i-1)
-		p.Add(bars)
-		p.Legend.Add(s, bars)
-		// Error bars at the bars' centres.
-		xys := make(plotter.XYs, len(vals))
-		for k := range vals {
-			xys[k].X, xys[k].Y = float64(k), vals[k]
-		}
-		eb := &plotter.YErrorBars{XYs: xys, YErrors: errs, LineStyle: plotter.DefaultLineStyle, CapWidth: vg.Points(5)}
-		shift := float64(i-1) * 0.2 // one bar width in data units at this size, roughly
-		for k := range eb.XYs {
-			eb.XYs[k].X += shift
-		}
-		p.Add(eb)
 	}
-	p.NominalX(scenarios...)
+	p.X.Min, p.X.Max = -0.75, units-1.25
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.Y.Min = 0
+	top := 0.0
+	for _, sc := range scenarios {
+		for _, s := range servers {
+			top = max(top, statsOf(r, sc, s).rps.max)
+		}
+	}
+	p.Y.Max = top * 1.2 // room for the legend
 	p.Legend.Top = true
 	name := "throughput.png"
-	return name, p.Save(8*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, name))
+	return name, p.Save(plotWidth, 4.5*vg.Inch, filepath.Join(dir, name))
 }
 
 // pushChart: p99 and p50 per 100 ms during the push, one panel per server

@@ -198,6 +198,13 @@ func render(r *Results, chartDir string, pngs []string) string {
 		w("| %s | %s | %s | %s |\n", sc, ratio(sy.rps.med, ng.rps.med), ratio(sy.rps.med, bl.rps.med), ratio(sy.p99.med, ng.p99.med))
 	}
 
+	w("\nFirst pass (the warm-up: `loadgen -once`, every body sent once, %d connections; both servers do per-appkey work on an appkey's first request — switchyard creates its per-appkey statistics, the nginx peer compiles the appkey's policy):\n\n", r.Params.Conns)
+	w("| scenario | server | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|\n")
+	for _, h := range r.HTTP {
+		if h.Tool == "cold-pass" {
+			w("| %s | %s | %d | %.0f | %s | %s | %d |\n", h.Scenario, h.Server, h.Requests, h.RPS, ms(h.P50us), ms(h.P99us), h.Errors)
+		}
+	}
 	w("\n## Push under load\n\n")
 	if slices.Contains(pngs, "push_latency.png") {
 		w("![push](%s/push_latency.png)\n\n", chartDir)
@@ -208,6 +215,14 @@ func render(r *Results, chartDir string, pngs []string) string {
 			ms(p.SteadyP50us), ms(p.PushP50us), ms(p.SteadyP99us), ms(p.PushP99us), ratio(p.PushP99us, p.SteadyP99us))
 	}
 
+	if len(r.IdlePush) > 0 {
+		w("\nThe same pushes with no traffic (PUT round trip): ")
+		var parts []string
+		for _, ip := range r.IdlePush {
+			parts = append(parts, fmt.Sprintf("%s %d ms", ip.Server, ip.Ms))
+		}
+		w("%s.\n", strings.Join(parts, ", "))
+	}
 	w("\n## POST /v1/calls\n\n| queue | rounds | tasks/s median (min–max) | p50 ms | p99 ms | p99.9 ms | errors | switchyard CPU (cores) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, s := range []string{"switchyard-redis", "switchyard-memory"} {
 		st := statsOf(r, "calls", s)

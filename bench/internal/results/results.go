@@ -15,6 +15,7 @@ type Results struct {
 	Checks   []Check       `json:"checks"`
 	HTTP     []HTTPRun     `json:"http_runs"` // route, lua, calls, ceiling
 	Push     []PushRun     `json:"push_runs"`
+	IdlePush []IdlePush    `json:"idle_pushes"`
 	Dispatch []DispatchRun `json:"dispatch_runs"`
 	Memory   []MemRun      `json:"memory_runs"`
 	Profiles []Profile     `json:"profiles"`
@@ -131,4 +132,11 @@ type Profile struct {
 	Name    string   `json:"name"`
 	Command string   `json:"command"`
 	Lines   []string `json:"lines"`
+}
+
+// IdlePush is a push with no traffic running: the PUT's round trip.
+type IdlePush struct {
+	Server  string `json:"server"`
+	Appkeys int    `json:"appkeys"`
+	Ms      int    `json:"ms"`
 }
