@@ -20,6 +20,7 @@ type call struct {
 	events  chan Event
 	httpRes chan httpResult
 	ended   atomic.Bool
+	sending chan struct{} // the node's send slot while held
 }
 
 // details are an attempt's figures for its record.
@@ -43,9 +44,13 @@ func (c *call) run(ctx context.Context) {
 	defer func() {
 		if r := recover(); r != nil {
 			slog.Error("BUG: dispatch: call goroutine panicked; the attempt is left for recovery", "attempt", c.attempt.ID, "panic", r)
+			c.sent()
 			c.release(context.WithoutCancel(ctx))
 		}
 	}()
+	if !c.store(ctx) {
+		return
+	}
 	var cls Class
 	var det details
 	if c.lease.Node != nil {
@@ -67,6 +72,59 @@ func (c *call) run(ctx context.Context) {
 	c.end(context.WithoutCancel(ctx), cls, det)
 }
 
+// store writes the attempt ("dialing", node, line or endpoint) to the
+// task's record before the call is placed: from then on a crash can never
+// lead to a second dial of the task. For a node, it first takes one of the
+// node's send slots (released by sent once the originate is answered). It
+// reports false when the call must not be placed; the task is then put
+// back (queue unreachable) or finished (already final).
+func (c *call) store(ctx context.Context) bool {
+	d, p, a := c.d, c.p, c.attempt
+	if c.lease.Node != nil {
+		sem := d.sends[c.lease.Node.Index]
+		select {
+		case sem <- struct{}{}:
+			c.sending = sem
+		case <-ctx.Done():
+			p.attempts--
+			c.release(context.WithoutCancel(ctx))
+			d.hold(p)
+			return false
+		}
+	}
+	err := d.set.opt.Queue.Update(ctx, p.task.ID, func(r *queue.Record) error {
+		if r.State.Final() {
+			return queue.ErrFinal
+		}
+		r.State = queue.StateDialing
+		r.Attempts = append(r.Attempts, a)
+		return nil
+	})
+	if err == nil {
+		d.set.m.wait(d.Group, a.StartedAt.Sub(p.task.AcceptedAt))
+		return true
+	}
+	c.sent()
+	p.attempts--
+	c.release(context.WithoutCancel(ctx))
+	if errors.Is(err, queue.ErrFinal) || errors.Is(err, queue.ErrNotFound) {
+		_ = d.set.opt.Queue.Done(ctx, p.task)
+		return false
+	}
+	slog.Warn("dispatch: cannot store the attempt; the call is not placed", "task", p.task.ID, "err", err)
+	sleep(ctx, 200*time.Millisecond)
+	d.hold(p)
+	return false
+}
+
+// sent gives the node's send slot back.
+func (c *call) sent() {
+	if c.sending != nil {
+		<-c.sending
+		c.sending = nil
+	}
+}
+
 // runFS places the call on its node and follows its events to the end.
 // ok is false when ctx ended first.
 func (c *call) runFS(ctx context.Context) (o Outcome, det details, ok bool) {
@@ -81,6 +139,7 @@ func (c *call) runFS(ctx context.Context) (o Outcome, det details, ok bool) {
 		DialURL: dialURL(c.d.Pool.Config.Lines[c.lease.Line.Index].Dial, t.Callee),
 		Answer:  c.d.Pool.Config.Answer, CallerID: t.Caller, Vars: t.Vars,
 	})
+	c.sent()
 	switch {
 	case errors.Is(err, ErrNotSent):
 		return Outcome{NotSent: true, Cause: "NOT_SENT"}, details{cause: "NOT_SENT"}, true
@@ -164,6 +223,7 @@ func (c *call) progress(ctx context.Context, st queue.State) {
 
 // release gives the call's limits back and forgets it.
 func (c *call) release(ctx context.Context) {
+	c.sent()
 	if !c.ended.CompareAndSwap(false, true) {
 		return
 	}

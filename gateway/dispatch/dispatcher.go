@@ -32,6 +32,11 @@ type Dispatcher struct {
 	set    *Set
 	nodes  []Originator  // by node Index (freeswitch pools)
 	everUp []atomic.Bool // by node Index: the connection has been up
+	// sends bounds, per node, the calls between "attempt stored" and
+	// "originate answered", so that the window in which a crash leaves an
+	// attempt stored but never sent (it then ends unknown) stays a few
+	// command round trips, not a queue of hundreds.
+	sends []chan struct{}
 
 	mu      sync.Mutex
 	pending []*pending // claimed or recovered, waiting for admission; retries first
@@ -210,28 +215,6 @@ func (d *Dispatcher) dispatch(ctx context.Context, p *pending) {
 	} else {
 		a.Endpoint = lease.Line.ID
 	}
-	// The attempt is stored before the call is placed: a crash from here
-	// on can never lead to a second dial of the same task.
-	err := d.set.opt.Queue.Update(ctx, p.task.ID, func(r *queue.Record) error {
-		if r.State.Final() {
-			return queue.ErrFinal
-		}
-		r.State = queue.StateDialing
-		r.Attempts = append(r.Attempts, a)
-		return nil
-	})
-	if err != nil {
-		d.Pool.Release(ctx, lease)
-		if errors.Is(err, queue.ErrFinal) || errors.Is(err, queue.ErrNotFound) {
-			_ = d.set.opt.Queue.Done(ctx, p.task)
-			return
-		}
-		slog.Warn("dispatch: cannot store the attempt; the call is not placed", "task", p.task.ID, "err", err)
-		d.hold(p)
-		sleep(ctx, 200*time.Millisecond)
-		return
-	}
-	d.set.m.wait(d.Group, now.Sub(p.task.AcceptedAt))
 	p.attempts++
 	c := &call{d: d, p: p, lease: lease, attempt: a, events: make(chan Event, 16), httpRes: make(chan httpResult, 1)}
 	d.active.Add(1)

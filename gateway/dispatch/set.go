@@ -85,6 +85,10 @@ func (o *Options) fill() error {
 	return nil
 }
 
+// sendsPerNode is how many originates of a group may be between their
+// stored attempt and the node's answer to the bgapi at once (per node).
+const sendsPerNode = 4
+
 // Set is every group's dispatcher of one gateway instance.
 type Set struct {
 	opt    Options
@@ -125,7 +129,10 @@ func New(opt Options) (*Set, error) {
 			return nil, fmt.Errorf("pool %q: %w", name, err)
 		}
 		d := &Dispatcher{Group: name, Pool: p, set: s, nodes: make([]Originator, len(p.Nodes)),
-			everUp: make([]atomic.Bool, len(p.Nodes)), freed: make(chan struct{}, 1)}
+			everUp: make([]atomic.Bool, len(p.Nodes)), sends: make([]chan struct{}, len(p.Nodes)), freed: make(chan struct{}, 1)}
+		for i := range d.sends {
+			d.sends[i] = make(chan struct{}, sendsPerNode)
+		}
 		s.groups[name] = d
 	}
 	s.m = newMetrics(s)
