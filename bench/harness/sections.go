@@ -348,6 +348,10 @@ func memorySection() error {
 			note(fmt.Sprintf("memory with %d appkeys: skipped, out of time", n))
 			continue
 		}
+		if need := memoryNeedMB(n); need > 0 && availableMB() < need {
+			note(fmt.Sprintf("memory with %d appkeys: skipped, it would need about %d MiB (from the smaller tables' RSS) and only %d MiB are available", n, need, availableMB()))
+			continue
+		}
 		if err := memoryRun(n); err != nil {
 			return err
 		}
@@ -548,4 +552,25 @@ func profileWrk(scenario string, sy *proc, bodies string) error {
 	}
 	pr.finish(fmt.Sprintf("perf: switchyard serve under the %s wrk load (GOMAXPROCS=1, core %d, after the warm-up)", scenario, serverCore), false)
 	return nil
+}
+
+// memoryNeedMB extrapolates the RSS of n appkeys from the largest table
+// measured so far, with a 2 GiB margin (0: nothing to go by).
+func memoryNeedMB(n int) int {
+	if len(res.Memory) == 0 {
+		return 0
+	}
+	last := res.Memory[len(res.Memory)-1]
+	return int(last.RSSMB*float64(n)/float64(last.Appkeys)) + 2048
+}
+
+func availableMB() int {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return kb / 1024
+		}
+	}
+	return 0
 }
