@@ -115,10 +115,12 @@ var (
 )
 
 // Drain takes node id of group out of service gracefully (drain true: no
-// new calls from this instance, `fsctl pause outbound` on the node so that
-// no instance starts new calls there, calls in progress finish) or puts it
-// back (false: `fsctl resume outbound`). It reports whether the state
-// changed; a failure to pause the node is returned after the local drain
+// new calls from this instance; with shared Drains (Redis) none from any
+// instance within one health round (CheckEvery), also after restarts;
+// `fsctl pause outbound` on the node so that FreeSWITCH itself refuses new
+// outbound calls meanwhile; calls in progress finish) or puts it back
+// (false: `fsctl resume outbound`). It reports whether the state changed
+// here; a failure to share or to pause is returned after the local drain
 // took effect.
 func (s *Set) Drain(ctx context.Context, group, id string, drain bool) (changed bool, err error) {
 	d := s.groups[group]
@@ -133,7 +135,18 @@ func (s *Set) Drain(ctx context.Context, group, id string, drain bool) (changed 
 	if drain {
 		reason = "operator drain"
 	}
+	d.drainMu.Lock()
 	changed = m.SetDraining(drain, reason)
+	if dr, ok := s.opt.Votes.(Drains); ok {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := dr.SetDrained(c, group, id, drain)
+		cancel()
+		if err != nil {
+			d.drainMu.Unlock()
+			return changed, fmt.Errorf("node %q: drained here but not shared with the other instances: %w", id, err)
+		}
+	}
+	d.drainMu.Unlock()
 	if p, ok := d.nodes[m.Index].(Pauser); ok {
 		c, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -38,6 +38,8 @@ type Dispatcher struct {
 	// command round trips, not a queue of hundreds.
 	sends []chan struct{}
 
+	drainMu sync.Mutex // orders Drain against the health round's shared-drain apply
+
 	mu      sync.Mutex
 	pending []*pending // claimed or recovered, waiting for admission; retries first
 	active  atomic.Int64

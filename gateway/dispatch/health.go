@@ -17,7 +17,19 @@ type Voter interface {
 	Vote(ctx context.Context, group string, view map[string]bool) (map[string]pool.Tally, error)
 }
 
-var _ Voter = (*pool.Votes)(nil)
+// Drains shares operator drains between instances: SetDrained stores one,
+// Drained lists a group's drained nodes. *pool.Votes implements it; when
+// Options.Votes does, Drain stores the drain there and every instance's
+// health round applies it.
+type Drains interface {
+	SetDrained(ctx context.Context, group, node string, drained bool) error
+	Drained(ctx context.Context, group string) (map[string]bool, error)
+}
+
+var (
+	_ Voter  = (*pool.Votes)(nil)
+	_ Drains = (*pool.Votes)(nil)
+)
 
 // health checks every node of the group every CheckEvery with a deadline
 // of CheckTimeout (api status through Checker), marks it unreachable for
@@ -70,6 +82,21 @@ func (d *Dispatcher) healthRound(ctx context.Context) {
 	wg.Wait()
 	if d.set.opt.Votes == nil {
 		return
+	}
+	if dr, ok := d.set.opt.Votes.(Drains); ok {
+		// Under drainMu: a Drain between the read and the apply would
+		// otherwise be undone by the stale read.
+		d.drainMu.Lock()
+		defer d.drainMu.Unlock()
+		if drained, err := dr.Drained(ctx, d.Group); err == nil {
+			for _, m := range d.Pool.Nodes {
+				if drained[m.ID] {
+					m.SetDraining(true, "drained by an operator (shared)")
+				} else {
+					m.SetDraining(false, "undrained by an operator (shared)")
+				}
+			}
+		}
 	}
 	// A node this instance is still connecting to for the first time has
 	// no vote yet: a starting instance must not count against a node.

@@ -203,3 +203,41 @@ func TestMajorityVote(t *testing.T) {
 		t.Fatalf("gw3 counted %d removals of fs1; want 1", n)
 	}
 }
+
+// TestSharedDrain: a drain made on one instance reaches the others through
+// Redis within a health round, and so does the undrain.
+func TestSharedDrain(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	var rigs []*rig
+	for _, name := range []string{"gw1", "gw2"} {
+		r := newRig(t, fsPool(2, 1), nil, func(node string, c Call) ([]Event, error) { return answered(1), nil }, func(o *Options) {
+			o.Instance, o.Votes, o.CheckEvery = name, pool.NewVotes(rdb, name, 0), 100*time.Millisecond
+		})
+		r.start()
+		rigs = append(rigs, r)
+	}
+	state := func(r *rig) string { return r.set.Group("g").Pool.Node("fs1").State() }
+	wait := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for state(rigs[1]) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("gw2's fs1: got %s; want %s", state(rigs[1]), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if _, err := rigs[0].set.Drain(context.Background(), "g", "fs1", true); err != nil {
+		t.Fatal(err)
+	}
+	if state(rigs[0]) != "draining" {
+		t.Fatalf("gw1's fs1: got %s; want draining at once", state(rigs[0]))
+	}
+	wait("draining")
+	if _, err := rigs[0].set.Drain(context.Background(), "g", "fs1", false); err != nil {
+		t.Fatal(err)
+	}
+	wait("up")
+}

@@ -97,3 +97,33 @@ for i = 3, #ARGV, 2 do
 end
 return out
 `)
+
+// SetDrained records in Redis that node of group is drained (true) or not,
+// so that every instance (and this one after a restart) applies it:
+// `sy:{pool:GROUP}:drained` is the set of drained node ids.
+func (v *Votes) SetDrained(ctx context.Context, group, node string, drained bool) error {
+	key := "sy:{pool:" + group + "}:drained"
+	var err error
+	if drained {
+		err = v.rdb.SAdd(ctx, key, node).Err()
+	} else {
+		err = v.rdb.SRem(ctx, key, node).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redis drain of node %q in group %q: %w", node, group, err)
+	}
+	return nil
+}
+
+// Drained returns the drained nodes of group.
+func (v *Votes) Drained(ctx context.Context, group string) (map[string]bool, error) {
+	ids, err := v.rdb.SMembers(ctx, "sy:{pool:"+group+"}:drained").Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis drained nodes of group %q: %w", group, err)
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
