@@ -289,6 +289,7 @@ func TestESLEndToEnd(t *testing.T) {
 // taken out within 15 s and comes back when it recovers; every task ends,
 // nobody is dialled twice.
 func TestNodeKilledAndStalled(t *testing.T) {
+	t.Parallel() // tolerant of a busy machine; runs beside the others
 	lines := fastLines("l1")
 	sims := []*fssim.Server{simNode(t, fssim.Config{Lines: lines}), simNode(t, fssim.Config{Lines: lines})}
 	cfg := pool.Config{Kind: pool.KindFreeSWITCH, Select: pool.SelectRoundRobin,
@@ -334,6 +335,7 @@ func TestNodeKilledAndStalled(t *testing.T) {
 // error also carries the dying session's no-reply): they must be retried
 // or failed, never left waiting for events that cannot come.
 func TestRepeatedStalls(t *testing.T) {
+	t.Parallel() // tolerant of a busy machine; runs beside the others
 	lines := fastLines("l1")
 	sims := []*fssim.Server{simNode(t, fssim.Config{Lines: lines})}
 	cfg := pool.Config{Kind: pool.KindFreeSWITCH, Nodes: []pool.Node{{ID: "fs1", CAPS: 100}},

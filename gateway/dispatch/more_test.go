@@ -91,6 +91,7 @@ func TestFairnessAcrossAppkeys(t *testing.T) {
 // tried on another endpoint; a time-out after sending is unknown, never
 // retried. The final record is POSTed to the callback URL, retried.
 func TestHTTPPool(t *testing.T) {
+	t.Parallel() // tolerant of a busy machine; runs beside the others
 	var mu sync.Mutex
 	posts := map[string][]string{} // endpoint → callees
 	var resultPath atomic.Value
@@ -239,6 +240,7 @@ func TestHTTPPool(t *testing.T) {
 // TestDrain: a drained node gets no new originate (fsctl pause outbound is
 // sent to it), calls in progress finish; undrain brings it back.
 func TestDrain(t *testing.T) {
+	t.Parallel() // tolerant of a busy machine; runs beside the others
 	lines := fastLines("l1")
 	sims := []*fssim.Server{simNode(t, fssim.Config{Lines: lines}), simNode(t, fssim.Config{Lines: lines})}
 	cfg := pool.Config{Kind: pool.KindFreeSWITCH, Select: pool.SelectRoundRobin,

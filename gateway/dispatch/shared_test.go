@@ -143,6 +143,7 @@ func TestLineEjectionSimulated(t *testing.T) {
 // once gw2 joins, a majority cannot reach it and gw3 removes it too; when
 // gw1 and gw2 stop, their views expire and gw3 takes fs1 back.
 func TestMajorityVote(t *testing.T) {
+	t.Parallel() // tolerant of a busy machine; runs beside the others
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })

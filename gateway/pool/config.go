@@ -29,6 +29,7 @@
 //	                                   instance's calls stop counting
 //	sy:{pool:G}:view:INSTANCE  hash    node → 1/0: this instance reaches it (TTL)
 //	sy:{pool:G}:viewers        zset    instance → view expiry (Votes)
+//	sy:{pool:G}:drained        set     nodes drained by an operator (Votes.SetDrained)
 //
 // Health (member.go, answerrate.go, health.go): a node is out when this
 // instance cannot reach it, when a majority of the live instances cannot
