@@ -317,3 +317,54 @@ func TestLoads(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRedisCAPSAccuracy measures, in real time, how close two
+// instances sharing one line of CAPS 500 through Redis get to it: b.N
+// admissions by four callers that sleep until the limiter's next slot.
+// caps_ratio is calls per second over CAPS (target 1 ± 0.02);
+// max_1s_window is the most set-ups in any one-second window (never
+// above 500).
+func BenchmarkRedisCAPSAccuracy(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	const caps = 500
+	limits := []Limit{{Key: "line:x", CAPS: caps}}
+	ls := []Limiter{NewRedisLimiter(rdb, "gw1").For("g")(limits), NewRedisLimiter(rdb, "gw2").For("g")(limits)}
+	ctx := context.Background()
+	var n atomic.Int64
+	var mu sync.Mutex
+	var ts []int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(l Limiter) {
+			defer wg.Done()
+			for n.Load() < int64(b.N) {
+				adm, err := l.Admit(ctx, []Combo{{0}})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if adm.Index < 0 {
+					time.Sleep(adm.Wait)
+					continue
+				}
+				if n.Add(1) > int64(b.N) {
+					return
+				}
+				mu.Lock()
+				ts = append(ts, adm.At.UnixNano())
+				mu.Unlock()
+			}
+		}(ls[w%2])
+	}
+	wg.Wait()
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	if len(ts) > 1 {
+		span := float64(ts[len(ts)-1]-ts[0]) / 1e9
+		b.ReportMetric(float64(len(ts)-1)/span/caps, "caps_ratio")
+		b.ReportMetric(float64(maxInWindow(ts, int64(time.Second))), "max_1s_window")
+	}
+}
