@@ -127,13 +127,18 @@ func countRefusal(err error) error {
 // PushTable replaces the whole table with body (JSON or YAML). Identical
 // content is a no-op that returns the version in force.
 func (m *Manager) PushTable(ctx context.Context, a Actor, body []byte, ifMatch uint64) (uint64, error) {
-	return m.change(ctx, a, ifMatch, ActionPushTable, "table", func(cur State, _ *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
+	return m.change(ctx, a, ifMatch, ActionPushTable, "table", func(cur State, inForce *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
 		// CompileBytes lists the problems of decoding and of compiling together.
 		snap, err := splitter.CompileBytes(body, v, m.env(set))
 		if err != nil {
 			return nil, err
 		}
-		enc, err := encodeTable(snap.Table(), nil, "")
+		prev, err := m.encoding(inForce)
+		if err != nil {
+			return nil, err
+		}
+		// Appkeys the push leaves as they are keep their bytes.
+		enc, err := encodeTableLike(snap.Table(), prev)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +149,11 @@ func (m *Manager) PushTable(ctx context.Context, a Actor, body []byte, ifMatch u
 		p := &plan{table: canon, enc: enc, scripts: cur.Scripts, set: set, snap: snap, rebuild: func(v uint64) (*splitter.Snapshot, error) {
 			return splitter.Compile(snap.Table().Clone(), v, m.env(set))
 		}}
-		p.before, p.after = diffTables(cur.Table, canon)
+		if prev != nil {
+			p.before, p.after = diffEncodings(prev, enc)
+		} else {
+			p.before, p.after = diffTables(cur.Table, canon)
+		}
 		return p, nil
 	})
 }
@@ -216,15 +225,37 @@ func (m *Manager) planFromSnapshot(cur State, snap *splitter.Snapshot, name stri
 	if err != nil {
 		return nil, err
 	}
-	prev := m.enc
-	if prev != nil && prev.table != snap.Table() {
-		prev = nil
+	prev, err := m.encoding(snap)
+	if err != nil {
+		return nil, err
 	}
 	enc, err := encodeTable(next.Table(), prev, name)
 	if err != nil {
 		return nil, err
 	}
 	return &plan{table: enc.data, enc: enc, scripts: cur.Scripts, set: set, snap: next, rebuild: build, before: before, after: after(next.Table())}, nil
+}
+
+// encoding returns the encoding of snap's table, the one in force, which
+// a change derives the next encoding from: m.enc, or encoded now and kept
+// when the state came from elsewhere (the store, a rollback). It is nil
+// when snap is. m.mu must be held.
+func (m *Manager) encoding(snap *splitter.Snapshot) (*tableJSON, error) {
+	if snap == nil {
+		return nil, nil
+	}
+	if m.enc != nil && m.enc.table == snap.Table() {
+		return m.enc, nil
+	}
+	enc, err := encodeTableLike(snap.Table(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(enc.data, m.cur.Table) {
+		return nil, nil // not this encoder's bytes (an older release's?): the change encodes afresh
+	}
+	m.enc = enc
+	return enc, nil
 }
 
 // Rollback makes a new version whose table and scripts are those of the
@@ -375,16 +406,6 @@ func (m *Manager) Record(ctx context.Context, a Actor, action, target string, be
 		return storeError(err)
 	}
 	return nil
-}
-
-// canonicalTable encodes t as the State keeps it: canonical JSON without
-// the version, which belongs to the State.
-func canonicalTable(t *splitter.Table) (json.RawMessage, error) {
-	enc, err := encodeTable(t, nil, "")
-	if err != nil {
-		return nil, err
-	}
-	return enc.data, nil
 }
 
 // appkeyJSON returns one appkey's entry as JSON.

@@ -186,6 +186,10 @@ func (m *Manager) Start(ctx context.Context) error {
 	go func() {
 		defer m.wg.Done()
 		m.store.Watch(ctx, func(v uint64) {
+			if v > m.version.Load() {
+				// A change made before the sync would conflict: it syncs first.
+				m.synced.Store(false)
+			}
 			if v != m.version.Load() || !m.synced.Load() {
 				m.Kick()
 			}
@@ -405,7 +409,12 @@ func (m *Manager) install(st State, snap *splitter.Snapshot, set *policies.Set, 
 	if st.Scripts == nil {
 		st.Scripts = map[string]string{}
 	}
-	m.source, m.enc = source, nil
+	if m.enc != nil && snap != nil && bytes.Equal(st.Table, m.cur.Table) {
+		m.enc = m.enc.rebind(snap.Table()) // the same table compiled again (as another version)
+	} else {
+		m.enc = nil
+	}
+	m.source = source
 	m.sourceName.Store(&source)
 	m.scripts.Store(set)
 	m.snap.Store(snap)

@@ -227,3 +227,49 @@ func TestEncodeStateMatchesEncodingJSON(t *testing.T) {
 		t.Fatalf("without a table: got %s; want %s", got, want)
 	}
 }
+
+// A push keeps the state's table canonical and its audit diff exact
+// whether the pushing instance encoded the table in force itself (after
+// boot, or its own last change) or took it from the store (encoded when
+// the push needs it); unchanged scripts keep their compiled form.
+func TestPushEncodingAcrossInstances(t *testing.T) {
+	table, pol := writeConfigDir(t)
+	store := NewMemoryStore()
+	a := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol})
+	b := newManager(t, ManagerConfig{Store: store, TablePath: table, PoliciesDir: pol})
+	push := func(m *Manager, yaml string) {
+		t.Helper()
+		before := m.State().Table
+		v, err := m.PushTable(context.Background(), carol, []byte(yaml), AnyVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := m.State()
+		want, err := json.Marshal(func() any { c := *m.Snapshot().Table(); c.Version = 0; return &c }())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(st.Table) != string(want) {
+			t.Fatalf("version %d: state table %s; want encoding/json's %s", v, st.Table, want)
+		}
+		entries, err := store.Audit(context.Background(), 1)
+		if err != nil || len(entries) != 1 || entries[0].Version != v {
+			t.Fatalf("audit: got %+v, %v; want the entry of version %d", entries, err, v)
+		}
+		wb, wa := diffTables(before, st.Table)
+		if string(entries[0].Before) != string(wb) || string(entries[0].After) != string(wa) {
+			t.Fatalf("version %d: audit diff %s → %s; want %s → %s", v, entries[0].Before, entries[0].After, wb, wa)
+		}
+		waitFor(t, "both instances at the push", func() bool { return a.Version() == v && b.Version() == v })
+	}
+	setA, setB := a.Scripts(), b.Scripts()
+	push(a, strings.Replace(testTable, "users: [u1001, u1002]", "users: [u1001]", 1))         // a encoded its boot table
+	push(b, strings.Replace(testTable, "default_group: stable\n", "default_group: vip\n", 1)) // b took a's from the store
+	push(a, testTable)
+	if a.Scripts() != setA {
+		t.Fatal("a push with the scripts unchanged replaced the script set; want the set in force kept (warm Lua states)")
+	}
+	if b.Scripts() != setB {
+		t.Fatal("b, following the store, replaced its unchanged script set; want it kept (warm Lua states)")
+	}
+}

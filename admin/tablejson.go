@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"runtime"
 	"slices"
+	"sync"
 
 	"switchyard/splitter"
 )
@@ -14,24 +17,47 @@ import (
 // ("name":{…}) lies in it. A change to one appkey then re-encodes only that
 // appkey and copies the others' bytes: a kill-switch flip on a table of a
 // million appkeys costs a copy, not an encoding/json run over all of them.
+// A whole pushed table copies the bytes of every appkey equal to the one
+// in force (encodeTableLike), and the audit diff compares members
+// (diffEncodings) instead of decoding both tables.
 type tableJSON struct {
 	table   *splitter.Table
 	data    []byte
 	names   []string          // the appkeys, sorted as encoding/json sorts map keys
-	members map[string]member // by appkey name
+	members map[string]member // by appkey name; nil when table.Appkeys is nil
+	rest    []byte            // data with the appkeys object replaced by null
 }
 
 // member is one appkey's bytes in tableJSON.data, valid while the table
-// still holds the same *Appkey under that name.
+// still holds the same *Appkey under that name: the member runs from off
+// to end, its value from val.
 type member struct {
-	a        *splitter.Appkey
-	off, end int
+	a             *splitter.Appkey
+	off, val, end int
 }
+
+// parallelEncodeMin is the number of appkeys from which a table is
+// encoded on every core (a variable for tests).
+var parallelEncodeMin = 4096
 
 // encodeTable encodes t. prev, when not nil, is the encoding of the table
 // t was derived from by changing appkey changed only; every other appkey
 // whose *Appkey is unchanged is copied from it.
 func encodeTable(t *splitter.Table, prev *tableJSON, changed string) (*tableJSON, error) {
+	return encode(t, prev, appkeyNames(t, prev, changed), func(a, b *splitter.Appkey) bool { return a == b })
+}
+
+// encodeTableLike encodes t, a table decoded afresh (a push), copying from
+// prev (when not nil) the bytes of every appkey whose entry is equal in
+// content (reflect.DeepEqual). A float that is -0 on one side and 0 on the
+// other counts as equal and keeps prev's bytes: the same rule either way.
+func encodeTableLike(t *splitter.Table, prev *tableJSON) (*tableJSON, error) {
+	return encode(t, prev, sameNames(t, prev), func(a, b *splitter.Appkey) bool { return a == b || reflect.DeepEqual(a, b) })
+}
+
+// encode encodes t, whose appkeys sorted are names, copying an appkey's
+// bytes from prev when same says its entry in prev writes the same JSON.
+func encode(t *splitter.Table, prev *tableJSON, names []string, same func(old, cur *splitter.Appkey) bool) (*tableJSON, error) {
 	c := *t
 	c.Version, c.Appkeys = 0, nil
 	head, err := json.Marshal(&c)
@@ -40,7 +66,7 @@ func encodeTable(t *splitter.Table, prev *tableJSON, changed string) (*tableJSON
 	}
 	enc := &tableJSON{table: t}
 	if t.Appkeys == nil {
-		enc.data = head
+		enc.data, enc.rest = head, head
 		return enc, nil
 	}
 	const null = `"appkeys":null`
@@ -48,42 +74,161 @@ func encodeTable(t *splitter.Table, prev *tableJSON, changed string) (*tableJSON
 	if i < 0 {
 		return nil, fmt.Errorf("BUG: an encoded policy table lacks its appkeys field: %s", head)
 	}
-	enc.names = appkeyNames(t, prev, changed)
-	enc.members = make(map[string]member, len(enc.names))
-	size := len(head)
-	if prev != nil {
-		size += len(prev.data)
+	parts := make([]encodedPart, 1)
+	if len(names) >= parallelEncodeMin {
+		parts = make([]encodedPart, max(runtime.GOMAXPROCS(0), 2))
 	}
-	out := make([]byte, 0, size+256)
+	per := (len(names) + len(parts) - 1) / len(parts)
+	var wg sync.WaitGroup
+	for k := range parts {
+		lo, hi := min(k*per, len(names)), min((k+1)*per, len(names))
+		wg.Go(func() { parts[k] = encodeMembers(t, prev, names[lo:hi], same) })
+	}
+	wg.Wait()
+	size := len(head) + 2
+	for _, p := range parts {
+		if p.missing {
+			return encode(t, nil, sortedKeys(t.Appkeys), same) // names was not t's list
+		}
+		if p.err != nil {
+			return nil, p.err
+		}
+		size += len(p.data) + 1
+	}
+	out := make([]byte, 0, size)
 	out = append(out, head[:i+len(`"appkeys":`)]...)
 	out = append(out, '{')
-	for k, name := range enc.names {
-		if k > 0 {
+	enc.names = names
+	enc.members = make(map[string]member, len(names))
+	n := 0
+	for _, p := range parts {
+		if len(p.members) == 0 {
+			continue
+		}
+		if n > 0 {
 			out = append(out, ',')
 		}
-		a, listed := t.Appkeys[name]
-		if !listed {
-			return encodeTable(t, nil, "") // prev was not what t derives from
+		base := len(out)
+		out = append(out, p.data...)
+		for _, m := range p.members {
+			m.off, m.val, m.end = m.off+base, m.val+base, m.end+base
+			enc.members[names[n]] = m
+			n++
 		}
-		off := len(out)
-		if pm, ok := prev.member(name); ok && pm.a == a {
-			out = append(out, prev.data[pm.off:pm.end]...)
-		} else {
-			key, err := json.Marshal(name)
-			if err != nil {
-				return nil, fmt.Errorf("BUG: cannot encode appkey name %q: %w", name, err)
-			}
-			val, err := json.Marshal(a)
-			if err != nil {
-				return nil, fmt.Errorf("BUG: cannot encode appkey %q: %w", name, err)
-			}
-			out = append(append(append(out, key...), ':'), val...)
-		}
-		enc.members[name] = member{a: a, off: off, end: len(out)}
 	}
 	out = append(out, '}')
 	enc.data = append(out, head[i+len(null):]...)
+	enc.rest = head
 	return enc, nil
+}
+
+// encodedPart is a run of appkey members encoded by one worker, with
+// offsets relative to its data.
+type encodedPart struct {
+	data    []byte
+	members []member
+	missing bool // a name is not in the table
+	err     error
+}
+
+func encodeMembers(t *splitter.Table, prev *tableJSON, names []string, same func(old, cur *splitter.Appkey) bool) encodedPart {
+	var p encodedPart
+	p.members = make([]member, 0, len(names))
+	for k, name := range names {
+		if k > 0 {
+			p.data = append(p.data, ',')
+		}
+		a, listed := t.Appkeys[name]
+		if !listed {
+			p.missing = true
+			return p
+		}
+		off := len(p.data)
+		if pm, ok := prev.member(name); ok && same(pm.a, a) {
+			p.data = append(p.data, prev.data[pm.off:pm.end]...)
+			p.members = append(p.members, member{a: a, off: off, val: off + pm.val - pm.off, end: len(p.data)})
+			continue
+		}
+		p.data = append(appendJSONString(p.data, name), ':')
+		val := len(p.data)
+		if p.data, p.err = appendAppkey(p.data, a); p.err != nil {
+			p.err = fmt.Errorf("BUG: cannot encode appkey %q: %w", name, p.err)
+			return p
+		}
+		p.members = append(p.members, member{a: a, off: off, val: val, end: len(p.data)})
+	}
+	return p
+}
+
+// appendAppkey appends what json.Marshal writes for a, without having
+// encoding/json validate and compact each rule's MarshalJSON output once
+// more (half the cost of encoding a large table). TestAppkeyFieldsKnown
+// fails when splitter.Appkey gains a field this does not write.
+func appendAppkey(dst []byte, a *splitter.Appkey) ([]byte, error) {
+	if a == nil {
+		return append(dst, "null"...), nil
+	}
+	dst = append(dst, `{"split":`...)
+	sw, err := a.Split.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	dst = append(dst, sw...)
+	if a.DefaultGroup != "" {
+		dst = appendJSONString(append(dst, `,"default_group":`...), a.DefaultGroup)
+	}
+	if len(a.Rules) > 0 {
+		dst = append(dst, `,"rules":[`...)
+		for k := range a.Rules {
+			if k > 0 {
+				dst = append(dst, ',')
+			}
+			r, err := a.Rules[k].MarshalJSON()
+			if err != nil {
+				return nil, err
+			}
+			dst = append(dst, r...)
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}'), nil
+}
+
+// appendJSONString appends s as json.Marshal quotes it: literally when it
+// holds only printable ASCII that encoding/json does not escape, else
+// through encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// rebind returns e for t, a table compiled again from e.data (so equal in
+// content, with other pointers); nil when t does not list e's appkeys.
+func (e *tableJSON) rebind(t *splitter.Table) *tableJSON {
+	if (e.members == nil) != (t.Appkeys == nil) || len(e.members) != len(t.Appkeys) {
+		return nil
+	}
+	r := *e
+	r.table = t
+	if e.members != nil {
+		r.members = make(map[string]member, len(e.members))
+	}
+	for name, m := range e.members {
+		a, ok := t.Appkeys[name]
+		if !ok {
+			return nil
+		}
+		m.a = a
+		r.members[name] = m
+	}
+	return &r
 }
 
 func (e *tableJSON) member(name string) (member, bool) {
@@ -112,10 +257,68 @@ func appkeyNames(t *splitter.Table, prev *tableJSON, changed string) []string {
 			return names
 		}
 	}
-	names := make([]string, 0, len(t.Appkeys))
-	for name := range t.Appkeys {
-		names = append(names, name)
+	return sortedKeys(t.Appkeys)
+}
+
+// sameNames returns t's appkey names sorted: prev's list when t lists
+// the same appkeys (a push that adds or removes none), else by sorting.
+func sameNames(t *splitter.Table, prev *tableJSON) []string {
+	if prev != nil && len(prev.names) == len(t.Appkeys) {
+		all := true
+		for _, name := range prev.names {
+			if _, ok := t.Appkeys[name]; !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			return prev.names
+		}
 	}
-	slices.Sort(names)
-	return names
+	return sortedKeys(t.Appkeys)
+}
+
+// diffEncodings is diffTables for two encoded tables: it compares their
+// appkeys member by member instead of decoding both tables. It falls back
+// to diffTables when either table has no appkeys map.
+func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) {
+	if before.members == nil || after.members == nil {
+		return diffTables(before.data, after.data)
+	}
+	b, a := diffObjects(before.rest, after.rest, 1)
+	bd, bok := b.(map[string]any)
+	ad, aok := a.(map[string]any)
+	if !bok || !aok {
+		return diffTables(before.data, after.data)
+	}
+	bk, ak := map[string]json.RawMessage{}, map[string]json.RawMessage{}
+	add := func(name string) {
+		bv, inB := before.value(name)
+		av, inA := after.value(name)
+		if inB && inA && bytes.Equal(bv, av) {
+			return
+		}
+		bk[name], ak[name] = bv, av
+	}
+	for _, name := range before.names {
+		add(name)
+	}
+	for _, name := range after.names {
+		if _, ok := before.members[name]; !ok {
+			add(name)
+		}
+	}
+	if len(bk) > 0 {
+		bd["appkeys"], ad["appkeys"] = bk, ak
+	}
+	return mustJSON(bd), mustJSON(ad)
+}
+
+// value returns appkey name's entry, or null when the table lacks it.
+func (e *tableJSON) value(name string) (json.RawMessage, bool) {
+	m, ok := e.members[name]
+	if !ok {
+		return json.RawMessage("null"), false
+	}
+	return e.data[m.val:m.end], true
 }

@@ -2,6 +2,8 @@ package admin
 
 import (
 	"encoding/json"
+	"reflect"
+	"slices"
 	"testing"
 
 	"switchyard/splitter"
@@ -17,16 +19,7 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 		tab.Appkeys[name] = &splitter.Appkey{Split: true, DefaultGroup: "vip"}
 	}
 	tab.Version = 99
-	want := func(t *testing.T, tab *splitter.Table) string {
-		t.Helper()
-		c := *tab
-		c.Version = 0
-		b, err := json.Marshal(&c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	want := marshalTable
 	snap, err := splitter.Compile(tab, 1, env)
 	if err != nil {
 		t.Fatal(err)
@@ -77,4 +70,89 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 	if e, _ := encodeTable(noKeys, nil, ""); string(e.data) != want(t, noKeys) {
 		t.Fatalf("an empty appkeys map: got %s; want %s", e.data, want(t, noKeys))
 	}
+}
+
+// A pushed table encoded from the one in force (in parts, in parallel,
+// past parallelEncodeMin appkeys) must write what encoding/json writes, and
+// its audit diff must be what decoding both tables gives.
+func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
+	env := splitter.GenEnv()
+	marshal := func(tab *splitter.Table) string { return marshalTable(t, tab) }
+	compile := func(tab *splitter.Table) *splitter.Table {
+		s, err := splitter.Compile(tab, 1, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Table()
+	}
+	defer func(n int) { parallelEncodeMin = n }(parallelEncodeMin)
+	parallelEncodeMin = 100 // several parts even on one core's worth of appkeys
+	old := compile(splitter.GenerateTable(333, 3))
+	prev, err := encodeTableLike(old, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(prev.data), marshal(old); got != want {
+		t.Fatalf("parallel encoding differs from encoding/json:\n got %.300s\nwant %.300s", got, want)
+	}
+	f := func(what string, change func(*splitter.Table)) {
+		t.Helper()
+		next := old.Clone() // equal content, other pointers
+		change(next)
+		next = compile(next)
+		enc, err := encodeTableLike(next, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(enc.data), marshal(next); got != want {
+			t.Fatalf("%s: encoding differs from encoding/json", what)
+		}
+		gb, ga := diffEncodings(prev, enc)
+		wb, wa := diffTables(prev.data, enc.data)
+		if string(gb) != string(wb) || string(ga) != string(wa) {
+			t.Fatalf("%s: got diff %s → %s; want %s → %s", what, gb, ga, wb, wa)
+		}
+	}
+	f("nothing changed", func(*splitter.Table) {})
+	f("default group", func(n *splitter.Table) { n.DefaultGroup = "canary" })
+	f("appkeys changed, added and removed", func(n *splitter.Table) {
+		n.Appkeys["app-000007"].Split = !n.Appkeys["app-000007"].Split
+		n.Appkeys["app-000100"].Rules = n.Appkeys["app-000100"].Rules[:0]
+		n.Appkeys["zz<new>&"] = &splitter.Appkey{Split: true, DefaultGroup: "vip"}
+		delete(n.Appkeys, "app-000003")
+	})
+	f("no table default", func(n *splitter.Table) {
+		n.DefaultGroup = ""
+		for _, a := range n.Appkeys {
+			if a.DefaultGroup == "" {
+				a.DefaultGroup = "stable"
+			}
+		}
+	})
+}
+
+// appendAppkey writes splitter.Appkey's fields by hand: a new field there
+// must be added to it.
+func TestAppkeyFieldsKnown(t *testing.T) {
+	var got []string
+	typ := reflect.TypeFor[splitter.Appkey]()
+	for i := range typ.NumField() {
+		got = append(got, typ.Field(i).Name+" "+string(typ.Field(i).Tag))
+	}
+	want := []string{`Split json:"split"`, `DefaultGroup json:"default_group,omitempty"`, `Rules json:"rules,omitempty"`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("splitter.Appkey fields: got %q; want %q (update appendAppkey)", got, want)
+	}
+}
+
+// marshalTable is what encoding/json writes for tab without its version.
+func marshalTable(t *testing.T, tab *splitter.Table) string {
+	t.Helper()
+	c := *tab
+	c.Version = 0
+	b, err := json.Marshal(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
