@@ -368,3 +368,42 @@ func BenchmarkRedisCAPSAccuracy(b *testing.B) {
 		b.ReportMetric(float64(maxInWindow(ts, int64(time.Second))), "max_1s_window")
 	}
 }
+
+// TestRedisLimiterHealsLostRelease: a release that never reached Redis
+// (Redis was away) stops holding the limit once Run syncs the counts.
+func TestRedisLimiterHealsLostRelease(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	r := NewRedisLimiter(rdb, "gw1")
+	r.lease = 900 * time.Millisecond
+	l := r.For("g")([]Limit{{Key: "line:x", Max: 1}})
+	if adm, err := l.Admit(ctx, []Combo{{0}}); err != nil || adm.Index != 0 {
+		t.Fatalf("got %+v, %v; want admitted", adm, err)
+	}
+	// The release never reaches Redis (as when Redis is away; a cancelled
+	// context stands for it, so that Redis keeps its data).
+	dead, stop := context.WithCancel(ctx)
+	stop()
+	if err := l.Release(dead, Combo{0}); err == nil {
+		t.Fatal("release that did not reach Redis: got nil error")
+	}
+	if adm, _ := l.Admit(ctx, []Combo{{0}}); adm.Index != -1 {
+		t.Fatalf("got %+v; want the lost release to hold the limit until a sync", adm)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go r.Run(runCtx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		adm, err := l.Admit(ctx, []Combo{{0}})
+		if err == nil && adm.Index == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lost release still holds the limit after 10s (%+v, %v)", adm, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

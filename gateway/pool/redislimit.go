@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,7 +23,9 @@ import (
 //   - concurrency: a hash of calls in progress per instance (`…:conc:KEY`);
 //     only instances alive in `…:inst` (a sorted set of lease deadlines,
 //     renewed by every admission and by Run) count, so a crashed
-//     instance's calls stop holding the limit once its lease runs out.
+//     instance's calls stop holding the limit once its lease runs out;
+//     Run also rewrites the instance's own counts from its local ones, so
+//     a release lost while Redis was away heals within lease/3.
 type RedisLimiter struct {
 	rdb      redis.UniversalClient
 	instance string
@@ -42,7 +45,7 @@ func NewRedisLimiter(rdb redis.UniversalClient, instance string) *RedisLimiter {
 // calls left over from an earlier run under the same name are forgotten.
 func (r *RedisLimiter) For(group string) func([]Limit) Limiter {
 	return func(limits []Limit) Limiter {
-		l := &redisPoolLimiter{r: r, prefix: "sy:{pool:" + group + "}:", limits: limits}
+		l := &redisPoolLimiter{r: r, prefix: "sy:{pool:" + group + "}:", limits: limits, mine: make([]atomic.Int64, len(limits))}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = l.reset(ctx) // best effort: Redis may be away at start
 		cancel()
@@ -67,7 +70,7 @@ func (r *RedisLimiter) Run(ctx context.Context) {
 		r.mu.Unlock()
 		for _, l := range ls {
 			c, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_ = keepAliveScript.Run(c, r.rdb, []string{l.prefix + "inst"}, r.instance, r.lease.Microseconds()).Err()
+			_ = l.sync(c)
 			cancel()
 		}
 		select {
@@ -82,6 +85,25 @@ type redisPoolLimiter struct {
 	r      *RedisLimiter
 	prefix string
 	limits []Limit
+	// mine counts this instance's calls in progress per limit; Run writes
+	// it over the instance's field in Redis every lease/3, so a release
+	// lost while Redis was away does not hold the limit for good.
+	mine []atomic.Int64
+}
+
+// sync writes this instance's calls in progress of every concurrency
+// limit into Redis and renews its lease. A call admitted or released while
+// the sync is on the wire can be off by one until the next sync.
+func (l *redisPoolLimiter) sync(ctx context.Context) error {
+	keys := []string{l.prefix + "inst"}
+	args := []any{l.r.instance, l.r.lease.Microseconds()}
+	for i, lim := range l.limits {
+		if lim.Max > 0 {
+			keys = append(keys, l.prefix+"conc:"+lim.Key)
+			args = append(args, l.mine[i].Load())
+		}
+	}
+	return keepAliveScript.Run(ctx, l.r.rdb, keys, args...).Err()
 }
 
 var _ Limiter = (*redisPoolLimiter)(nil)
@@ -124,12 +146,28 @@ func (l *redisPoolLimiter) Admit(ctx context.Context, cands []Combo) (Admission,
 	a := Admission{Index: int(res[0]), At: time.UnixMicro(res[2])}
 	if a.Index < 0 {
 		a.Wait = time.Duration(res[1]) * time.Microsecond
+		return a, nil
+	}
+	if a.Index >= len(cands) {
+		return Admission{Index: -1}, fmt.Errorf("BUG: redis admitted candidate %d of %d", a.Index, len(cands))
+	}
+	for _, i := range cands[a.Index] {
+		l.mine[i].Add(1)
 	}
 	return a, nil
 }
 
 // Release implements Limiter.
 func (l *redisPoolLimiter) Release(ctx context.Context, c Combo) error {
+	// The local count goes down after the script: a sync in between then
+	// counts one call too many (safe), never one too few.
+	defer func() {
+		for _, i := range c {
+			if l.mine[i].Add(-1) < 0 {
+				l.mine[i].Store(0)
+			}
+		}
+	}()
 	keys := make([]string, 0, len(c))
 	for _, i := range c {
 		if l.limits[i].Max > 0 {
@@ -284,6 +322,14 @@ var keepAliveScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+for i = 2, #KEYS do
+  local n = tonumber(ARGV[i + 1])
+  if n > 0 then
+    redis.call('HSET', KEYS[i], ARGV[1], n)
+  else
+    redis.call('HDEL', KEYS[i], ARGV[1])
+  end
+end
 return 0
 `)
 
