@@ -4,7 +4,7 @@
 GO      ?= go
 BIN     := bin/switchyard
 CONFIG  ?= conf/switchyard.yaml
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: build run test test-unit fuzz lint bench deps-test clean
