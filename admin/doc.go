@@ -9,7 +9,9 @@
 // lock-free and never sees a half-applied change. A change the store
 // refuses (unreachable, or moved on by another instance) changes nothing.
 // After each change the state is written to the local snapshot file
-// (temporary file, then rename).
+// (temporary file, then rename); a table of 1 MiB or more is written in
+// the background once the change is in force (the store holds the durable
+// copy), and Close waits for that write.
 //
 // At Start the state comes from the store; when the store is empty or
 // unreachable, from the snapshot file; else from the configured table file
@@ -36,7 +38,8 @@
 //	DELETE /admin/v1/appkeys/{appkey}         → {"version"}; 404 unknown_appkey
 //	PUT    /admin/v1/appkeys/{appkey}/split   {"split":"on"|"off"} (true/false too) → {"version"}
 //	GET    /admin/v1/table/history            {"version","versions":[{"version","at","who","action"}]}, newest first,
-//	                                          the last 20; ?full=1 adds each "table" and "scripts"
+//	                                          the last 20 (read without their tables when the store can);
+//	                                          ?full=1 adds each "table" and "scripts"
 //	POST   /admin/v1/table/rollback           {"version":N} → a new version with N's table and scripts; 404 version_not_kept
 //	GET    /admin/v1/scripts                  {"version","scripts":[{"name","bytes"}]}
 //	GET    /admin/v1/scripts/{name}           the Lua source (text/x-lua)

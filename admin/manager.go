@@ -91,6 +91,8 @@ type Manager struct {
 	badErr error      // why, as changes are refused while it is the latest
 	enc    *tableJSON // the encoding of the table in force, when known
 
+	snapFile snapshotWriter // writes the snapshot file
+
 	kick   chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -202,12 +204,14 @@ func (m *Manager) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops following the store.
+// Close stops following the store, and returns once the snapshot file
+// holds the state in force.
 func (m *Manager) Close() {
 	if m.cancel != nil {
 		m.cancel()
 	}
 	m.wg.Wait()
+	m.snapFile.wait()
 }
 
 // Kick asks the Manager to reload the store's latest state soon.
@@ -422,9 +426,7 @@ func (m *Manager) install(st State, snap *splitter.Snapshot, set *policies.Set, 
 	if source == "snapshot" {
 		return // it is the snapshot file's content
 	}
-	if err := m.writeSnapshot(st); err != nil {
-		m.log.Error("cannot write the local snapshot", "path", m.cfg.SnapshotPath, "err", err)
-	}
+	m.saveSnapshot(st)
 }
 
 // syncLoop reloads the store's state when Watch announces a change, and

@@ -273,3 +273,26 @@ func TestPushEncodingAcrossInstances(t *testing.T) {
 		t.Fatal("b, following the store, replaced its unchanged script set; want it kept (warm Lua states)")
 	}
 }
+
+// A large table's snapshot file is written after the change returns;
+// Close waits for it, and the file holds the last state.
+func TestLargeSnapshotWrittenInBackground(t *testing.T) {
+	defer func(n int) { snapshotAsyncMin = n }(snapshotAsyncMin)
+	snapshotAsyncMin = 1 // every table counts as large
+	table, pol := writeConfigDir(t)
+	snapPath := filepath.Join(t.TempDir(), "snap.json")
+	m := newManager(t, ManagerConfig{TablePath: table, PoliciesDir: pol, SnapshotPath: snapPath})
+	var v uint64
+	var err error
+	for _, on := range []bool{false, true, false} {
+		if v, err = m.SetSplit(context.Background(), carol, "collect-app", on, AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Close()
+	var onDisk State
+	raw, err := os.ReadFile(snapPath)
+	if err != nil || json.Unmarshal(raw, &onDisk) != nil || onDisk.Version != v || string(onDisk.Table) != string(m.State().Table) {
+		t.Fatalf("snapshot file after Close: version %d, %d bytes, %v; want version %d with the table in force", onDisk.Version, len(onDisk.Table), err, v)
+	}
+}

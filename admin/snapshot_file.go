@@ -4,7 +4,74 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 )
+
+// snapshotAsyncMin is the table size (bytes of JSON) from which the
+// snapshot file is written after the change is in force rather than
+// before the change returns: writing and syncing tens of MB would take a
+// large push past its budget, and the store already holds the durable
+// copy. A crash within that write leaves the previous snapshot. (A
+// variable for tests.)
+var snapshotAsyncMin = 1 << 20
+
+// snapshotWriter writes the snapshot file, in the background for large
+// states; only the newest pending state is written, and a small state
+// waits behind a write in progress so that files land in order.
+type snapshotWriter struct {
+	mu      sync.Mutex
+	pending *State
+	busy    bool
+	idle    sync.WaitGroup // done when no background write runs
+}
+
+// saveSnapshot writes st to the snapshot file: at once when it is small
+// and no background write runs, else in the background.
+func (m *Manager) saveSnapshot(st State) {
+	if m.cfg.SnapshotPath == "" {
+		return
+	}
+	w := &m.snapFile
+	w.mu.Lock()
+	if !w.busy && len(st.Table) < snapshotAsyncMin {
+		w.mu.Unlock()
+		m.logSnapshotError(m.writeSnapshot(st))
+		return
+	}
+	w.pending = &st
+	if !w.busy {
+		w.busy = true
+		w.idle.Add(1)
+		go m.snapshotLoop()
+	}
+	w.mu.Unlock()
+}
+
+func (m *Manager) snapshotLoop() {
+	w := &m.snapFile
+	defer w.idle.Done()
+	for {
+		w.mu.Lock()
+		st := w.pending
+		w.pending = nil
+		if st == nil {
+			w.busy = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		m.logSnapshotError(m.writeSnapshot(*st))
+	}
+}
+
+// wait returns when no background write runs.
+func (w *snapshotWriter) wait() { w.idle.Wait() }
+
+func (m *Manager) logSnapshotError(err error) {
+	if err != nil {
+		m.log.Error("cannot write the local snapshot", "path", m.cfg.SnapshotPath, "err", err)
+	}
+}
 
 // writeFileAtomic replaces path with data so that a reader (or a crash)
 // sees either the old file or the new one whole: it writes a temporary

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -49,10 +48,9 @@ func encodeTable(t *splitter.Table, prev *tableJSON, changed string) (*tableJSON
 
 // encodeTableLike encodes t, a table decoded afresh (a push), copying from
 // prev (when not nil) the bytes of every appkey whose entry is equal in
-// content (reflect.DeepEqual). A float that is -0 on one side and 0 on the
-// other counts as equal and keeps prev's bytes: the same rule either way.
+// content (sameAppkey).
 func encodeTableLike(t *splitter.Table, prev *tableJSON) (*tableJSON, error) {
-	return encode(t, prev, sameNames(t, prev), func(a, b *splitter.Appkey) bool { return a == b || reflect.DeepEqual(a, b) })
+	return encode(t, prev, sameNames(t, prev), sameAppkey)
 }
 
 // encode encodes t, whose appkeys sorted are names, copying an appkey's
@@ -134,6 +132,11 @@ type encodedPart struct {
 func encodeMembers(t *splitter.Table, prev *tableJSON, names []string, same func(old, cur *splitter.Appkey) bool) encodedPart {
 	var p encodedPart
 	p.members = make([]member, 0, len(names))
+	perAppkey := 512 // bytes, a guess when there is nothing to go by
+	if prev != nil && len(prev.names) > 0 {
+		perAppkey = len(prev.data)/len(prev.names) + 16
+	}
+	p.data = make([]byte, 0, len(names)*perAppkey)
 	for k, name := range names {
 		if k > 0 {
 			p.data = append(p.data, ',')
