@@ -334,7 +334,7 @@ func (g *Ingress) parseBody(ctx *fasthttp.RequestCtx, path pathID, limit int, pa
 
 // decideOne is decide and the quota for the single task of /v1/route or
 // /v1/calls; when it returns false it has answered the error.
-func (g *Ingress) decideOne(ctx *fasthttp.RequestCtx, path pathID, start time.Time, snap *splitter.Snapshot, v *fastjson.Value, in *taskInput, requireCallee bool) (splitter.Decision, bool) {
+func (g *Ingress) decideOne(ctx *fasthttp.RequestCtx, path pathID, start int64, snap *splitter.Snapshot, v *fastjson.Value, in *taskInput, requireCallee bool) (splitter.Decision, bool) {
 	d, e := g.decide(ctx, snap, v, in, requireCallee)
 	if e == nil {
 		e = g.checkQuota(d.Appkey)
@@ -342,7 +342,7 @@ func (g *Ingress) decideOne(ctx *fasthttp.RequestCtx, path pathID, start time.Ti
 	if e != nil {
 		g.fail(ctx, path, e)
 		if d.Group != "" { // split, then refused (quota)
-			g.stats.task(&d, e.status, time.Since(start))
+			g.stats.task(&d, e.status, start)
 		}
 		return d, false
 	}
@@ -351,7 +351,7 @@ func (g *Ingress) decideOne(ctx *fasthttp.RequestCtx, path pathID, start time.Ti
 
 // route serves POST /v1/route: the decision, nothing enqueued.
 func (g *Ingress) route(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := monoClock()
 	p := parserPool.Get()
 	defer parserPool.Put(p)
 	snap, v, ok := g.parseBody(ctx, pathRoute, g.cfg.MaxBodyBytes, p)
@@ -378,7 +378,7 @@ func (g *Ingress) route(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(b.b)
 	putBuf(b)
 	g.stats.request(pathRoute, fasthttp.StatusOK)
-	g.stats.task(&d, fasthttp.StatusOK, time.Since(start))
+	g.stats.task(&d, fasthttp.StatusOK, start)
 }
 
 // newTask copies what the queue needs out of the request's buffers.
@@ -413,7 +413,7 @@ func newTask(in *taskInput, d *splitter.Decision) *queue.Task {
 
 // call serves POST /v1/calls: split, then store durably, then 202.
 func (g *Ingress) call(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := monoClock()
 	p := parserPool.Get()
 	defer parserPool.Put(p)
 	snap, v, ok := g.parseBody(ctx, pathCalls, g.cfg.MaxBodyBytes, p)
@@ -433,7 +433,7 @@ func (g *Ingress) call(ctx *fasthttp.RequestCtx) {
 	res := g.accepted(qctx, t, queue.Enqueued{ID: id, Dup: dup, Err: err})
 	if res.err != nil {
 		g.fail(ctx, pathCalls, res.err)
-		g.stats.task(&d, res.err.status, time.Since(start))
+		g.stats.task(&d, res.err.status, start)
 		return
 	}
 	b := getBuf()
@@ -443,7 +443,7 @@ func (g *Ingress) call(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(b.b)
 	putBuf(b)
 	g.stats.request(pathCalls, fasthttp.StatusAccepted)
-	g.stats.task(&d, fasthttp.StatusAccepted, time.Since(start))
+	g.stats.task(&d, fasthttp.StatusAccepted, start)
 }
 
 // taskResult is the answer for one task of /v1/calls or the batch.
@@ -495,7 +495,7 @@ func (g *Ingress) accepted(ctx context.Context, t *queue.Task, r queue.Enqueued)
 // its own; the valid ones are stored together (one round trip when the
 // queue is a queue.Batcher), the invalid ones answered with their error.
 func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := monoClock()
 	p := parserPool.Get()
 	defer parserPool.Put(p)
 	snap, v, ok := g.parseBody(ctx, pathBatch, g.cfg.MaxBatchBodyBytes, p)
@@ -571,7 +571,7 @@ func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(b.b)
 	putBuf(b)
 	g.stats.request(pathBatch, fasthttp.StatusAccepted)
-	dur := time.Since(start)
+	end := monoClock()
 	for i := range decisions {
 		if decisions[i].Group == "" {
 			continue
@@ -580,7 +580,7 @@ func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
 		if results[i].err != nil {
 			status = results[i].err.status
 		}
-		g.stats.task(&decisions[i], status, dur)
+		g.stats.taskEnded(&decisions[i], status, time.Duration(end-start), end)
 	}
 }
 

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 )
@@ -20,7 +22,11 @@ import (
 //	switchyard_queue_errors_total{op}                     enqueue or get failures of the queue
 //	switchyard_stats_appkeys_tracked                      appkeys with their own series
 //
-// Histograms are VictoriaMetrics histograms (vmrange buckets). Appkeys are
+// Histograms have VictoriaMetrics' vmrange buckets (only the non-empty ones
+// are written), two per power of two of microseconds; the per-appkey and
+// per-group series are written from Stats' atomics by writeSeries, a
+// metrics writer of the set, so MetricsSet and metrics.RegisterSet carry
+// them as well. Appkeys are
 // tracked one by one up to StatsConfig.MaxAppkeys (default 10000); later
 // ones share appkey="_other", so a client inventing appkeys cannot blow up
 // the number of series.
@@ -74,4 +80,125 @@ func (s *Stats) requestCounter(p pathID, code int) *metrics.Counter {
 	return s.requests[p].getOrCreate(code, func() *metrics.Counter {
 		return s.set.GetOrCreateCounter(metricName("switchyard_requests_total", "path", pathNames[p], "code", strconv.Itoa(code)))
 	})
+}
+
+// writeSeries writes the per-appkey and per-group series, appkeys sorted
+// by name ("_other" last when appkeys were capped).
+func (s *Stats) writeSeries(w io.Writer) {
+	var apps []*appkeyStats
+	s.appkeys.each(func(a *appkeyStats) { apps = append(apps, a) })
+	slices.SortFunc(apps, func(a, b *appkeyStats) int { return strings.Compare(a.name, b.name) })
+	if s.capped() {
+		apps = append(apps, s.other)
+	}
+	var groups []*groupStats
+	s.groups.each(func(_ string, g *groupStats) { groups = append(groups, g) })
+	slices.SortFunc(groups, func(a, b *groupStats) int { return strings.Compare(a.name, b.name) })
+
+	b := make([]byte, 0, 64<<10)
+	flush := func() {
+		if len(b) > 32<<10 {
+			w.Write(b)
+			b = b[:0]
+		}
+	}
+	b = appendType(b, "switchyard_decisions_total", "counter")
+	for _, a := range apps {
+		for _, c := range a.decisions.load() {
+			b = appendSeries(b, "switchyard_decisions_total", a.label, "rule", c.rule, "group", c.group)
+			b = appendUint(b, c.n.Load())
+		}
+		flush()
+	}
+	b = appendType(b, "switchyard_rule_failures_total", "counter")
+	for _, a := range apps {
+		b = appendCounters(b, "switchyard_rule_failures_total", a.label, "rule", &a.failures)
+		flush()
+	}
+	b = appendType(b, "switchyard_tasks_accepted_total", "counter")
+	for _, a := range apps {
+		b = appendCounters(b, "switchyard_tasks_accepted_total", a.label, "group", &a.accepted)
+		flush()
+	}
+	b = appendType(b, "switchyard_tasks_duplicate_total", "counter")
+	for _, a := range apps {
+		if n := a.dups.Load(); n > 0 {
+			b = appendSeries(b, "switchyard_tasks_duplicate_total", a.label)
+			b = appendUint(b, n)
+		}
+	}
+	b = appendType(b, "switchyard_request_duration_seconds", "histogram")
+	for _, a := range apps {
+		b = appendHist(b, "switchyard_request_duration_seconds", a.label, &a.latency)
+		flush()
+	}
+	b = appendType(b, "switchyard_group_request_duration_seconds", "histogram")
+	for _, g := range groups {
+		b = appendHist(b, "switchyard_group_request_duration_seconds", g.label, &g.latency)
+	}
+	w.Write(b)
+}
+
+// appendCounters writes the counters of m, labelled label and key=m's key.
+func appendCounters(b []byte, name, label, key string, m *cowMap[string, atomic.Uint64]) []byte {
+	m.each(func(k string, c *atomic.Uint64) {
+		b = appendSeries(b, name, label, key, k)
+		b = appendUint(b, c.Load())
+	})
+	return b
+}
+
+// appendType writes a family's TYPE line when the metrics package exposes
+// metadata.
+func appendType(b []byte, family, typ string) []byte {
+	var sb strings.Builder
+	metrics.WriteMetadataIfNeeded(&sb, family, typ)
+	return append(b, sb.String()...)
+}
+
+// appendSeries writes name{label,k1="v1",...} and a space; label is an
+// escaped first pair.
+func appendSeries(b []byte, name, label string, kv ...string) []byte {
+	b = append(b, name...)
+	b = append(b, '{')
+	b = append(b, label...)
+	for i := 0; i+1 < len(kv); i += 2 {
+		b = append(b, ',')
+		b = append(b, kv[i]...)
+		b = append(b, `="`...)
+		b = append(b, escapeLabel(kv[i+1])...)
+		b = append(b, '"')
+	}
+	return append(b, "} "...)
+}
+
+func appendUint(b []byte, n uint64) []byte {
+	return append(strconv.AppendUint(b, n, 10), '\n')
+}
+
+// appendHist writes h as a VictoriaMetrics histogram: the non-empty
+// vmrange buckets, _sum and _count. Nothing when h is empty.
+func appendHist(b []byte, name, label string, h *latencyHist) []byte {
+	count := h.count.Load()
+	if count == 0 {
+		return b
+	}
+	var rng []byte
+	for i := range h.buckets {
+		n := h.buckets[i].Load()
+		if n == 0 {
+			continue
+		}
+		lo, hi := histRange(i)
+		rng = strconv.AppendFloat(rng[:0], lo, 'e', 3, 64)
+		rng = append(rng, "..."...)
+		rng = strconv.AppendFloat(rng, hi, 'e', 3, 64)
+		b = appendSeries(b, name+"_bucket", label, "vmrange", string(rng))
+		b = appendUint(b, n)
+	}
+	b = appendSeries(b, name+"_sum", label)
+	b = strconv.AppendFloat(b, float64(h.sumNs.Load())/1e9, 'g', -1, 64)
+	b = append(b, '\n')
+	b = appendSeries(b, name+"_count", label)
+	return appendUint(b, count)
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,38 +31,45 @@ type StatsConfig struct {
 const OtherAppkey = "_other"
 
 // Stats counts what the ingress does, for GET /admin/v1/stats (WriteJSON)
-// and GET /metrics (WritePrometheus). Recording a request takes atomics
-// only, and allocates only the first time an appkey, rule or group is seen.
+// and GET /metrics (WritePrometheus). Recording a split task takes atomics
+// only, on a few cache lines of its appkey and group (no mutex, no
+// VictoriaMetrics histogram per appkey: their series are written from the
+// atomics by a metrics writer of the set), and allocates only the first
+// time an appkey, rule or group is seen.
 type Stats struct {
 	set        *metrics.Set
 	maxAppkeys int
 	start      time.Time
 	now        func() int64 // unix ns; replaced in tests
 
-	appkeys  cowMap[string, appkeyStats]
-	tracked  atomic.Int64
+	appkeys  appkeyMap
 	other    *appkeyStats
 	groups   cowMap[string, groupStats]
 	requests [numPaths]cowMap[int, metrics.Counter]
+	// codes caches requests' counters by status code (no map lookup on
+	// the hot path); codes outside 0..599 use requests only.
+	codes    [numPaths][600]atomic.Pointer[metrics.Counter]
 	queueErr cowMap[string, metrics.Counter]
 }
 
-type ruleGroup struct{ rule, group string }
-
+// appkeyStats is one appkey's counters; the hot ones (window, latency,
+// decisions) are plain atomics.
 type appkeyStats struct {
 	name      string
+	label     string // appkey="name", escaped
 	w         window
-	latency   *metrics.Histogram
-	decisions cowMap[ruleGroup, metrics.Counter]
-	failures  cowMap[string, metrics.Counter]
-	accepted  cowMap[string, metrics.Counter] // by group
-	dups      *metrics.Counter
+	latency   latencyHist
+	decisions decisionList
+	failures  cowMap[string, atomic.Uint64] // by rule
+	accepted  cowMap[string, atomic.Uint64] // by group
+	dups      atomic.Uint64
 }
 
 type groupStats struct {
 	name    string
+	label   string // group="name", escaped
 	w       window
-	latency *metrics.Histogram
+	latency latencyHist
 }
 
 // NewStats returns empty statistics.
@@ -74,33 +82,111 @@ func NewStats(cfg StatsConfig) *Stats {
 	}
 	s := &Stats{set: cfg.Set, maxAppkeys: cfg.MaxAppkeys, start: time.Now(),
 		now: func() int64 { return time.Now().UnixNano() }}
-	s.other = s.newAppkey(OtherAppkey)
-	s.set.GetOrCreateGauge("switchyard_stats_appkeys_tracked", func() float64 { return float64(s.tracked.Load()) })
+	s.other = newAppkeyStats(OtherAppkey)
+	s.set.GetOrCreateGauge("switchyard_stats_appkeys_tracked", func() float64 { return float64(s.appkeys.tracked.Load()) })
+	s.set.RegisterMetricsWriter(s.writeSeries)
 	return s
 }
 
-func (s *Stats) newAppkey(name string) *appkeyStats {
-	return &appkeyStats{
-		name:    name,
-		latency: s.set.GetOrCreateHistogram(metricName("switchyard_request_duration_seconds", "appkey", name)),
-		dups:    s.set.GetOrCreateCounter(metricName("switchyard_tasks_duplicate_total", "appkey", name)),
+func newAppkeyStats(name string) *appkeyStats {
+	return &appkeyStats{name: name, label: `appkey="` + escapeLabel(name) + `"`}
+}
+
+// appkeyMap finds an appkey's stats by name without a lock in the steady
+// state: read is an immutable map swapped whole; appkeys seen since the
+// last swap wait in dirty (under mu) and are moved into a new read map
+// once dirty holds an eighth of read, so the first pass over many appkeys
+// costs amortized O(1) per appkey rather than a map copy each.
+type appkeyMap struct {
+	read    atomic.Pointer[map[string]*appkeyStats]
+	nDirty  atomic.Int64
+	tracked atomic.Int64
+	mu      sync.Mutex
+	dirty   map[string]*appkeyStats
+}
+
+func (m *appkeyMap) get(name string) *appkeyStats {
+	if r := m.read.Load(); r != nil {
+		return (*r)[name]
+	}
+	return nil
+}
+
+// getOrCreate returns the stats of name, creating them while fewer than
+// limit appkeys are tracked; it returns nil past the limit.
+func (m *appkeyMap) getOrCreate(name string, limit int64) *appkeyStats {
+	if a := m.get(name); a != nil {
+		return a
+	}
+	if m.nDirty.Load() == 0 && m.tracked.Load() >= limit {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.dirty[name]; a != nil {
+		return a
+	}
+	if a := m.get(name); a != nil { // promoted meanwhile
+		return a
+	}
+	if m.tracked.Load() >= limit {
+		return nil
+	}
+	a := newAppkeyStats(strings.Clone(name)) // name may alias a request
+	if m.dirty == nil {
+		m.dirty = make(map[string]*appkeyStats)
+	}
+	m.dirty[a.name] = a
+	m.nDirty.Store(int64(len(m.dirty)))
+	n := m.tracked.Add(1)
+	if r := m.read.Load(); r == nil || len(m.dirty) > len(*r)/8 || n >= limit {
+		m.promoteLocked()
+	}
+	return a
+}
+
+func (m *appkeyMap) promoteLocked() {
+	var old map[string]*appkeyStats
+	if r := m.read.Load(); r != nil {
+		old = *r
+	}
+	n := make(map[string]*appkeyStats, len(old)+len(m.dirty))
+	for k, v := range old {
+		n[k] = v
+	}
+	for k, v := range m.dirty {
+		n[k] = v
+	}
+	m.read.Store(&n)
+	clear(m.dirty)
+	m.nDirty.Store(0)
+}
+
+// each calls f for every appkey tracked, in no order.
+func (m *appkeyMap) each(f func(*appkeyStats)) {
+	m.mu.Lock()
+	all := make([]*appkeyStats, 0, len(m.dirty))
+	for _, a := range m.dirty {
+		all = append(all, a)
+	}
+	m.mu.Unlock()
+	if r := m.read.Load(); r != nil {
+		for _, a := range *r {
+			f(a)
+		}
+	}
+	for _, a := range all {
+		f(a)
 	}
 }
 
 // appkey returns the stats of appkey (which may alias a request buffer:
-// it is copied when first seen).
+// it is copied when first seen), or the shared "_other" past MaxAppkeys.
 func (s *Stats) appkey(name string) *appkeyStats {
-	if a := s.appkeys.get(name); a != nil {
+	if a := s.appkeys.getOrCreate(name, int64(s.maxAppkeys)); a != nil {
 		return a
 	}
-	if s.tracked.Load() >= int64(s.maxAppkeys) {
-		return s.other
-	}
-	name = strings.Clone(name)
-	return s.appkeys.getOrCreate(name, func() *appkeyStats {
-		s.tracked.Add(1)
-		return s.newAppkey(name)
-	})
+	return s.other
 }
 
 func (s *Stats) group(name string) *groupStats {
@@ -109,60 +195,108 @@ func (s *Stats) group(name string) *groupStats {
 	}
 	name = strings.Clone(name)
 	return s.groups.getOrCreate(name, func() *groupStats {
-		return &groupStats{name: name, latency: s.set.GetOrCreateHistogram(metricName("switchyard_group_request_duration_seconds", "group", name))}
+		return &groupStats{name: name, label: `group="` + escapeLabel(name) + `"`}
 	})
 }
 
 // request counts one HTTP request answered with code.
-func (s *Stats) request(p pathID, code int) { s.requestCounter(p, code).Inc() }
+func (s *Stats) request(p pathID, code int) {
+	if code >= 0 && code < len(s.codes[p]) {
+		if c := s.codes[p][code].Load(); c != nil {
+			c.Inc()
+			return
+		}
+		c := s.requestCounter(p, code)
+		s.codes[p][code].Store(c)
+		c.Inc()
+		return
+	}
+	s.requestCounter(p, code).Inc()
+}
 
-// task records one split task: its decision, how it was answered and how
-// long the ingress took.
-func (s *Stats) task(d *splitter.Decision, code int, dur time.Duration) {
-	now := s.now()
+// task records one split task that started at monoClock reading start
+// and ends now.
+func (s *Stats) task(d *splitter.Decision, code int, start int64) {
+	end := monoClock()
+	s.taskEnded(d, code, time.Duration(end-start), end)
+}
+
+// taskEnded records one split task: its decision, how it was answered, how
+// long the ingress took (dur) and when it ended (end, a monoClock reading).
+func (s *Stats) taskEnded(d *splitter.Decision, code int, dur time.Duration, end int64) {
+	now := wallAt(end)
 	failed := code >= 400
 	a := s.appkey(d.Appkey)
 	a.w.record(now, dur, failed)
-	a.latency.Update(dur.Seconds())
-	k := ruleGroup{d.Rule, d.Group}
-	c := a.decisions.get(k)
-	if c == nil {
-		k = ruleGroup{strings.Clone(d.Rule), strings.Clone(d.Group)}
-		c = a.decisions.getOrCreate(k, func() *metrics.Counter {
-			return s.set.GetOrCreateCounter(metricName("switchyard_decisions_total", "appkey", a.name, "rule", k.rule, "group", k.group))
-		})
-	}
-	c.Inc()
+	a.latency.record(dur)
+	a.decisions.inc(d.Rule, d.Group)
 	if d.Failures > 0 {
 		f := a.failures.get(d.FailedRule)
 		if f == nil {
-			rule := strings.Clone(d.FailedRule)
-			f = a.failures.getOrCreate(rule, func() *metrics.Counter {
-				return s.set.GetOrCreateCounter(metricName("switchyard_rule_failures_total", "appkey", a.name, "rule", rule))
-			})
+			f = a.failures.getOrCreate(strings.Clone(d.FailedRule), func() *atomic.Uint64 { return new(atomic.Uint64) })
 		}
-		f.Add(d.Failures)
+		f.Add(uint64(d.Failures))
 	}
 	g := s.group(d.Group)
 	g.w.record(now, dur, failed)
-	g.latency.Update(dur.Seconds())
+	g.latency.record(dur)
+}
+
+// decisionList counts an appkey's decisions by (rule, group): a short
+// slice scanned on every split (an appkey has a few rules, and a rule a
+// few groups), swapped whole when a pair is first seen. The strings come
+// from the snapshot, so the comparisons mostly meet equal pointers.
+type decisionList struct {
+	mu   sync.Mutex
+	list atomic.Pointer[[]*decisionCount]
+}
+
+type decisionCount struct {
+	rule, group string
+	n           atomic.Uint64
+}
+
+func (l *decisionList) load() []*decisionCount {
+	if p := l.list.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *decisionList) inc(rule, group string) {
+	for _, c := range l.load() {
+		if c.rule == rule && c.group == group {
+			c.n.Add(1)
+			return
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.load()
+	for _, c := range old {
+		if c.rule == rule && c.group == group {
+			c.n.Add(1)
+			return
+		}
+	}
+	c := &decisionCount{rule: strings.Clone(rule), group: strings.Clone(group)}
+	c.n.Store(1)
+	n := append(old[:len(old):len(old)], c)
+	l.list.Store(&n)
 }
 
 // accepted counts a task the queue stored (or answered as a duplicate).
 func (s *Stats) accepted(appkey, group string, dup bool) {
 	a := s.appkey(appkey)
 	if dup {
-		a.dups.Inc()
+		a.dups.Add(1)
 		return
 	}
 	c := a.accepted.get(group)
 	if c == nil {
-		group = strings.Clone(group)
-		c = a.accepted.getOrCreate(group, func() *metrics.Counter {
-			return s.set.GetOrCreateCounter(metricName("switchyard_tasks_accepted_total", "appkey", a.name, "group", group))
-		})
+		c = a.accepted.getOrCreate(strings.Clone(group), func() *atomic.Uint64 { return new(atomic.Uint64) })
 	}
-	c.Inc()
+	c.Add(1)
 }
 
 // queueError counts a failed queue operation.
@@ -228,6 +362,11 @@ func windowReport(w *window, now int64, uptime time.Duration) WindowReport {
 	return r
 }
 
+// capped reports whether appkeys beyond MaxAppkeys were counted as _other.
+func (s *Stats) capped() bool {
+	return s.appkeys.tracked.Load() >= int64(s.maxAppkeys)
+}
+
 // Report returns the statistics as of now.
 func (s *Stats) Report() *StatsReport {
 	now := s.now()
@@ -250,22 +389,22 @@ func (s *Stats) Report() *StatsReport {
 		})
 	}
 	add := func(a *appkeyStats) {
-		ar := &AppkeyReport{WindowReport: windowReport(&a.w, now, uptime), Failures: map[string]uint64{}, Accepted: map[string]uint64{}, Dups: a.dups.Get()}
-		a.decisions.each(func(k ruleGroup, c *metrics.Counter) {
-			ar.Rules = append(ar.Rules, RuleReport{Rule: k.rule, Group: k.group, Decisions: c.Get()})
-		})
+		ar := &AppkeyReport{WindowReport: windowReport(&a.w, now, uptime), Failures: map[string]uint64{}, Accepted: map[string]uint64{}, Dups: a.dups.Load()}
+		for _, c := range a.decisions.load() {
+			ar.Rules = append(ar.Rules, RuleReport{Rule: c.rule, Group: c.group, Decisions: c.n.Load()})
+		}
 		sort.Slice(ar.Rules, func(i, j int) bool {
 			if ar.Rules[i].Rule != ar.Rules[j].Rule {
 				return ar.Rules[i].Rule < ar.Rules[j].Rule
 			}
 			return ar.Rules[i].Group < ar.Rules[j].Group
 		})
-		a.failures.each(func(rule string, c *metrics.Counter) { ar.Failures[rule] = c.Get() })
-		a.accepted.each(func(g string, c *metrics.Counter) { ar.Accepted[g] = c.Get() })
+		a.failures.each(func(rule string, c *atomic.Uint64) { ar.Failures[rule] = c.Load() })
+		a.accepted.each(func(g string, c *atomic.Uint64) { ar.Accepted[g] = c.Load() })
 		r.Appkeys[a.name] = ar
 	}
-	s.appkeys.each(func(_ string, a *appkeyStats) { add(a) })
-	if s.tracked.Load() >= int64(s.maxAppkeys) {
+	s.appkeys.each(add)
+	if s.capped() {
 		r.AppkeysCapped = true
 		add(s.other)
 	}

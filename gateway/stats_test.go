@@ -134,7 +134,7 @@ func TestStatsReportAndMetrics(t *testing.T) {
 func TestStatsRuleFailures(t *testing.T) {
 	st := NewStats(StatsConfig{})
 	d := splitter.Decision{Appkey: "a\"b", Group: "stable", Failures: 2, FailedRule: "custom"}
-	st.task(&d, 200, time.Millisecond)
+	st.taskEnded(&d, 200, time.Millisecond, monoClock())
 	st.queueError("enqueue")
 	var buf bytes.Buffer
 	st.WritePrometheus(&buf)

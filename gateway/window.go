@@ -141,3 +141,26 @@ func (w *window) quantiles(now int64, qs []float64) ([]time.Duration, uint64) {
 	}
 	return out, total
 }
+
+// latencyHist is a cumulative latency histogram since start, for the
+// Prometheus series: two buckets per power of two of microseconds (the
+// window's buckets taken in pairs), updated with one atomic add on one
+// cache line besides count and sum.
+type latencyHist struct {
+	count, sumNs atomic.Uint64
+	buckets      [numBuckets / 2]atomic.Uint64
+}
+
+func (h *latencyHist) record(d time.Duration) {
+	h.count.Add(1)
+	h.sumNs.Add(uint64(max(d, 0)))
+	h.buckets[bucketOf(d)/2].Add(1)
+}
+
+// histRange returns the bounds of latencyHist bucket i in seconds.
+func histRange(i int) (lo, hi float64) {
+	if i > 0 {
+		lo = float64(bucketUpper(2*i-1)) / 1e6
+	}
+	return lo, float64(bucketUpper(2*i+1)) / 1e6
+}
