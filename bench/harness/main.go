@@ -61,6 +61,7 @@ func main() {
 	flag.StringVar(&root, "root", ".", "repository root")
 	flag.StringVar(&bin, "bin", "", "folder of the built binaries: switchyard, gen, check, loadgen, baseline (required)")
 	out := flag.String("out", "", "results JSON (required)")
+	only := flag.String("only", "", "run only the sections whose names contain one of these comma-separated words (for development)")
 	flag.Parse()
 	if work == "" || bin == "" || *out == "" {
 		log.Fatal("harness: -work, -bin and -out are required")
@@ -110,6 +111,9 @@ func main() {
 		{"profiles", profileSection},
 	}
 	for _, s := range sections {
+		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(w string) bool { return strings.Contains(s.name, w) }) {
+			continue
+		}
 		if time.Now().After(opt.deadline) {
 			note(fmt.Sprintf("%s: skipped, the run's time budget was used up", s.name))
 			continue

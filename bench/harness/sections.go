@@ -206,10 +206,11 @@ func (n *fsNodes) count() int {
 	return total
 }
 
-// submit posts tasks calls in batches of 1000 and returns the first error.
-func submit(tasks int) error {
+// submit posts tasks calls in batches of 1000 and returns their task ids.
+func submit(tasks int) ([]string, error) {
 	c := &http.Client{Timeout: 30 * time.Second}
 	var batch bytes.Buffer
+	var ids []string
 	for sent := 0; sent < tasks; {
 		k := min(1000, tasks-sent)
 		batch.Reset()
@@ -223,15 +224,98 @@ func submit(tasks int) error {
 		batch.WriteByte(']')
 		resp, err := c.Post("http://"+syIngress+"/v1/calls/batch", "application/json", bytes.NewReader(batch.Bytes()))
 		if err != nil {
-			return err
+			return ids, err
 		}
+		var out struct {
+			Results []struct {
+				TaskID string `json:"task_id"`
+			} `json:"results"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
 		if resp.StatusCode != 202 {
-			return fmt.Errorf("POST /v1/calls/batch: %d", resp.StatusCode)
+			return ids, fmt.Errorf("POST /v1/calls/batch: %d", resp.StatusCode)
+		}
+		if err != nil {
+			return ids, fmt.Errorf("POST /v1/calls/batch: %v", err)
+		}
+		for _, r := range out.Results {
+			ids = append(ids, r.TaskID)
 		}
 		sent += k
 	}
-	return nil
+	return ids, nil
+}
+
+// admissionTimes reads every task (GET /v1/calls/{id}) and returns its
+// first attempt's start: the time the CAPS limiter admitted the call.
+func admissionTimes(ids []string) ([]time.Time, error) {
+	c := &http.Client{Timeout: 10 * time.Second}
+	out := make([]time.Time, 0, len(ids))
+	for _, id := range ids {
+		resp, err := c.Get("http://" + syIngress + "/v1/calls/" + id)
+		if err != nil {
+			return out, err
+		}
+		var rec struct {
+			Attempts []struct {
+				StartedAt time.Time `json:"started_at"`
+			} `json:"attempts"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&rec)
+		resp.Body.Close()
+		if err != nil {
+			return out, fmt.Errorf("GET /v1/calls/%s: %d: %v", id, resp.StatusCode, err)
+		}
+		if len(rec.Attempts) > 0 && !rec.Attempts[0].StartedAt.IsZero() {
+			out = append(out, rec.Attempts[0].StartedAt)
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out, nil
+}
+
+// per100ms counts sorted times per 100 ms from the first.
+func per100ms(times []time.Time) []int {
+	var out []int
+	for _, t := range times {
+		k := int(t.Sub(times[0]) / (100 * time.Millisecond))
+		for len(out) <= k {
+			out = append(out, 0)
+		}
+		out[k]++
+	}
+	return out
+}
+
+// capsError compares whole seconds with the limit: after the first one (a
+// limiter may start with a full bucket), without the last whole one (the
+// drain's end) and the partial one after it. It returns the mean rate, its error and the worst second's
+// error, in percent.
+func capsError(per100 []int, limit int) (mean, meanPct, worstPct float64) {
+	var perSec []int
+	for s := 1; (s+1)*10 <= len(per100); s++ {
+		c := 0
+		for _, v := range per100[s*10 : (s+1)*10] {
+			c += v
+		}
+		perSec = append(perSec, c)
+	}
+	if len(perSec) > 1 {
+		perSec = perSec[:len(perSec)-1]
+	}
+	if len(perSec) == 0 {
+		return 0, 0, 0
+	}
+	sum := 0
+	for _, c := range perSec {
+		sum += c
+		if d := (float64(c)/float64(limit) - 1) * 100; math.Abs(d) > math.Abs(worstPct) {
+			worstPct = d
+		}
+	}
+	mean = float64(sum) / float64(len(perSec))
+	return mean, (mean/float64(limit) - 1) * 100, worstPct
 }
 
 func dispatchSection() error {
@@ -268,7 +352,8 @@ func dispatchRun(scenario string, tasks, lineCaps int) error {
 	time.Sleep(time.Second) // ESL connections up
 	cpu0 := cpuSeconds(sy.pid())
 	t0 := time.Now()
-	if err := submit(tasks); err != nil {
+	ids, err := submit(tasks)
+	if err != nil {
 		return err
 	}
 	submitted := time.Since(t0)
@@ -292,41 +377,18 @@ func dispatchRun(scenario string, tasks, lineCaps int) error {
 	run.Seconds = last.Sub(first).Seconds()
 	run.PerSecond = float64(len(times)-1) / run.Seconds
 	run.CPUPerCallUs = cpu / float64(len(times)) * 1e6
-	for _, t := range times {
-		k := int(t.Sub(first) / (100 * time.Millisecond))
-		for len(run.Per100ms) <= k {
-			run.Per100ms = append(run.Per100ms, 0)
-		}
-		run.Per100ms[k]++
-	}
+	run.Per100ms = per100ms(times)
 	if lineCaps > 0 {
-		// Whole seconds after the first one (a limiter may start with a
-		// full bucket) and before the last, partial one.
-		var perSec []int
-		for s := 1; (s+1)*10 <= len(run.Per100ms); s++ {
-			c := 0
-			for _, v := range run.Per100ms[s*10 : (s+1)*10] {
-				c += v
-			}
-			perSec = append(perSec, c)
-		}
 		if len(times) < tasks {
 			note(fmt.Sprintf("dispatch %s: %d of %d tasks originated within %s", scenario, len(times), tasks, limit))
 		}
-		// The last whole second may be the drain's end: drop it.
-		if len(perSec) > 1 {
-			perSec = perSec[:len(perSec)-1]
-		}
-		sum := 0
-		for _, c := range perSec {
-			sum += c
-			if d := (float64(c)/float64(lineCaps) - 1) * 100; math.Abs(d) > math.Abs(run.WorstSecPct) {
-				run.WorstSecPct = d
-			}
-		}
-		if len(perSec) > 0 {
-			run.MeanRate = float64(sum) / float64(len(perSec))
-			run.MeanErrorPct = (run.MeanRate/float64(lineCaps) - 1) * 100
+		run.MeanRate, run.MeanErrorPct, run.WorstSecPct = capsError(run.Per100ms, lineCaps)
+		admits, err := admissionTimes(ids)
+		if err != nil {
+			note(fmt.Sprintf("dispatch %s: reading the attempts' start times: %v", scenario, err))
+		} else {
+			run.AdmitPer100ms = per100ms(admits)
+			run.AdmitMeanRate, run.AdmitMeanErrorPct, run.AdmitWorstSecPct = capsError(run.AdmitPer100ms, lineCaps)
 		}
 	}
 	log.Printf("harness: dispatch %s: %d originates in %.2f s = %.0f/s, %.1f µs CPU per call", scenario, len(times), run.Seconds, run.PerSecond, run.CPUPerCallUs)

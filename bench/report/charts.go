@@ -179,7 +179,20 @@ func capsChart(r *Results, dir string) (string, error) {
 	lim.Color = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
 	lim.Dashes = plotutil.Dashes(1)
 	p.Add(l, lim)
-	p.Legend.Add("switchyard originates", l)
+	p.Legend.Add("originates received by sim-fs", l)
+	if len(run.AdmitPer100ms) > 0 {
+		var adm plotter.XYs
+		for k, c := range run.AdmitPer100ms {
+			adm = append(adm, plotter.XY{X: float64(k) / 10, Y: float64(c)})
+		}
+		la, err := plotter.NewLine(adm)
+		if err != nil {
+			return "", err
+		}
+		la.Color = colorOf("nginx")
+		p.Add(la)
+		p.Legend.Add("calls admitted by switchyard's limiter", la)
+	}
 	p.Legend.Add("configured limit", lim)
 	p.Y.Min = 0
 	name := "caps.png"

@@ -237,13 +237,16 @@ func render(r *Results, chartDir string, pngs []string) string {
 	if slices.Contains(pngs, "caps.png") {
 		w("![caps](%s/caps.png)\n\n", chartDir)
 	}
-	w("| run | tasks | originates | seconds | originates/s | switchyard CPU s | CPU per call | CAPS limit | mean rate (error) | worst 1-s window |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| run | tasks | originates | seconds | originates/s | switchyard CPU s | CPU per call | CAPS limit | received by sim-fs: mean (error), worst 1-s window | admitted by switchyard: mean (error), worst 1-s window |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, d := range r.Dispatch {
 		capsCol, meanCol, worstCol := "none", "–", "–"
 		if d.CapsLimit > 0 {
 			capsCol = fmt.Sprintf("%d/s", d.CapsLimit)
-			meanCol = fmt.Sprintf("%.1f/s (%+.2f%%)", d.MeanRate, d.MeanErrorPct)
-			worstCol = fmt.Sprintf("%+.2f%%", d.WorstSecPct)
+			meanCol = fmt.Sprintf("%.1f/s (%+.2f%%), %+.2f%%", d.MeanRate, d.MeanErrorPct, d.WorstSecPct)
+			worstCol = "not read"
+			if len(d.AdmitPer100ms) > 0 {
+				worstCol = fmt.Sprintf("%.1f/s (%+.2f%%), %+.2f%%", d.AdmitMeanRate, d.AdmitMeanErrorPct, d.AdmitWorstSecPct)
+			}
 		}
 		w("| %s | %d | %d | %.2f | %.0f | %.2f | %.0f µs | %s | %s | %s |\n", d.Scenario, d.Tasks, d.Originates, d.Seconds, d.PerSecond, d.CPUSeconds, d.CPUPerCallUs, capsCol, meanCol, worstCol)
 	}
@@ -252,7 +255,7 @@ func render(r *Results, chartDir string, pngs []string) string {
 			w("\n- %s: %s", d.Scenario, d.Note)
 		}
 	}
-	w("\n\nCPU per call is switchyard's CPU time (ingress of the batch included) over the originates; originates/s counts from the first to the last originate the two sim-fs nodes logged.\n")
+	w("\n\nThe CAPS error is measured over the whole seconds after the first (a limiter may start with a full bucket), without the last whole second (the drain's end). \"Received\" uses the time each sim-fs node logged the originate, which includes the simulator's own scheduling delays on a busy core; \"admitted\" is each task's first attempt start (`GET /v1/calls/{id}`), the time switchyard's limiter let the call go.\n\nCPU per call is switchyard's CPU time (ingress of the batch included) over the originates; originates/s counts from the first to the last originate the two sim-fs nodes logged.\n")
 
 	w("\n## Memory\n\n")
 	if slices.Contains(pngs, "memory.png") {
@@ -260,7 +263,11 @@ func render(r *Results, chartDir string, pngs []string) string {
 	}
 	w("| appkeys | table JSON | start → ready | RSS idle | RSS after load | GC cycles under load | GC pause p99 | GC pause max | route req/s |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, mr := range r.Memory {
-		w("| %d | %.1f MiB | %.1f s | %.0f MiB | %.0f MiB | %d | %.3f ms | %.3f ms | %.0f |\n", mr.Appkeys, mr.TableFileMB, mr.LoadS, mr.IdleRSSMB, mr.RSSMB, mr.GCCycles, mr.GCPauseP99, mr.GCPauseMax, mr.RouteRPS)
+		p99, pmax := fmt.Sprintf("%.3f ms", mr.GCPauseP99), fmt.Sprintf("%.3f ms", mr.GCPauseMax)
+		if mr.GCCycles == 0 {
+			p99, pmax = "no GC during the load", "–"
+		}
+		w("| %d | %.1f MiB | %.1f s | %.0f MiB | %.0f MiB | %d | %s | %s | %.0f |\n", mr.Appkeys, mr.TableFileMB, mr.LoadS, mr.IdleRSSMB, mr.RSSMB, mr.GCCycles, p99, pmax, mr.RouteRPS)
 	}
 	w("\nGC pauses are the stop-the-world parts (sweep termination + mark termination) of every `GODEBUG=gctrace=1` cycle during the %.0f s route load.\n", r.Params.DurationS)
 
@@ -336,8 +343,13 @@ func targets(r *Results) []target {
 				verdict(d.PerSecond >= 2000, fmt.Sprintf("%s of the target", pct(d.PerSecond/2000)))})
 		case "caps":
 			ok := d.MeanRate > 0 && d.MeanErrorPct >= -2 && d.MeanErrorPct <= 2
-			out = append(out, target{fmt.Sprintf("CAPS within ±2%% (limit %d/s)", d.CapsLimit), fmt.Sprintf("mean %.1f/s (%+.2f%%), worst 1-s window %+.2f%%", d.MeanRate, d.MeanErrorPct, d.WorstSecPct),
+			out = append(out, target{fmt.Sprintf("CAPS within ±2%% (limit %d/s), as received by sim-fs", d.CapsLimit), fmt.Sprintf("mean %.1f/s (%+.2f%%), worst 1-s window %+.2f%%", d.MeanRate, d.MeanErrorPct, d.WorstSecPct),
 				verdict(ok, fmt.Sprintf("mean off by %+.2f%%", d.MeanErrorPct))})
+			if len(d.AdmitPer100ms) > 0 {
+				ok := d.AdmitMeanRate > 0 && d.AdmitMeanErrorPct >= -2 && d.AdmitMeanErrorPct <= 2
+				out = append(out, target{fmt.Sprintf("CAPS within ±2%% (limit %d/s), as admitted by switchyard", d.CapsLimit), fmt.Sprintf("mean %.1f/s (%+.2f%%), worst 1-s window %+.2f%%", d.AdmitMeanRate, d.AdmitMeanErrorPct, d.AdmitWorstSecPct),
+					verdict(ok, fmt.Sprintf("mean off by %+.2f%%", d.AdmitMeanErrorPct))})
+			}
 		}
 	}
 	return out

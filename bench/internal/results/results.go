@@ -112,8 +112,14 @@ type DispatchRun struct {
 	MeanRate     float64 `json:"mean_rate,omitempty"`      // over the whole seconds of the steady part
 	MeanErrorPct float64 `json:"mean_error_pct,omitempty"` // (mean rate / limit − 1) × 100
 	WorstSecPct  float64 `json:"worst_second_error_pct,omitempty"`
-	Per100ms     []int   `json:"per_100ms,omitempty"`
-	Note         string  `json:"note,omitempty"`
+	Per100ms     []int   `json:"per_100ms,omitempty"` // originates the sim-fs nodes received
+	// The same from switchyard's side: each task's first attempt start
+	// (GET /v1/calls/{id}), the time the CAPS limiter admitted the call.
+	AdmitPer100ms     []int   `json:"admit_per_100ms,omitempty"`
+	AdmitMeanRate     float64 `json:"admit_mean_rate,omitempty"`
+	AdmitMeanErrorPct float64 `json:"admit_mean_error_pct,omitempty"`
+	AdmitWorstSecPct  float64 `json:"admit_worst_second_error_pct,omitempty"`
+	Note              string  `json:"note,omitempty"`
 }
 
 type MemRun struct {
