@@ -188,6 +188,10 @@ type inputs struct {
 // generate writes (or reuses) the table, configuration and bodies of n
 // appkeys, the configuration listening on ingress/admin.
 func generate(name string, n int, lua bool, seed int64, ingress, admin, redis string) (inputs, error) {
+	key := fmt.Sprint(n, lua, seed, ingress, admin, redis)
+	if in, ok := generated[key]; ok {
+		return in, nil
+	}
 	dir := filepath.Join(work, name)
 	in := inputs{dir: dir, table: filepath.Join(dir, "table.json"), config: filepath.Join(dir, "switchyard.yaml"), bodies: filepath.Join(dir, "bodies.jsonl")}
 	nBodies := "20000"
@@ -203,8 +207,12 @@ func generate(name string, n int, lua bool, seed int64, ingress, admin, redis st
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		return in, fmt.Errorf("gen: %v: %s", err, out)
 	}
+	generated[key] = in
 	return in, nil
 }
+
+// generated are the inputs written so far, by generate's arguments.
+var generated = map[string]inputs{}
 
 // startSwitchyard starts serve on the server core with GOMAXPROCS=1.
 func startSwitchyard(name string, in inputs, admin string, extraEnv ...string) (*proc, error) {
