@@ -78,11 +78,40 @@ type serverStats struct {
 	rps, p50, p99, p999, max spread
 	errors                   int
 	genCPU, serverCPU        spread
+	perCPU                   spread // requests per CPU-second of the server
+}
+
+func rpsOf(h results.HTTPRun) float64 { return h.RPS }
+func p99Of(h results.HTTPRun) float64 { return h.P99us }
+
+// paired is the median over rounds of switchyard's value over other's in
+// the same round.
+func paired(r *Results, scenario, other string, f func(results.HTTPRun) float64) string {
+	byRound := map[int]map[string]float64{}
+	for _, h := range r.HTTP {
+		if h.Scenario != scenario || h.Tool != "wrk" || h.Round < 1 {
+			continue
+		}
+		if byRound[h.Round] == nil {
+			byRound[h.Round] = map[string]float64{}
+		}
+		byRound[h.Round][h.Server] = f(h)
+	}
+	var v []float64
+	for _, m := range byRound {
+		if a, b := m["switchyard"], m[other]; a > 0 && b > 0 {
+			v = append(v, a/b)
+		}
+	}
+	if len(v) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", spreadOf(v).med)
 }
 
 func statsOf(r *Results, scenario, server string) serverStats {
 	var st serverStats
-	var rps, p50, p99, p999, mx, gen, srv []float64
+	var rps, p50, p99, p999, mx, gen, srv, per []float64
 	for _, h := range r.HTTP {
 		if h.Scenario != scenario || h.Server != server || h.Tool != "wrk" {
 			continue
@@ -95,10 +124,13 @@ func statsOf(r *Results, scenario, server string) serverStats {
 		mx = append(mx, h.MaxUs)
 		gen = append(gen, h.GenCPU)
 		srv = append(srv, h.ServerCPU)
+		if h.ServerCPU > 0 {
+			per = append(per, h.RPS/h.ServerCPU)
+		}
 		st.errors += h.Errors
 	}
 	st.rps, st.p50, st.p99, st.p999, st.max = spreadOf(rps), spreadOf(p50), spreadOf(p99), spreadOf(p999), spreadOf(mx)
-	st.genCPU, st.serverCPU = spreadOf(gen), spreadOf(srv)
+	st.genCPU, st.serverCPU, st.perCPU = spreadOf(gen), spreadOf(srv), spreadOf(per)
 	return st
 }
 
@@ -145,6 +177,7 @@ func render(r *Results, chartDir string, pngs []string) string {
 	w("Pinning puts each server on core %d and the load generator on core %d, but other processes ran on both cores, so absolute figures are low and noisy; the alternated rounds (A B C A B C) keep the comparisons fair, not the absolute numbers.\n\n", r.Params.ServerCore, r.Params.LoadgenCore)
 
 	w("## Targets (issue 4)\n\n")
+	w("Verdicts use the ratio of the medians; the paired and per-CPU-second ratios (see *POST /v1/route*) show how much of it the machine's noise can move.\n\n")
 	w("| target | measured | verdict |\n|---|---|---|\n")
 	for _, t := range targets(r) {
 		w("| %s | %s | %s |\n", t.name, t.measured, t.verdict)
@@ -181,21 +214,25 @@ func render(r *Results, chartDir string, pngs []string) string {
 	if slices.Contains(pngs, "throughput.png") {
 		w("![throughput](%s/throughput.png)\n\n", chartDir)
 	}
-	w("| scenario | server | rounds | req/s median (min–max) | p50 ms | p99 ms | p99.9 ms | errors | server CPU (cores) | wrk CPU (cores) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| scenario | server | rounds | req/s median (min–max) | p50 ms | p99 ms | p99.9 ms | errors | server CPU (cores) | requests per server CPU-second | wrk CPU (cores) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, sc := range scenariosOf(r, "route-1k", "route-100k", "lua-1k", "lua-100k") {
 		for _, s := range []string{"switchyard", "nginx", "baseline"} {
 			st := statsOf(r, sc, s)
 			if st.n == 0 {
 				continue
 			}
-			w("| %s | %s | %d | %.0f (%.0f–%.0f) | %s | %s | %s | %d | %.2f | %.2f |\n", sc, s, st.n, st.rps.med, st.rps.min, st.rps.max,
-				ms(st.p50.med), ms(st.p99.med), ms(st.p999.med), st.errors, st.serverCPU.med, st.genCPU.med)
+			w("| %s | %s | %d | %.0f (%.0f–%.0f) | %s | %s | %s | %d | %.2f | %.0f | %.2f |\n", sc, s, st.n, st.rps.med, st.rps.min, st.rps.max,
+				ms(st.p50.med), ms(st.p99.med), ms(st.p999.med), st.errors, st.serverCPU.med, st.perCPU.med, st.genCPU.med)
 		}
 	}
-	w("\nRatios of medians:\n\n| scenario | switchyard / nginx req/s | switchyard / baseline req/s | p99 switchyard / nginx |\n|---|---|---|---|\n")
+	w("\nRatios. *Of medians*: the medians above divided. *Paired*: the median over rounds of the two servers' ratio within the same round (the alternation makes neighbouring runs share the machine's state). *Per CPU-second*: requests per CPU-second the server process actually got, which discounts the time other jobs took its core.\n\n")
+	w("| scenario | switchyard / nginx req/s: of medians, paired, per CPU-second | switchyard / baseline req/s: of medians, paired, per CPU-second | p99 switchyard / nginx: of medians, paired |\n|---|---|---|---|\n")
 	for _, sc := range scenariosOf(r, "route-1k", "route-100k", "lua-1k", "lua-100k") {
 		sy, ng, bl := statsOf(r, sc, "switchyard"), statsOf(r, sc, "nginx"), statsOf(r, sc, "baseline")
-		w("| %s | %s | %s | %s |\n", sc, ratio(sy.rps.med, ng.rps.med), ratio(sy.rps.med, bl.rps.med), ratio(sy.p99.med, ng.p99.med))
+		w("| %s | %s, %s, %s | %s, %s, %s | %s, %s |\n", sc,
+			ratio(sy.rps.med, ng.rps.med), paired(r, sc, "nginx", rpsOf), ratio(sy.perCPU.med, ng.perCPU.med),
+			ratio(sy.rps.med, bl.rps.med), paired(r, sc, "baseline", rpsOf), ratio(sy.perCPU.med, bl.perCPU.med),
+			ratio(sy.p99.med, ng.p99.med), paired(r, sc, "nginx", p99Of))
 	}
 
 	w("\nFirst pass (the warm-up: `loadgen -once`, every body sent once, %d connections; both servers do per-appkey work on an appkey's first request — switchyard creates its per-appkey statistics, the nginx peer compiles the appkey's policy):\n\n", r.Params.Conns)
@@ -317,11 +354,13 @@ func targets(r *Results) []target {
 			p99ok := sy.p99.med <= ng.p99.med
 			v := verdict(rt >= 1.3 && p99ok, fmt.Sprintf("req/s %s of the 1.3× target; p99 %s nginx's", pct(rt/1.3), map[bool]string{true: "no worse than", false: fmt.Sprintf("%.2f× (worse than)", sy.p99.med/ng.p99.med)}[p99ok]))
 			out = append(out, target{sc + ": ≥ 1.3× nginx req/s, p99 no worse",
-				fmt.Sprintf("%.2f× (%.0f vs %.0f req/s); p99 %s vs %s ms", rt, sy.rps.med, ng.rps.med, ms(sy.p99.med), ms(ng.p99.med)), v})
+				fmt.Sprintf("%.2f× (%.0f vs %.0f req/s; paired %s, per CPU-second %s); p99 %s vs %s ms", rt, sy.rps.med, ng.rps.med,
+					paired(r, sc, "nginx", rpsOf), ratio(sy.perCPU.med, ng.perCPU.med), ms(sy.p99.med), ms(ng.p99.med)), v})
 		}
 		if sy.n > 0 && bl.n > 0 {
 			rt := sy.rps.med / bl.rps.med
-			out = append(out, target{sc + ": ≥ 0.75× the fasthttp ceiling", fmt.Sprintf("%.2f× (%.0f vs %.0f req/s)", rt, sy.rps.med, bl.rps.med),
+			out = append(out, target{sc + ": ≥ 0.75× the fasthttp ceiling", fmt.Sprintf("%.2f× (%.0f vs %.0f req/s; paired %s, per CPU-second %s)", rt, sy.rps.med, bl.rps.med,
+				paired(r, sc, "baseline", rpsOf), ratio(sy.perCPU.med, bl.perCPU.med)),
 				verdict(rt >= 0.75, fmt.Sprintf("%s of the target", pct(rt/0.75)))})
 		}
 	}
