@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestGCPausesReadsSweepAndMarkTermination(t *testing.T) {
+	log := "time=… level=WARN msg=x\n" +
+		"gc 1 @0.012s 2%: 0.010+1.2+0.030 ms clock, 0.010+0.5/1.0/0+0.030 ms cpu, 4->4->2 MB, 5 MB goal, 0 MB stacks, 0 MB globals, 1 P\n" +
+		"gc 2 @0.100s 3%: 0.5+20+1.5 ms clock, 0.5+1/2/0+1.5 ms cpu, 8->9->4 MB, 9 MB goal, 0 MB stacks, 0 MB globals, 1 P\n" +
+		"gc 3 @0.2s 3%: garbled\n"
+	path := filepath.Join(t.TempDir(), "serve.log")
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := gcPauses(path)
+	if len(got) != 2 || got[0] < 0.0399 || got[0] > 0.0401 || got[1] != 2 {
+		t.Fatalf("gcPauses = %v; want [0.04 2]", got)
+	}
+}
+
+func TestQuantileIsNearestRank(t *testing.T) {
+	v := []float64{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
+	for _, c := range []struct{ phi, want float64 }{{0.5, 5}, {0.99, 10}, {0.1, 1}, {1, 10}} {
+		if got := quantile(v, c.phi); got != c.want {
+			t.Errorf("quantile(%v) = %v; want %v", c.phi, got, c.want)
+		}
+	}
+	if quantile(nil, 0.5) != 0 {
+		t.Error("quantile of nothing is not 0")
+	}
+}
+
+func TestCapsErrorSkipsFirstAndLastSeconds(t *testing.T) {
+	// 100/s limit: a burst in second 0, exact seconds 1..3, a slow drain
+	// in second 4 and a partial second 5.
+	var per100 []int
+	for s := range 6 {
+		for range 10 {
+			switch s {
+			case 0:
+				per100 = append(per100, 30)
+			case 4:
+				per100 = append(per100, 2)
+			default:
+				per100 = append(per100, 10)
+			}
+		}
+	}
+	per100 = per100[:55]
+	mean, meanPct, worst := capsError(per100, 100)
+	if mean != 100 || meanPct != 0 || worst != 0 {
+		t.Fatalf("capsError = %v, %v%%, %v%%; want 100, 0, 0", mean, meanPct, worst)
+	}
+}
+
+func TestPer100msCountsFromTheFirst(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	times := []time.Time{t0, t0.Add(50 * time.Millisecond), t0.Add(250 * time.Millisecond)}
+	got := per100ms(times)
+	if len(got) != 3 || got[0] != 2 || got[1] != 0 || got[2] != 1 {
+		t.Fatalf("per100ms = %v; want [2 0 1]", got)
+	}
+}
