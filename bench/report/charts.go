@@ -134,7 +134,8 @@ func pushChart(r *Results, dir string) (string, error) {
 		p.Legend.Add(server+" p50", l50)
 		// The push window as a bar at the bottom.
 		s, e := float64(run.PushStartMs)/1000, float64(run.PushStartMs+run.PushMs)/1000
-		mark, err := plotter.NewLine(plotter.XYs{{X: s, Y: 0.02}, {X: e, Y: 0.02}})
+		y := map[string]float64{"switchyard": 0.02, "nginx": 0.035}[server]
+		mark, err := plotter.NewLine(plotter.XYs{{X: s, Y: y}, {X: e, Y: y}})
 		if err == nil {
 			mark.Color = colorOf(server)
 			mark.Width = vg.Points(6)
