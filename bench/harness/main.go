@@ -176,6 +176,10 @@ func machine() {
 	m.Redis = output("redis-server", "--version")
 	m.Wrk = strings.SplitN(output("wrk", "-v"), "\n", 2)[0]
 	m.Switchyard = output("git", "-C", root, "log", "-1", "--format=%h %s")
+	if st := strings.TrimSpace(output("git", "-C", root, "status", "--porcelain", "--untracked-files=no")); st != "" {
+		// make bench builds the working tree, so say when it is not the commit.
+		m.Switchyard += fmt.Sprintf(" — built from the working tree, which had %d uncommitted changed files", len(strings.Split(st, "\n")))
+	}
 }
 
 // ---------------------------------------------------------------------
