@@ -308,6 +308,10 @@ func (g *Ingress) decide(ctx *fasthttp.RequestCtx, snap *splitter.Snapshot, v *f
 		}
 		return d, newError(fasthttp.StatusInternalServerError, "internal", "cannot split: %v", err)
 	}
+	// The same bytes as the entry's name, but in the request's buffer,
+	// which is in the cache already: the answer and the statistics read
+	// them, and with a large table the entry's copy is a cache miss.
+	d.Appkey = in.req.Appkey
 	return d, nil
 }
 

@@ -57,6 +57,7 @@ func (b *boundedMap) store(key string, v any) (any, bool) {
 var memoTotal atomic.Int64
 
 var (
+	nameCache    = boundedMap{max: maxInterned}
 	versionCache = boundedMap{max: maxCachedVersions}
 	rangeCache   = boundedMap{max: maxInterned}
 	regexpCache  = boundedMap{max: maxInterned}
@@ -125,4 +126,21 @@ func compileRegexp(s string) (*regexp.Regexp, error) {
 	}
 	cached, _ := regexpCache.store(s, re)
 	return cached.(*regexp.Regexp), nil
+}
+
+// internName returns the shared copy of a group or rule name. Names repeat
+// across appkeys ("stable", "canary", "vip"); one copy per name keeps the
+// bytes a decision touches (the answer's group and rule, the gateway's
+// counters keyed by them) in a few hot cache lines instead of one cold copy
+// per appkey, and makes equal names compare by pointer.
+func internName(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := nameCache.load(s); ok {
+		return v.(string)
+	}
+	c := strings.Clone(s)
+	v, _ := nameCache.store(c, c)
+	return v.(string)
 }

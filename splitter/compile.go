@@ -236,14 +236,14 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *
 		c.add(p, "must be an object with split, default_group and rules")
 		return nil
 	}
-	e := &entry{name: name, split: bool(a.Split), defaultGroup: a.DefaultGroup, src: a}
+	e := &entry{name: name, split: bool(a.Split), defaultGroup: internName(a.DefaultGroup), src: a}
 	dp := p.at("default_group")
 	if a.DefaultGroup != "" {
 		c.group(a.DefaultGroup, &dp)
 	} else if tableDefault == "" && c.checkEnv {
 		c.add(&dp, "missing: set it, or the table's default_group")
 	} else {
-		e.defaultGroup = tableDefault
+		e.defaultGroup = internName(tableDefault)
 	}
 	rp := p.at("rules")
 	if len(a.Rules) > MaxRules {
@@ -254,7 +254,7 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *
 	for i := range a.Rules {
 		r := &a.Rules[i]
 		ip := rp.idx(i)
-		e.rules[i] = compiledRule{name: r.Name, m: c.rule(name, r, &ip)}
+		e.rules[i] = compiledRule{name: internName(r.Name), m: c.rule(name, r, &ip)}
 		for j := range i {
 			if a.Rules[j].Name == r.Name && r.Name != "" {
 				np := ip.at("name")
@@ -284,7 +284,7 @@ func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
 	if allowed&fGroup != 0 {
 		gp := p.at("group")
 		if c.group(r.Group, &gp) {
-			group = r.Group
+			group = internName(r.Group)
 		}
 	}
 	switch r.Type {
@@ -472,7 +472,7 @@ func (c *compiler) weightedRule(appkey string, r *Rule, p *path) matcher {
 			bad = true
 			c.add(&gp, "weight must be at most %d; got %d", maxWeight, wt)
 		case wt > 0:
-			w.groups = append(w.groups, g)
+			w.groups = append(w.groups, internName(g))
 			w.weights = append(w.weights, wt)
 			w.total += wt
 		}
