@@ -3,10 +3,13 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -101,4 +104,85 @@ func BenchmarkPush100k(b *testing.B) {
 		f := start(b, newRedisStore(b, srv.Addr), "f.json")
 		push(b, a, f)
 	})
+}
+
+// BenchmarkDecideDuringPush is the other half of the budget:
+// traffic running while a 100k-appkey table is pushed must see no failed
+// request and a p99 within 2x of steady state. One goroutine decides in a
+// loop (one core's worth of traffic on this machine) and times each
+// Decide on the snapshot in force, first with no push (steady), then
+// while each iteration's push runs. Reported: p99 and max of both, and
+// failed (Decide errors).
+//
+//	go test -run '^$' -bench DecideDuringPush -benchtime 3x ./admin/
+func BenchmarkDecideDuringPush(b *testing.B) {
+	t := splitter.GenerateTable(100_000, 1)
+	var bodies [2][]byte
+	for i := range bodies {
+		t.DefaultGroup = splitter.GenGroups[i]
+		bodies[i], _ = json.Marshal(t)
+	}
+	m, err := admin.NewManager(admin.ManagerConfig{Groups: splitter.GenEnv().Groups, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	a := admin.Actor{Name: "bench", Role: "admin"}
+	if _, err := m.PushTable(context.Background(), a, bodies[1], admin.AnyVersion); err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]splitter.Request, 4096)
+	for i := range reqs {
+		reqs[i] = splitter.Request{Appkey: fmt.Sprintf("app-%06d", (i*7919)%100_000), UserID: "u" + strconv.Itoa(i), Callee: "+8613800000000"}
+	}
+	var failed int
+	// decide times Decide calls until done is closed (or n calls when done is nil).
+	decide := func(done <-chan struct{}, n int) []time.Duration {
+		lat := make([]time.Duration, 0, 1<<20)
+		for i := 0; ; i++ {
+			if done == nil && i == n {
+				return lat
+			}
+			if done != nil && i%64 == 0 {
+				select {
+				case <-done:
+					return lat
+				default:
+				}
+			}
+			r := &reqs[i%len(reqs)]
+			start := time.Now()
+			_, err := m.Snapshot().Decide(r)
+			lat = append(lat, time.Since(start))
+			if err != nil {
+				failed++
+			}
+		}
+	}
+	pct := func(lat []time.Duration, p float64) float64 {
+		slices.Sort(lat)
+		return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Nanoseconds())
+	}
+	steady := decide(nil, 2_000_000)
+	var during []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if _, err := m.PushTable(context.Background(), a, bodies[i%2], admin.AnyVersion); err != nil {
+				b.Error(err)
+			}
+		}()
+		during = append(during, decide(done, 0)...)
+	}
+	b.StopTimer()
+	b.ReportMetric(pct(steady, 0.99), "p99-steady-ns")
+	b.ReportMetric(pct(during, 0.99), "p99-push-ns")
+	b.ReportMetric(pct(steady, 1), "max-steady-ns")
+	b.ReportMetric(pct(during, 1), "max-push-ns")
+	b.ReportMetric(float64(failed), "failed")
 }
