@@ -22,9 +22,10 @@ import (
 type tableJSON struct {
 	table   *splitter.Table
 	data    []byte
-	names   []string          // the appkeys, sorted as encoding/json sorts map keys
-	members map[string]member // by appkey name; nil when table.Appkeys is nil
-	rest    []byte            // data with the appkeys object replaced by null
+	names   []string // the appkeys, sorted as encoding/json sorts map keys
+	members []member // names[i]'s member is members[i]
+	null    bool     // table.Appkeys is nil: "appkeys":null
+	rest    []byte   // data with the appkeys object replaced by null
 }
 
 // member is one appkey's bytes in tableJSON.data, valid while the table
@@ -64,7 +65,7 @@ func encode(t *splitter.Table, prev *tableJSON, names []string, same func(old, c
 	}
 	enc := &tableJSON{table: t}
 	if t.Appkeys == nil {
-		enc.data, enc.rest = head, head
+		enc.data, enc.rest, enc.null = head, head, true
 		return enc, nil
 	}
 	const null = `"appkeys":null`
@@ -97,21 +98,19 @@ func encode(t *splitter.Table, prev *tableJSON, names []string, same func(old, c
 	out = append(out, head[:i+len(`"appkeys":`)]...)
 	out = append(out, '{')
 	enc.names = names
-	enc.members = make(map[string]member, len(names))
-	n := 0
+	enc.members = make([]member, 0, len(names))
 	for _, p := range parts {
 		if len(p.members) == 0 {
 			continue
 		}
-		if n > 0 {
+		if len(enc.members) > 0 {
 			out = append(out, ',')
 		}
 		base := len(out)
 		out = append(out, p.data...)
 		for _, m := range p.members {
 			m.off, m.val, m.end = m.off+base, m.val+base, m.end+base
-			enc.members[names[n]] = m
-			n++
+			enc.members = append(enc.members, m)
 		}
 	}
 	out = append(out, '}')
@@ -137,6 +136,11 @@ func encodeMembers(t *splitter.Table, prev *tableJSON, names []string, same func
 		perAppkey = len(prev.data)/len(prev.names) + 16
 	}
 	p.data = make([]byte, 0, len(names)*perAppkey)
+	// names and prev's are both sorted: walk them together (no hashing).
+	j := 0
+	if prev != nil && len(names) > 0 {
+		j, _ = slices.BinarySearch(prev.names, names[0])
+	}
 	for k, name := range names {
 		if k > 0 {
 			p.data = append(p.data, ',')
@@ -147,7 +151,7 @@ func encodeMembers(t *splitter.Table, prev *tableJSON, names []string, same func
 			return p
 		}
 		off := len(p.data)
-		if pm, ok := prev.member(name); ok && same(pm.a, a) {
+		if pm, ok := prev.member(name, &j); ok && same(pm.a, a) {
 			p.data = append(p.data, prev.data[pm.off:pm.end]...)
 			p.members = append(p.members, member{a: a, off: off, val: off + pm.val - pm.off, end: len(p.data)})
 			continue
@@ -215,31 +219,36 @@ func appendJSONString(dst []byte, s string) []byte {
 // rebind returns e for t, a table compiled again from e.data (so equal in
 // content, with other pointers); nil when t does not list e's appkeys.
 func (e *tableJSON) rebind(t *splitter.Table) *tableJSON {
-	if (e.members == nil) != (t.Appkeys == nil) || len(e.members) != len(t.Appkeys) {
+	if e.null != (t.Appkeys == nil) || len(e.names) != len(t.Appkeys) {
 		return nil
 	}
 	r := *e
 	r.table = t
-	if e.members != nil {
-		r.members = make(map[string]member, len(e.members))
-	}
-	for name, m := range e.members {
+	r.members = slices.Clone(e.members)
+	for i, name := range e.names {
 		a, ok := t.Appkeys[name]
 		if !ok {
 			return nil
 		}
-		m.a = a
-		r.members[name] = m
+		r.members[i].a = a
 	}
 	return &r
 }
 
-func (e *tableJSON) member(name string) (member, bool) {
+// member returns appkey name's member. Successive calls must ask for
+// names in increasing order: *j is where the previous call stopped in
+// e.names.
+func (e *tableJSON) member(name string, j *int) (member, bool) {
 	if e == nil {
 		return member{}, false
 	}
-	m, ok := e.members[name]
-	return m, ok
+	for *j < len(e.names) && e.names[*j] < name {
+		*j++
+	}
+	if *j < len(e.names) && e.names[*j] == name {
+		return e.members[*j], true
+	}
+	return member{}, false
 }
 
 // appkeyNames returns t's appkey names sorted: from prev's list with
@@ -285,7 +294,7 @@ func sameNames(t *splitter.Table, prev *tableJSON) []string {
 // appkeys member by member instead of decoding both tables. It falls back
 // to diffTables when either table has no appkeys map.
 func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) {
-	if before.members == nil || after.members == nil {
+	if before.null || after.null {
 		return diffTables(before.data, after.data)
 	}
 	b, a := diffObjects(before.rest, after.rest, 1)
@@ -295,20 +304,23 @@ func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) 
 		return diffTables(before.data, after.data)
 	}
 	bk, ak := map[string]json.RawMessage{}, map[string]json.RawMessage{}
-	add := func(name string) {
-		bv, inB := before.value(name)
-		av, inA := after.value(name)
-		if inB && inA && bytes.Equal(bv, av) {
-			return
-		}
-		bk[name], ak[name] = bv, av
-	}
-	for _, name := range before.names {
-		add(name)
-	}
-	for _, name := range after.names {
-		if _, ok := before.members[name]; !ok {
-			add(name)
+	null := json.RawMessage("null")
+	// Both name lists are sorted: walk them together.
+	bn, an := before.names, after.names
+	for i, j := 0, 0; i < len(bn) || j < len(an); {
+		switch {
+		case j == len(an) || i < len(bn) && bn[i] < an[j]: // removed
+			bk[bn[i]], ak[bn[i]] = before.value(i), null
+			i++
+		case i == len(bn) || an[j] < bn[i]: // added
+			bk[an[j]], ak[an[j]] = null, after.value(j)
+			j++
+		default:
+			if bv, av := before.value(i), after.value(j); !bytes.Equal(bv, av) {
+				bk[bn[i]], ak[an[j]] = bv, av
+			}
+			i++
+			j++
 		}
 	}
 	if len(bk) > 0 {
@@ -317,11 +329,7 @@ func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) 
 	return mustJSON(bd), mustJSON(ad)
 }
 
-// value returns appkey name's entry, or null when the table lacks it.
-func (e *tableJSON) value(name string) (json.RawMessage, bool) {
-	m, ok := e.members[name]
-	if !ok {
-		return json.RawMessage("null"), false
-	}
-	return e.data[m.val:m.end], true
+// value returns the entry of names[i].
+func (e *tableJSON) value(i int) json.RawMessage {
+	return e.data[e.members[i].val:e.members[i].end]
 }
