@@ -186,3 +186,47 @@ func BenchmarkDecideDuringPush(b *testing.B) {
 	b.ReportMetric(pct(during, 1), "max-push-ns")
 	b.ReportMetric(float64(failed), "failed")
 }
+
+// BenchmarkHistory reads the 20 kept versions of a 10,000-appkey table
+// from a real Redis: as GET /admin/v1/table/history lists them
+// (Manager.Versions: no tables) and with ?full=1 (Manager.History).
+//
+//	go test -run '^$' -bench History ./admin/
+func BenchmarkHistory(b *testing.B) {
+	data, err := json.Marshal(splitter.GenerateTable(10_000, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	table := filepath.Join(b.TempDir(), "table.json")
+	if err := os.WriteFile(table, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	srv := redistest.Start(b)
+	m, err := admin.NewManager(admin.ManagerConfig{Store: newRedisStore(b, srv.Addr), TablePath: table,
+		Groups: splitter.GenEnv().Groups, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	for i := range admin.HistoryDepth {
+		if _, err := m.SetSplit(context.Background(), admin.Actor{Name: "bench", Role: "admin"}, "app-000001", i%2 == 0, admin.AnyVersion); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		list func(context.Context) ([]admin.State, error)
+	}{{"versions", m.Versions}, {"full", m.History}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if h, err := c.list(context.Background()); err != nil || len(h) != admin.HistoryDepth {
+					b.Fatalf("got %d versions, %v; want %d", len(h), err, admin.HistoryDepth)
+				}
+			}
+		})
+	}
+}
