@@ -23,6 +23,9 @@ type call struct {
 	sending chan struct{} // the node's send slot while held
 }
 
+// untrackedWatch is how often an untracked originate's channel is looked for.
+const untrackedWatch = 2 * time.Second
+
 // details are an attempt's figures for its record.
 type details struct {
 	cause                       string
@@ -79,7 +82,13 @@ func (c *call) run(ctx context.Context) {
 // reports false when the call must not be placed; the task is then put
 // back (queue unreachable) or finished (already final).
 func (c *call) store(ctx context.Context) bool {
-	d, p, a := c.d, c.p, c.attempt
+	d, p := c.d, c.p
+	if c.lease.Node != nil {
+		if jn, ok := d.nodes[c.lease.Node.Index].(JobNamer); ok {
+			c.attempt.JobUUID = jn.JobUUID(c.attempt.ID)
+		}
+	}
+	a := c.attempt
 	if c.lease.Node != nil {
 		sem := d.sends[c.lease.Node.Index]
 		select {
@@ -135,24 +144,32 @@ func (c *call) runFS(ctx context.Context) (o Outcome, det details, ok bool) {
 	}
 	t := c.p.task
 	job, err := node.Originate(ctx, Call{
-		AttemptID: c.attempt.ID, TaskID: t.ID,
+		AttemptID: c.attempt.ID, JobUUID: c.attempt.JobUUID, TaskID: t.ID,
 		DialURL: dialURL(c.d.Pool.Config.Lines[c.lease.Line.Index].Dial, t.Callee),
 		Answer:  c.d.Pool.Config.Answer, CallerID: t.Caller, Vars: t.Vars,
 	})
 	c.sent()
 	switch {
 	case errors.Is(err, ErrNotSent):
+		slog.Info("dispatch: originate not sent; the task goes elsewhere", "attempt", c.attempt.ID, "node", c.lease.Node.ID, "err", err)
 		return Outcome{NotSent: true, Cause: "NOT_SENT"}, details{cause: "NOT_SENT"}, true
 	case errors.Is(err, ErrInvalidCall):
 		return Outcome{Invalid: true, Cause: "INVALID_REQUEST"}, details{cause: "INVALID_REQUEST"}, true
 	case err != nil:
 		slog.Warn("dispatch: originate outcome open; following events", "attempt", c.attempt.ID, "err", err)
 	}
-	// The Job-UUID is chosen by the ESL client when it sends: it is stored
-	// with the next progress or the result (the attempt id, our
-	// origination_uuid, was stored before and is what reconciliation uses).
-	c.attempt.JobUUID = job
-	watchdog := time.NewTicker(s.opt.WatchEvery)
+	watchEvery := s.opt.WatchEvery
+	if errors.Is(err, ErrUntracked) {
+		watchEvery = untrackedWatch
+	}
+	// With a JobNamer the Job-UUID was stored with the attempt; otherwise
+	// the one the client chose is stored with the next progress or the
+	// result (the attempt id, our origination_uuid, was stored before and
+	// is what reconciliation uses).
+	if job != "" {
+		c.attempt.JobUUID = job
+	}
+	watchdog := time.NewTicker(watchEvery)
 	defer watchdog.Stop()
 	missing := 0
 	for {

@@ -2,12 +2,14 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"switchyard/gateway/esl"
 	"switchyard/gateway/pool"
 	"switchyard/gateway/queue"
 )
@@ -399,4 +401,36 @@ func TestGracefulStop(t *testing.T) {
 	if rec, _ := r.q.Get(context.Background(), later); rec.State != queue.StateQueued {
 		t.Fatalf("a task enqueued after the stop: got %s; want queued", rec.State)
 	}
+}
+
+// TestESLErrorMapping: the sentinel wrapped first decides, as the esl
+// client builds its send errors around a dying session's reason.
+func TestESLErrorMapping(t *testing.T) {
+	ctxErr := context.DeadlineExceeded
+	noReply := fmt.Errorf("%w: bgapi originate: %v", esl.ErrNoReply, ctxErr)
+	notConn := fmt.Errorf("%w: waiting for the connection: %v", esl.ErrNotConnected, ctxErr)
+	f := func(err error, wantJob bool, want error) {
+		t.Helper()
+		job, got := mapOriginateErr("job-1", err)
+		if (job != "") != wantJob || (want == nil) != (got == nil) || want != nil && !errors.Is(got, want) {
+			t.Fatalf("%v: got %q, %v; want job %v, %v", err, job, got, wantJob, want)
+		}
+	}
+	f(nil, true, nil)
+	f(notConn, false, ErrNotSent)
+	// Not sent: the session had died of another command's missing reply.
+	f(fmt.Errorf("%w: %w", esl.ErrNotConnected, noReply), false, ErrNotSent)
+	// Maybe sent; the client still follows it.
+	f(noReply, true, esl.ErrNoReply)
+	// Maybe sent, the session died of a health check that could not get
+	// its turn: the client dropped the attempt.
+	untracked := fmt.Errorf("%w: bgapi originate: %w", esl.ErrNoReply, fmt.Errorf("%w: health check: %w", esl.ErrDisconnected, notConn))
+	f(untracked, true, ErrUntracked)
+	// The same as the client returns it, marked not sent by mistake.
+	f(fmt.Errorf("%w: %w", esl.ErrNotSent, untracked), true, ErrUntracked)
+	f(fmt.Errorf("%w: %w", esl.ErrNotSent, notConn), false, ErrNotSent)
+	f(fmt.Errorf("%w: %w", esl.ErrNotSent, fmt.Errorf("%w: %w", esl.ErrNotConnected, noReply)), false, ErrNotSent)
+	f(fmt.Errorf("%w: originate: bad callee", esl.ErrInvalidRequest), false, ErrInvalidCall)
+	f(fmt.Errorf("%w: bgapi originate: -ERR", esl.ErrRefused), false, ErrNotSent)
+	f(esl.ErrDuplicateAttempt, false, ErrNotSent)
 }

@@ -10,9 +10,8 @@
 // # Never calling anyone twice by mistake
 //
 // The attempt ("dialing", with its id, which is the call's
-// origination_uuid, its node and line) is stored durably through the queue
-// before the originate is sent (the Job-UUID, chosen by the ESL client as it
-// sends, is stored with the next progress or the result); if that write fails the
+// origination_uuid, its node, line and bgapi Job-UUID) is stored durably
+// through the queue before the originate is sent; if that write fails the
 // call is not placed. After a crash, a recovered task whose last attempt
 // was started and has no final result is reconciled with uuid_exists on its
 // node: while the channel exists it is watched, once it is gone (or the

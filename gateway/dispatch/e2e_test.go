@@ -241,6 +241,9 @@ func TestESLEndToEnd(t *testing.T) {
 		if (o.Outcome == "answered") != (r.State == queue.StateCompleted) {
 			t.Fatalf("task %s: node outcome %s, task %s %s", r.ID, o.Outcome, r.State, r.Result)
 		}
+		if o.JobUUID != last.JobUUID {
+			t.Fatalf("task %s: stored Job-UUID %q; the node got %q", r.ID, last.JobUUID, o.JobUUID)
+		}
 		if r.State == queue.StateCompleted && (last.BillSec == 0 || last.JobUUID == "") {
 			t.Fatalf("task %s: answered attempt without billsec or job uuid: %+v", r.ID, last)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"switchyard/gateway/esl"
@@ -41,6 +42,7 @@ type eslNode struct {
 }
 
 var (
+	_ JobNamer   = (*eslNode)(nil)
 	_ Originator = (*eslNode)(nil)
 	_ Checker    = (*eslNode)(nil)
 	_ Pauser     = (*eslNode)(nil)
@@ -108,24 +110,76 @@ func (en *eslNode) onState(st esl.ConnState) {
 func (en *eslNode) Originate(ctx context.Context, c Call) (string, error) {
 	job, err := en.c.Originate(ctx, esl.OriginateRequest{
 		AttemptID: c.AttemptID, TaskID: c.TaskID, DialURL: c.DialURL, Answer: c.Answer,
-		CallerID: c.CallerID, Vars: c.Vars,
+		CallerID: c.CallerID, Vars: c.Vars, JobUUID: c.JobUUID,
 	})
+	return mapOriginateErr(job, err)
+}
+
+// mapOriginateErr turns the client's Originate error into ours.
+func mapOriginateErr(job string, err error) (string, error) {
 	switch {
 	case err == nil:
 		return job, nil
-	case errors.Is(err, esl.ErrNotConnected):
-		// Checked first: the error of a command that never got onto a
-		// dying session also wraps that session's ErrNoReply, but the
-		// client has already dropped the attempt: no event will come.
-		return "", fmt.Errorf("%w: %v", ErrNotSent, err)
-	case errors.Is(err, esl.ErrNoReply):
-		// Maybe sent: the client follows the attempt to a final event.
-		return job, err
 	case errors.Is(err, esl.ErrInvalidRequest):
 		return "", fmt.Errorf("%w: %v", ErrInvalidCall, err)
 	}
+	// A failed send wraps the dying session's reason, which may itself
+	// wrap the other sentinel, so the sentinel wrapped first (outermost)
+	// says what happened to this command: ErrNotConnected, never sent;
+	// ErrNoReply, maybe sent.
+	switch outermost(err) {
+	case esl.ErrNoReply:
+		if errors.Is(err, esl.ErrNotConnected) {
+			// Maybe sent, but the client took it for not connected and
+			// stopped tracking the attempt: no event will come.
+			return job, fmt.Errorf("%w: %v", ErrUntracked, err)
+		}
+		return job, err // maybe sent: the client follows it to a final event
+	case esl.ErrNotConnected:
+		return "", fmt.Errorf("%w: %v", ErrNotSent, err)
+	}
 	// ErrDuplicateAttempt, ErrRefused: nothing placed.
 	return "", fmt.Errorf("%w: %v", ErrNotSent, err)
+}
+
+// outermost follows the first wrapped error of err down to one of the
+// client's send sentinels, or nil.
+func outermost(err error) error {
+	for err != nil {
+		if err == esl.ErrNotConnected || err == esl.ErrNoReply {
+			return err
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			// The client's own not-sent mark wraps the send error second.
+			es := u.Unwrap()
+			for len(es) > 0 && es[0] == esl.ErrNotSent {
+				es = es[1:]
+			}
+			if len(es) == 0 {
+				return nil
+			}
+			err = es[0]
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// JobUUID implements JobNamer: the client's Job-UUID prefix and the first
+// 25 hex digits of the attempt id (36 characters at most, ESL.md).
+func (en *eslNode) JobUUID(attemptID string) string {
+	var b strings.Builder
+	b.WriteString(en.c.JobPrefix())
+	for i := 0; i < len(attemptID) && b.Len() < 36; i++ {
+		if c := attemptID[i]; c != '-' {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // Exists implements Originator.

@@ -11,6 +11,12 @@ import (
 // leaves the outcome open: the dispatcher follows events and reconciles.
 var ErrNotSent = errors.New("originate not sent")
 
+// ErrUntracked is wrapped by an Originator's error when the originate may
+// have been sent but no event about it will come (the connection lost
+// track of it): the dispatcher settles it with uuid_exists, checked every
+// few seconds, and ends it unknown once the channel is gone.
+var ErrUntracked = errors.New("originate maybe sent, not tracked")
+
 // ErrInvalidCall is wrapped by an Originator's error when the call cannot
 // be placed anywhere as asked (a callee or variable the originate refuses):
 // the task fails at once, nothing was sent.
@@ -19,6 +25,7 @@ var ErrInvalidCall = errors.New("invalid call")
 // Call is one originate for a node.
 type Call struct {
 	AttemptID string // origination_uuid: every event of the call carries it
+	JobUUID   string // the bgapi Job-UUID, when the node chose it beforehand (JobNamer)
 	TaskID    string
 	DialURL   string // the line's dial with {callee} replaced
 	Answer    string // the pool's answer
@@ -37,6 +44,13 @@ type Originator interface {
 	// Exists reports whether a channel with uuid lives on the node
 	// (uuid_exists).
 	Exists(ctx context.Context, uuid string) (bool, error)
+}
+
+// JobNamer is an Originator that names an attempt's bgapi Job-UUID before
+// the originate, so that it is stored with the attempt before the call is
+// placed; without it the Job-UUID is the one Originate returns.
+type JobNamer interface {
+	JobUUID(attemptID string) string
 }
 
 // Checker is an Originator that can check its node's health with a

@@ -133,6 +133,9 @@ func New(opt Options) (*Set, error) {
 		for i := range d.sends {
 			d.sends[i] = make(chan struct{}, sendsPerNode)
 		}
+		for _, m := range p.Nodes {
+			m.StartUnreachable("connecting") // until its connection reports up
+		}
 		s.groups[name] = d
 	}
 	s.m = newMetrics(s)
@@ -211,7 +214,6 @@ func (d *Dispatcher) connect(ctx context.Context) {
 	}
 	for i, n := range d.Pool.Config.Nodes {
 		m := d.Pool.Nodes[i]
-		m.StartUnreachable("connecting")
 		if d.set.opt.Connect == nil {
 			m.SetUnreachable(true, "no ESL connector configured")
 			continue
