@@ -21,7 +21,8 @@ type dialers struct {
 	done chan struct{}
 }
 
-// Close stops claiming tasks and waits for the dispatchers to return.
+// Close stops claiming tasks and waits for the dispatchers to return: they
+// let the calls in progress finish first (dispatch.Options.DrainTimeout).
 func (d *dialers) Close() {
 	if d.stop == nil {
 		return
@@ -53,15 +54,20 @@ func startDialers(ctx context.Context, cfg *config, log *slog.Logger, q queue.St
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	d := &dialers{stop: stop, done: make(chan struct{})}
+	// The shared limiter's lease must outlive the dispatchers: after ctx
+	// ends, Run still drains the calls in progress (up to its DrainTimeout),
+	// and those calls must keep counting against the shared limits.
+	limiterCtx, stopLimiter := context.WithCancel(context.WithoutCancel(ctx))
 	if rdb != nil {
 		limits := pool.NewRedisLimiter(rdb, cfg.InstanceID)
-		go limits.Run(runCtx)
+		go limits.Run(limiterCtx)
 		opt.PoolOptions = func(group string) pool.Options { return pool.Options{Limiter: limits.For(group)} }
 		opt.Votes = pool.NewVotes(rdb, cfg.InstanceID, 0)
 	}
 	set, err := dispatch.New(opt)
 	if err != nil {
 		stop()
+		stopLimiter()
 		return nil, err
 	}
 	srv.Handle("GET", "/admin/v1/pools", admin.RoleViewer, set.PoolsHandler)
@@ -70,6 +76,7 @@ func startDialers(ctx context.Context, cfg *config, log *slog.Logger, q queue.St
 	icfg.ResultHandler = set.ResultHandler
 	go func() {
 		defer close(d.done)
+		defer stopLimiter()
 		set.Run(runCtx)
 	}()
 	log.Info("dialer pools started", "pools", len(cfg.Pools), "shared_limits", rdb != nil)

@@ -187,8 +187,8 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 	for _, cmd := range steps {
 		resp, err := s.send(ctx, c.cfg.CommandTimeout, cmd)
 		if err != nil {
-			s.close(err)
-			return nil, fmt.Errorf("ESL setup (%s): %w", commandName(cmd), err)
+			s.close(err) // keeps an earlier reason, e.g. a disconnect notice
+			return nil, fmt.Errorf("ESL setup (%s): %w", commandName(cmd), s.reason())
 		}
 		if !resp.IsOk() {
 			err := fmt.Errorf("%w: %s: %s", ErrRefused, commandName(cmd), resp.GetReply())

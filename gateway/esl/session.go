@@ -316,21 +316,25 @@ func (s *session) forward() {
 // (eslgo hands the next reply to whichever command waits). If the reply does
 // not come before the deadline the session is closed: a late reply must
 // never be read as the answer to the next command. Errors that wrap
-// ErrNotConnected mean the command was certainly not sent.
+// ErrNotConnected mean the command was certainly not sent; errors that wrap
+// ErrNoReply mean it may have been. The session's own reason for ending is
+// included as text only (%v): it can itself wrap either sentinel (a health
+// check that timed out, a command queued behind it), and an error must never
+// answer errors.Is for both.
 func (s *session) send(ctx context.Context, timeout time.Duration, cmd command.Command) (*eslgo.RawResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	select {
 	case s.cmd <- struct{}{}:
 	case <-s.done:
-		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.err)
+		return nil, fmt.Errorf("%w: %v", ErrNotConnected, s.err)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: waiting for the connection: %v", ErrNotConnected, ctx.Err())
 	}
 	defer func() { <-s.cmd }()
 	if s.ctx.Err() != nil { // close cancels this first: the session is ending
 		<-s.done
-		return nil, fmt.Errorf("%w: %w", ErrNotConnected, s.err)
+		return nil, fmt.Errorf("%w: %v", ErrNotConnected, s.err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotConnected, err)
@@ -341,7 +345,7 @@ func (s *session) send(ctx context.Context, timeout time.Duration, cmd command.C
 	if err != nil {
 		if s.ctx.Err() != nil { // the session is ending: report why
 			<-s.done
-			return nil, fmt.Errorf("%w: %s: %w", ErrNoReply, commandName(cmd), s.err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrNoReply, commandName(cmd), s.err)
 		}
 		why := fmt.Errorf("%w: %s: %v", ErrNoReply, commandName(cmd), err)
 		s.close(why)
