@@ -151,13 +151,13 @@ func warmRoute(h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, bodies [][]b
 	}
 }
 
-// BenchmarkRouteTable is /v1/route over generated tables of 1k and 100k
+// BenchmarkRouteTable is /v1/route over generated tables of 1k, 10k and 100k
 // appkeys, the request bodies spread over every appkey (as bench's wrk
 // load); "steady" after a warm pass over all bodies, "first" with every
 // appkey seen for the first time (new Stats every n requests). Run it with
 // -cpu 1 to compare with the bench's GOMAXPROCS=1 server.
 func BenchmarkRouteTable(b *testing.B) {
-	for _, n := range []int{1000, 100000} {
+	for _, n := range []int{1000, 10000, 100000} {
 		bodies := genBodies(n, 1<<17)
 		b.Run(fmt.Sprintf("steady-%d", n), func(b *testing.B) {
 			g := tableIngress(b, n, nil)

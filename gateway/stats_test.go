@@ -3,7 +3,10 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,5 +185,48 @@ func TestAppendJSONString(t *testing.T) {
 		if got != want {
 			t.Fatalf("round trip of %q = %q; want %q", s, got, want)
 		}
+	}
+}
+
+// TestStatsAppkeysConcurrent records tasks of many appkeys from several
+// goroutines (run it with -race): every task is counted once, by its own
+// appkey up to MaxAppkeys and by "_other" past it, and no appkey gets two
+// sets of stats.
+func TestStatsAppkeysConcurrent(t *testing.T) {
+	const workers, appkeys, rounds, limit = 8, 300, 3, 120
+	st := NewStats(StatsConfig{MaxAppkeys: limit})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for r := range rounds {
+				for i := range appkeys {
+					k := (i + w*37 + r*11) % appkeys
+					d := splitter.Decision{Appkey: fmt.Sprintf("app-%03d", k), Group: "stable", Rule: "r" + strconv.Itoa(k%3)}
+					st.taskEnded(&d, 200, time.Millisecond, monoClock())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rep := st.Report()
+	var total uint64
+	for name, a := range rep.Appkeys {
+		var n uint64
+		for _, r := range a.Rules {
+			n += r.Decisions
+		}
+		if n != a.Samples {
+			t.Fatalf("appkey %s: %d decisions but %d latency samples", name, n, a.Samples)
+		}
+		if name != OtherAppkey && n != workers*rounds {
+			t.Fatalf("appkey %s counted %d times; want %d", name, n, workers*rounds)
+		}
+		total += n
+	}
+	if want := uint64(workers * rounds * appkeys); total != want {
+		t.Fatalf("%d tasks counted; want %d", total, want)
+	}
+	if got := len(rep.Appkeys); got != limit+1 || !rep.AppkeysCapped {
+		t.Fatalf("%d appkeys reported (capped %v); want %d and %s", got, rep.AppkeysCapped, limit, OtherAppkey)
 	}
 }
