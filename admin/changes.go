@@ -51,10 +51,30 @@ type plan struct {
 // preparer builds a change from the state in force; a nil plan is a no-op.
 type preparer func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error)
 
-// change runs one change: under the lock, it checks the precondition,
-// builds the plan, commits it to the store and only then puts it in force.
-// It returns the version in force afterwards.
+// conflictRetries is how many times a change without If-Match is tried
+// again when another instance committed first.
+const conflictRetries = 3
+
+// change runs one change and returns the version in force afterwards. A
+// change without a precondition (ifMatch == AnyVersion) that loses a race
+// with another instance's commit is made again on top of that commit, up
+// to conflictRetries times: an SRE flipping a kill-switch right after a
+// colleague's push on another instance means "on top of whatever is in
+// force". With If-Match the conflict is the caller's to resolve (409).
 func (m *Manager) change(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (uint64, error) {
+	for try := 1; ; try++ {
+		v, err := m.changeOnce(ctx, a, ifMatch, action, target, prepare)
+		if err == nil || ifMatch != AnyVersion || try > conflictRetries || !errors.Is(err, ErrConflict) {
+			return v, err
+		}
+		m.log.Info("change lost a race with another instance's commit; made again on top of it",
+			"action", action, "target", target, "try", try)
+	}
+}
+
+// changeOnce runs one change: under the lock, it checks the precondition,
+// builds the plan, commits it to the store and only then puts it in force.
+func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (uint64, error) {
 	start := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()

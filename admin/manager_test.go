@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"switchyard/splitter"
 )
 
 var carol = Actor{Name: "carol-admin", Role: "admin"}
@@ -54,14 +56,23 @@ func TestStaleChangeConflicts(t *testing.T) {
 	if _, err := store.Commit(context.Background(), st.Version, st, AuditEntry{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := a.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion)
+	// With If-Match naming the version a knew, the conflict is the caller's.
+	_, err := a.SetSplit(context.Background(), carol, "collect-app", false, st.Version)
 	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("got %v; want ErrConflict", err)
+		t.Fatalf("with If-Match %d: got %v; want ErrConflict", st.Version, err)
 	}
-	// The next change syncs first and succeeds.
+	// Another commit behind a's back; an unconditional change is made again
+	// on top of it and succeeds.
+	st, _ = store.Load(context.Background())
+	if _, err := store.Commit(context.Background(), st.Version, st, AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
 	v, err := a.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion)
-	if err != nil || v != 3 {
-		t.Fatalf("got %d, %v; want 3, nil", v, err)
+	if err != nil || v != 4 {
+		t.Fatalf("got %d, %v; want 4, nil", v, err)
+	}
+	if d, _ := a.Snapshot().Decide(&splitter.Request{Appkey: "collect-app", UserID: "u1001"}); d.Rule != "" {
+		t.Fatalf("after the retried kill-switch: rule %q decided; want none (split off)", d.Rule)
 	}
 }
 
