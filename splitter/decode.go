@@ -169,6 +169,11 @@ type decoder struct {
 	// slices.
 	rules   []Rule
 	strings []string
+	// parallel says whether a large JSON table's appkeys may be decoded
+	// on several goroutines (decode_parallel.go).
+	parallel parallelMode
+	// parallelUsed reports that it was (tests).
+	parallelUsed bool
 }
 
 // expect checks the next value's kind; when it is wrong it reports the
@@ -326,6 +331,9 @@ func (d *decoder) appkeys(t *Table, p *path) {
 		return
 	}
 	if !d.expect(nodeMap, p, "an object of appkey: policy") {
+		return
+	}
+	if jr, ok := d.r.(*jsonReader); ok && d.parallelAppkeys(jr, t, p) {
 		return
 	}
 	d.r.enter()

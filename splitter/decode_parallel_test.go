@@ -1,0 +1,167 @@
+package splitter
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// decodeTableMode decodes a table as CompileBytes does, with the appkeys
+// decoded sequentially or (when it can) in parallel.
+func decodeTableMode(data []byte, mode parallelMode) (t *Table, list []Problem, ok, used bool) {
+	list, ok = decodeDoc(data, func(d *decoder) {
+		d.parallel = mode
+		t = d.table()
+		used = d.parallelUsed
+	})
+	return t, list, ok, used
+}
+
+// checkSameDecode fails unless the parallel and the sequential decoders
+// give the same table and the same problems in the same order; it returns
+// whether the parallel decoder was used.
+func checkSameDecode(t *testing.T, name string, data []byte, mode parallelMode) bool {
+	t.Helper()
+	seqT, seqL, seqOK, seqUsed := decodeTableMode(data, parallelNever)
+	parT, parL, parOK, used := decodeTableMode(data, mode)
+	if seqUsed {
+		t.Fatalf("%s: parallelNever decoded in parallel", name)
+	}
+	if seqOK != parOK {
+		t.Fatalf("%s: ok = %v in parallel, %v sequentially", name, parOK, seqOK)
+	}
+	if !reflect.DeepEqual(seqL, parL) {
+		t.Fatalf("%s: problems differ\nparallel:   %v\nsequential: %v", name, parL, seqL)
+	}
+	if !reflect.DeepEqual(seqT, parT) {
+		t.Fatalf("%s: tables differ", name)
+	}
+	return used
+}
+
+func genTableJSON(t testing.TB, n int, seed int64) string {
+	t.Helper()
+	data, err := json.Marshal(GenerateTable(n, seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// injectErrors spoils several appkeys of a marshalled generated table and
+// adds entries the decoder must report: duplicates, a key that is not
+// UTF-8, keys with escapes, values of the wrong type.
+func injectErrors(s string) string {
+	entry := func(i int) string { return fmt.Sprintf(`"app-%06d":{`, i) }
+	repl := []struct {
+		i   int
+		add string
+	}{
+		{3, `"bogus":1,`},
+		{50, `"split":"maybe",`},
+		{77, `"rules":5,`},
+		{120, `"default_group":7,`},
+		{400, `"rules":[{"name":"x","type":"canary","percent":"ten","group":"stable","users":["a"]}],`},
+		{999, `"rules":[{"name":"l","type":"lua","script":"s","args":{"a":[1,{"b":null}],"a":2,"\u00e9":1e400}}],`},
+		{1500, `"rules":[{"name":"m","type":"match","group":"stable","all":[["attr:x","in",[1,true,"z"]],["k",">","x"],"bad",["k","=="]]}],`},
+		{2000, `"rules":[{"name":"r","type":"user","group":"stable","ranges":[[1],[1,2,3],"x",[1.5,2]],"weights":{"a":1}}],`},
+		{4321, `"split":true,"split":false,`},
+	}
+	for _, r := range repl {
+		e := entry(r.i)
+		s = strings.Replace(s, e, e+r.add, 1)
+	}
+	extra := `"app-000010":{"rules":"dup"},"` + "\xff\xfe" + `":{"rules":1},"esc\"aped\\key\u00e9":{"split":"off"},` +
+		`"app-000011":7,"":null,"app-000012":{"rules":[]},"app-000012":[],`
+	return strings.Replace(s, `"appkeys":{`, `"appkeys":{`+extra, 1)
+}
+
+func TestDecodeParallelSameAsSequential(t *testing.T) {
+	for _, seed := range []int64{1, 2} {
+		clean := genTableJSON(t, 20000, seed)
+		bad := injectErrors(clean)
+		if bad == clean {
+			t.Fatal("no errors injected")
+		}
+		for name, doc := range map[string]string{"clean": clean, "errors": bad} {
+			name = fmt.Sprintf("seed %d %s", seed, name)
+			if !checkSameDecode(t, name, []byte(doc), parallelAlways) {
+				t.Fatalf("%s: the parallel decoder was not used", name)
+			}
+			// The default mode decodes 20k appkeys in parallel when it can.
+			checkSameDecode(t, name+" auto", []byte(doc), parallelAuto)
+		}
+		_, list, ok, _ := decodeTableMode([]byte(bad), parallelAlways)
+		if !ok || len(list) < 15 {
+			t.Fatalf("seed %d: want many problems from the injected errors; got ok %v %v", seed, ok, list)
+		}
+	}
+}
+
+// TestDecodeParallelMalformed checks that documents that are not well-formed
+// get the sequential decoder's syntax error (the parallel attempt gives up).
+func TestDecodeParallelMalformed(t *testing.T) {
+	doc := genTableJSON(t, 300, 3)
+	at := strings.Index(doc, `"app-000150":{`)
+	deep := strings.Repeat("[", 70) + strings.Repeat("]", 70)
+	cases := map[string]string{
+		"truncated":        doc[:len(doc)/2],
+		"truncated in key": doc[:at+5],
+		"trailing comma":   strings.Replace(doc, `}}}`, `}},}}`, 1),
+		"bad literal":      strings.Replace(doc, `"app-000150":{`, `"app-000150":{"split":tru,`, 1),
+		"bad number":       strings.Replace(doc, `"app-000150":{`, `"app-000150":{"rules":01,`, 1),
+		"missing colon":    strings.Replace(doc, `"app-000150":{`, `"app-000150" {`, 1),
+		"missing comma":    strings.Replace(doc, `"app-000150":{`, `"app-000150":{}{`, 1),
+		"bad escape":       strings.Replace(doc, `"app-000150":{`, `"app-0001\q50":{`, 1),
+		"control char":     strings.Replace(doc, `"app-000150":{`, "\"app-000150\":{\"split\":\"a\tb\",", 1),
+		"too deep":         strings.Replace(doc, `"app-000150":{`, `"app-000150":{"rules":[{"type":"lua","args":{"a":`+deep+`}}],`, 1),
+		"mismatched":       strings.Replace(doc, `"app-000150":{`, `"app-000150":{"rules":[}],`, 1),
+		"empty value":      strings.Replace(doc, `"app-000150":{`, `"app-000149":,"app-000150":{`, 1),
+		"unquoted key":     strings.Replace(doc, `"app-000150":{`, `app:{},"app-000150":{`, 1),
+		"after the table":  doc + "x",
+		"quote in string":  strings.Replace(doc, `"app-000150":{`, `"app-000150":{"split":"a\\\\"b",`, 1),
+	}
+	for name, d := range cases {
+		if d == doc {
+			t.Fatalf("%s: not changed", name)
+		}
+		checkSameDecode(t, name, []byte(d), parallelAlways)
+	}
+	_, list, ok, _ := decodeTableMode([]byte(cases["bad escape"]), parallelAlways)
+	if ok || len(list) != 1 || !strings.Contains(list[0].Message, "cannot parse JSON") {
+		t.Fatalf("bad escape: got ok %v %v; want one syntax problem", ok, list)
+	}
+}
+
+// TestDecodeParallelGolden decodes every golden input both ways.
+func TestDecodeParallelGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/validate/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no golden files")
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		input, _, _ := strings.Cut(string(data), goldenSep)
+		checkSameDecode(t, file, []byte(input), parallelAlways)
+	}
+}
+
+// FuzzDecodeParallel: any input decodes the same in parallel as
+// sequentially.
+func FuzzDecodeParallel(f *testing.F) {
+	f.Add([]byte(injectErrors(genTableJSON(f, 30, 1))))
+	f.Add([]byte(specTable))
+	for _, s := range []string{`{"appkeys":{}}`, `{"appkeys":{"a":{},"a":1}}`, `{"appkeys":{"a":{"rules":[}]}}`, `{"appkeys":{"a\"b":{"split":"on"}}}`, `{"appkeys":{"a":1 "b":2}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkSameDecode(t, "fuzz", data, parallelAlways)
+	})
+}
