@@ -180,13 +180,28 @@ func taskKey(tag, id string) string         { return tag + ":t:" + id }
 func claimedKey(tag, group string) string   { return tag + ":c:" + part(group) }
 func (q *Redis) aliveKey(tag string) string { return tag + ":alive:" + q.me }
 
+// releasedConsumer is the consumer that holds, in a ready stream's pending
+// entries list, the tasks given back by Release: Claim takes them before
+// any new entry of the stream. Real consumer names contain '#', so it
+// cannot be one of them.
+const releasedConsumer = "released"
+
+// luaEntry splits a value of the claimed hash, "ENTRY-ID STREAM-KEY", into
+// local eid and s (the entry id holds no space; the key may).
+const luaEntry = `local function entry(v)
+  local sp = string.find(v, ' ', 1, true)
+  return string.sub(v, 1, sp - 1), string.sub(v, sp + 1)
+end
+`
+
 func unavailable(op string, err error) error {
 	return fmt.Errorf("redis queue %s: %w: %w", op, ErrUnavailable, err)
 }
 
-// enqueueScript stores one task. KEYS: task, dedup, ready, ring, ring set.
-// ARGV: id, record JSON, appkey, "1" when the task has a dedup key, dedup
-// TTL in ms. It answers {id, dup}. A retry of a stored id (the reply was
+// enqueueScript stores one task. KEYS: task, dedup, ready stream, ring,
+// ring set. ARGV: id, record JSON, appkey, "1" when the task has a dedup
+// key, dedup TTL in ms, group (the stream's consumer group, created with
+// the stream when absent). It answers {id, dup}. A retry of a stored id (the reply was
 // lost) answers the same id, so a client-side retry never stores twice.
 var enqueueScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return {ARGV[1], 0} end
@@ -195,7 +210,10 @@ if ARGV[4] == '1' then
   if first then return {first, 1} end
 end
 redis.call('SET', KEYS[1], ARGV[2])
-redis.call('LPUSH', KEYS[3], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[3], ARGV[6], '0', 'MKSTREAM')
+end
+redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
 if redis.call('SADD', KEYS[5], ARGV[3]) == 1 then redis.call('RPUSH', KEYS[4], ARGV[3]) end
 if ARGV[4] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[5]) end
 return {ARGV[1], 0}
@@ -225,12 +243,17 @@ return out
 
 // claimScript takes up to max ready tasks of a group from one shard.
 // KEYS: claimed hash, this consumer's alive key, this consumer's last-claim
-// key. ARGV: tag, encoded group, max, consumer, consumer TTL ms, token. It
-// answers {id1, record1, id2, ...}. Run again with the same token (the
-// client retried because the first reply was lost) it answers the same
-// tasks instead of claiming more, so a retry strands nothing.
+// key. ARGV: tag, encoded group, max, consumer, consumer TTL ms, token,
+// group. For the appkey at the head of the ring it takes the oldest entry
+// the released consumer holds (XPENDING + XCLAIM), else one new entry
+// (XREADGROUP, no BLOCK): either way the entry now sits in the stream's
+// pending entries list under this consumer, and the claimed hash maps the
+// task id to "ENTRY-ID STREAM". It answers {id1, record1, id2, ...}. Run
+// again with the same token (the client retried because the first reply
+// was lost) it answers the same tasks instead of claiming more, so a retry
+// strands nothing.
 var claimScript = redis.NewScript(`
-local T, g, max, me, token = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[6]
+local T, g, max, me, token, grp = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[6], ARGV[7]
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[5])
 local out = {}
 ` + luaReplay + `for p = 9, 0, -1 do
@@ -240,17 +263,36 @@ local out = {}
   while #out < 2 * max do
     local a = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')
     if not a then break end
-    local id = redis.call('RPOP', T .. ':r:' .. g .. #a .. ':' .. a .. ':' .. p)
-    if id then
+    local s = T .. ':r:' .. g .. #a .. ':' .. a .. ':' .. p
+    local eid, id, empty = nil, nil, true
+    if redis.call('EXISTS', s) == 1 then
+      local back = redis.call('XPENDING', s, grp, '-', '+', 1, '` + releasedConsumer + `')
+      if #back > 0 then
+        empty = false
+        local e = redis.call('XCLAIM', s, grp, me, 0, back[1][1])
+        if e[1] then eid, id = e[1][1], e[1][2][2] end
+      else
+        local r = redis.call('XREADGROUP', 'GROUP', grp, me, 'COUNT', 1, 'STREAMS', s, '>')
+        if r and r[1][2][1] then
+          empty = false
+          eid, id = r[1][2][1][1], r[1][2][1][2][2]
+        end
+      end
+    end
+    if eid then
       local rec = redis.call('GET', T .. ':t:' .. id)
       if rec then
-        redis.call('HSET', KEYS[1], id, me)
+        redis.call('HSET', KEYS[1], id, eid .. ' ' .. s)
         out[#out + 1] = id
         out[#out + 1] = rec
+      else
+        redis.call('XACK', s, grp, eid)
+        redis.call('XDEL', s, eid)
       end
-    else
+    elseif empty then
       redis.call('LREM', ring, -1, a)
       redis.call('SREM', set, a)
+      if redis.call('XLEN', s) == 0 then redis.call('DEL', s) end
     end
   end
 end
@@ -258,29 +300,52 @@ end
 
 // recoverScript moves the claims of dead consumers to this one. KEYS:
 // claimed hash, this consumer's alive key, its last-recovery key. ARGV:
-// tag, consumer, consumer TTL ms, max, token. It answers {id1, record1,
-// ...}; like claimScript it answers the same again for the same token.
+// tag, consumer, consumer TTL ms, max, token, group. For each stream named
+// in the claimed hash it reads the pending summary once (XPENDING); only
+// a stream with a pending entry of a dead consumer (no alive key) is
+// looked at entry by entry, and those entries are XCLAIMed to this
+// consumer. It answers {id1, record1, ...}; like claimScript it answers
+// the same again for the same token.
 var recoverScript = redis.NewScript(`
-local T, me, max, token = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[5]
+local T, me, max, token, grp = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-local out, dead = {}, {}
-` + luaReplay + `local all = redis.call('HGETALL', KEYS[1])
+local out, dead, streams = {}, {}, {}
+local function isDead(owner)
+  if owner == me or owner == '` + releasedConsumer + `' then return false end
+  local d = dead[owner]
+  if d == nil then
+    d = redis.call('EXISTS', T .. ':alive:' .. owner) == 0
+    dead[owner] = d
+  end
+  return d
+end
+` + luaEntry + luaReplay + `local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  local id, owner = all[i], all[i + 1]
-  if owner ~= me then
-    local d = dead[owner]
-    if d == nil then
-      d = redis.call('EXISTS', T .. ':alive:' .. owner) == 0
-      dead[owner] = d
+  local id = all[i]
+  local eid, s = entry(all[i + 1])
+  local any = streams[s]
+  if any == nil then
+    any = false
+    local sum = redis.pcall('XPENDING', s, grp)
+    if type(sum) == 'table' and not sum.err and sum[4] then
+      for _, c in ipairs(sum[4]) do
+        if isDead(c[1]) then any = true end
+      end
     end
-    if d then
+    streams[s] = any
+  end
+  if any then
+    local pe = redis.call('XPENDING', s, grp, eid, eid, 1)
+    if pe[1] and isDead(pe[1][2]) then
       local rec = redis.call('GET', T .. ':t:' .. id)
       if rec then
-        redis.call('HSET', KEYS[1], id, me)
+        redis.call('XCLAIM', s, grp, me, 0, eid, 'JUSTID')
         out[#out + 1] = id
         out[#out + 1] = rec
         if #out >= 2 * max then break end
       else
+        redis.call('XACK', s, grp, eid)
+        redis.call('XDEL', s, eid)
         redis.call('HDEL', KEYS[1], id)
       end
     end
@@ -315,7 +380,7 @@ func (q *Redis) enqueueArgs(t *Task) (keys []string, args []any, err error) {
 	if t.DedupKey != "" {
 		hasDedup = "1"
 	}
-	return keys, []any{t.ID, js, t.Appkey, hasDedup, q.o.DedupTTL.Milliseconds()}, nil
+	return keys, []any{t.ID, js, t.Appkey, hasDedup, q.o.DedupTTL.Milliseconds(), t.Group}, nil
 }
 
 func enqueueReply(v any) (string, bool, error) {
@@ -450,7 +515,7 @@ func (q *Redis) Claim(ctx context.Context, group string, max int) ([]*Task, erro
 
 func (q *Redis) claimShard(ctx context.Context, tag, group string, max int, token string) (any, error) {
 	keys := []string{claimedKey(tag, group), q.aliveKey(tag), tag + ":lc:" + part(group) + q.me}
-	return claimScript.Run(ctx, q.c, keys, tag, part(group), max, q.me, q.o.ConsumerTTL.Milliseconds(), token).Result()
+	return claimScript.Run(ctx, q.c, keys, tag, part(group), max, q.me, q.o.ConsumerTTL.Milliseconds(), token, group).Result()
 }
 
 // pairs decodes a script's {id, record, ...} answer.
@@ -520,18 +585,33 @@ func (q *Redis) Update(ctx context.Context, id string, fn func(*Record) error) e
 	return fmt.Errorf("update of task %s lost 50 races with other writers; retry", id)
 }
 
-// Done implements Source: the task is no longer claimed, and its record
-// expires after RecordTTL.
+// doneScript finishes a task. KEYS: claimed hash, task. ARGV: id, group,
+// record TTL ms. If the task is claimed it acknowledges (XACK) and deletes
+// (XDEL) its stream entry and forgets the claim; the record expires. A
+// stream left with no entry (none ready, none pending) is deleted: Claim
+// treats a missing stream as empty and Enqueue makes it again.
+var doneScript = redis.NewScript(luaEntry + `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then
+  local eid, s = entry(v)
+  redis.call('XACK', s, ARGV[2], eid)
+  redis.call('XDEL', s, eid)
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  if redis.call('XLEN', s) == 0 then redis.call('DEL', s) end
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+`)
+
+// Done implements Source: the task's stream entry is acknowledged and
+// deleted, it is no longer claimed, and its record expires after RecordTTL.
 func (q *Redis) Done(ctx context.Context, t *Task) error {
 	tag, ok := q.tagOf(t.ID)
 	if !ok {
 		return fmt.Errorf("task %q: %w", t.ID, ErrNotFound)
 	}
-	_, err := q.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HDel(ctx, claimedKey(tag, t.Group), t.ID)
-		p.PExpire(ctx, taskKey(tag, t.ID), q.o.RecordTTL)
-		return nil
-	})
+	err := doneScript.Run(ctx, q.c, []string{claimedKey(tag, t.Group), taskKey(tag, t.ID)},
+		t.ID, t.Group, q.o.RecordTTL.Milliseconds()).Err()
 	if err != nil {
 		return unavailable("done", err)
 	}
@@ -539,15 +619,24 @@ func (q *Redis) Done(ctx context.Context, t *Task) error {
 }
 
 // releaseScript puts a task this consumer claimed back at the head of its
-// ready list. KEYS: claimed hash, ready list, ring, ring set, task.
-// ARGV: id, appkey, consumer. It answers 1, or 0 when the task is not
-// claimed by this consumer.
-var releaseScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[3] then return 0 end
+// ready stream: its entry stays in the stream's pending entries list, moved
+// (XCLAIM) to the released consumer, which Claim serves before new entries.
+// KEYS: claimed hash, ring, ring set, task. ARGV: id, appkey, consumer,
+// group. It answers 1, or 0 when the task is not claimed by this consumer.
+var releaseScript = redis.NewScript(luaEntry + `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local eid, s = entry(v)
+local pe = redis.pcall('XPENDING', s, ARGV[4], eid, eid, 1)
+if type(pe) ~= 'table' or pe.err or not pe[1] or pe[1][2] ~= ARGV[3] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('EXISTS', KEYS[5]) == 0 then return 1 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-if redis.call('SADD', KEYS[4], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[3], ARGV[2]) end
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  redis.call('XACK', s, ARGV[4], eid)
+  redis.call('XDEL', s, eid)
+  return 1
+end
+redis.call('XCLAIM', s, ARGV[4], '` + releasedConsumer + `', 0, eid, 'JUSTID')
+if redis.call('SADD', KEYS[3], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[2]) end
 return 1
 `)
 
@@ -560,11 +649,10 @@ func (q *Redis) Release(ctx context.Context, t *Task) error {
 	g, p := part(t.Group), strconv.Itoa(t.Priority)
 	n, err := releaseScript.Run(ctx, q.c, []string{
 		claimedKey(tag, t.Group),
-		tag + ":r:" + g + part(t.Appkey) + ":" + p,
 		tag + ":a:" + g + ":" + p,
 		tag + ":as:" + g + ":" + p,
 		taskKey(tag, t.ID),
-	}, t.ID, t.Appkey, q.me).Int()
+	}, t.ID, t.Appkey, q.me, t.Group).Int()
 	if err != nil {
 		return unavailable("release", err)
 	}
@@ -580,7 +668,7 @@ func (q *Redis) Recover(ctx context.Context, group string) ([]*Record, error) {
 	var out []*Record
 	for _, tag := range q.tags {
 		keys := []string{claimedKey(tag, group), q.aliveKey(tag), tag + ":lr:" + part(group) + q.me}
-		v, err := recoverScript.Run(ctx, q.c, keys, tag, q.me, q.o.ConsumerTTL.Milliseconds(), 1000, newID(0)).Result()
+		v, err := recoverScript.Run(ctx, q.c, keys, tag, q.me, q.o.ConsumerTTL.Milliseconds(), 1000, newID(0), group).Result()
 		if err != nil {
 			return out, unavailable("recover", err)
 		}

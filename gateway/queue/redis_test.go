@@ -112,8 +112,8 @@ func TestRedisDurable(t *testing.T) {
 	if n, err := spy.Exists(ctx, "{sy:q:0}:t:"+id).Result(); err != nil || n != 1 {
 		t.Fatalf("record of %s seen by another client: %d, %v; want 1", id, n, err)
 	}
-	if n, err := spy.LLen(ctx, "{sy:q:0}:r:6:stable3:app:0").Result(); err != nil || n != 1 {
-		t.Fatalf("ready list length %d, %v; want 1", n, err)
+	if n, err := spy.XLen(ctx, "{sy:q:0}:r:6:stable3:app:0").Result(); err != nil || n != 1 {
+		t.Fatalf("ready stream length %d, %v; want 1", n, err)
 	}
 
 	s.Stop()
@@ -285,4 +285,65 @@ func BenchmarkEnqueue(b *testing.B) {
 		s := redistest.Start(b)
 		run(b, newTestRedis(b, newTestClient(b, s.Addr), RedisOptions{}))
 	})
+}
+
+// TestRedisStreams checks the stream layout of doc.go through a separate
+// client: a claimed task is a pending entry of the claiming consumer in
+// the group's consumer group, Release moves it to the released consumer,
+// and Done acknowledges and deletes it.
+func TestRedisStreams(t *testing.T) {
+	s := redistest.Start(t)
+	ctx := context.Background()
+	q := newTestRedis(t, newTestClient(t, s.Addr), RedisOptions{})
+	spy := newTestClient(t, s.Addr)
+	const stream = "{sy:q:0}:r:6:stable3:app:4"
+	pendingOf := func(want string) {
+		t.Helper()
+		p, err := spy.XPending(ctx, stream, "stable").Result()
+		if err != nil {
+			t.Fatalf("XPENDING: %v", err)
+		}
+		got := ""
+		for c, n := range p.Consumers {
+			got += fmt.Sprintf("%s=%d ", c, n)
+		}
+		if got != want {
+			t.Fatalf("pending entries by consumer %q; want %q", got, want)
+		}
+	}
+	id, _, err := q.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086", Priority: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Claim(ctx, "stable", 5)
+	if err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("Claim = %v, %v; want %s", got, err, id)
+	}
+	pendingOf(q.Consumer() + "=1 ")
+	if err := q.Release(ctx, got[0]); err != nil {
+		t.Fatal(err)
+	}
+	pendingOf(releasedConsumer + "=1 ")
+	if got, err = q.Claim(ctx, "stable", 5); err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("Claim after Release = %v, %v; want %s", got, err, id)
+	}
+	pendingOf(q.Consumer() + "=1 ")
+	if err := q.Done(ctx, got[0]); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := spy.Exists(ctx, stream).Result(); err != nil || n != 0 {
+		t.Fatalf("stream after its last Done: exists %d, %v; want deleted", n, err)
+	}
+	if got, err = q.Claim(ctx, "stable", 5); err != nil || len(got) != 0 {
+		t.Fatalf("Claim of an empty queue = %v, %v", got, err)
+	}
+	// The queue works again after its stream was deleted.
+	id, _, err = q.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086", Priority: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = q.Claim(ctx, "stable", 5); err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("Claim after the stream was made again = %v, %v; want %s", got, err, id)
+	}
+	pendingOf(q.Consumer() + "=1 ")
 }

@@ -48,7 +48,7 @@ type Batcher interface {
 //  4. Done when the task needs nothing more (final state, or given up):
 //     it is no longer claimed and the record expires after the retention.
 //     Or Release a task that was not dialled (no capacity, shutting down):
-//     it goes back to the head of its ready list for any consumer.
+//     it goes back to the head of its ready queue for any consumer.
 //
 // Recover hands over the tasks claimed by consumers that died (no heartbeat
 // within the consumer TTL). For each recovered record: if it is still
