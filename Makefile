@@ -4,7 +4,10 @@
 GO      ?= go
 BIN     := bin/switchyard
 CONFIG  ?= conf/switchyard.yaml
-FUZZTIME ?= 5s
+# A count, not a duration: Go 1.26's fuzz coordinator can fail a duration
+# run at its deadline with "context deadline exceeded" and no crasher
+# (golang/go#75804, fixed in Go 1.27); a count has no deadline to race.
+FUZZTIME ?= 20000x
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: build run test test-unit fuzz lint bench deps-test clean
