@@ -187,8 +187,10 @@ func (g *Ingress) ListenAndServe(addr string) error {
 	return g.Serve(ln)
 }
 
-// Serve serves on ln until Shutdown.
-func (g *Ingress) Serve(ln net.Listener) error { return g.srv.Serve(ln) }
+// Serve serves on ln until Shutdown. Its connections apply fasthttp's
+// per-request deadlines lazily (see lazyDeadlineConn): the timeouts hold
+// to within a second.
+func (g *Ingress) Serve(ln net.Listener) error { return g.srv.Serve(lazyDeadlineListener{ln}) }
 
 // Shutdown stops accepting connections and waits for the requests in
 // progress to finish.
