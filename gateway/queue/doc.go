@@ -86,8 +86,10 @@ CONSUMER is the configured name, '#', and a random suffix per NewRedis, so
 an instance restarted under the same name is a new consumer and recovers
 its predecessor's claims like anyone else's.
 
-Known limits: dead consumers stay listed in a stream's consumer group (with
-no pending entries) until the stream holds no entry and is deleted. A Claim whose reply is lost is safe when the client retries
+Known limits: a dead consumer whose entries Recover took over is deleted
+from that stream's consumer group; one that held no entry of a stream
+stays listed there (with nothing pending) until the stream holds no entry
+and is deleted. A Claim whose reply is lost is safe when the client retries
 it (same token: same tasks); if the caller gives up instead, the tasks stay
 claimed by the live consumer until it stops (Close or death) and another
 consumer recovers them. Redis itself must persist (appendonly yes,

@@ -304,12 +304,13 @@ end
 // in the claimed hash it reads the pending summary once (XPENDING); only
 // a stream with a pending entry of a dead consumer (no alive key) is
 // looked at entry by entry, and those entries are XCLAIMed to this
-// consumer. It answers {id1, record1, ...}; like claimScript it answers
+// consumer; a dead consumer left with no pending entry in such a stream is
+// then deleted from its consumer group (XGROUP DELCONSUMER). It answers {id1, record1, ...}; like claimScript it answers
 // the same again for the same token.
 var recoverScript = redis.NewScript(`
 local T, me, max, token, grp = ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-local out, dead, streams = {}, {}, {}
+local out, dead, streams, took = {}, {}, {}, {}
 local function isDead(owner)
   if owner == me or owner == '` + releasedConsumer + `' then return false end
   local d = dead[owner]
@@ -340,6 +341,7 @@ for i = 1, #all, 2 do
       local rec = redis.call('GET', T .. ':t:' .. id)
       if rec then
         redis.call('XCLAIM', s, grp, me, 0, eid, 'JUSTID')
+        took[s] = true
         out[#out + 1] = id
         out[#out + 1] = rec
         if #out >= 2 * max then break end
@@ -348,6 +350,15 @@ for i = 1, #all, 2 do
         redis.call('XDEL', s, eid)
         redis.call('HDEL', KEYS[1], id)
       end
+    end
+  end
+end
+for s in pairs(took) do
+  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', s, grp)) do
+    local f = {}
+    for j = 1, #c, 2 do f[c[j]] = c[j + 1] end
+    if f['pending'] == 0 and isDead(f['name']) then
+      redis.call('XGROUP', 'DELCONSUMER', s, grp, f['name'])
     end
   end
 end

@@ -208,6 +208,16 @@ func TestRedisKilledConsumer(t *testing.T) {
 	if left, _ := q2.Claim(ctx, "stable", 10); len(left) != 1 {
 		t.Fatalf("%d left to claim; want 1", len(left))
 	}
+	// The dead incarnation holds nothing and is gone from the consumer group.
+	cs, err := c.XInfoConsumers(ctx, "{sy:q:0}:r:6:stable3:app:0", "stable").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range cs {
+		if x.Name == q1.Consumer() {
+			t.Fatalf("dead consumer %s still in the consumer group: %+v", x.Name, cs)
+		}
+	}
 }
 
 // TestRedisClaimRetry: a claim run twice with the same token (a client
