@@ -40,11 +40,10 @@ lost) it answers the same id; if the dedup key exists it answers the first
 id with dup=true; otherwise it writes the record, creates the ready stream
 and its consumer group GROUP when absent (XGROUP CREATE ... MKSTREAM),
 appends the id (XADD), adds the appkey to the group's ring and sets the
-dedup key. The ingress
-answers 202 only after this script has returned; a failure to reach Redis
-wraps ErrUnavailable and nothing was written (or, if only the reply was lost,
-the retry of the same id is harmless; a client that retries after a 503
-should send a dedup_key to be sure of one task).
+dedup key. The ingress answers 202 only after this script has returned; a
+failure to reach Redis wraps ErrUnavailable and nothing was written (or, if
+only the reply was lost, the retry of the same id is harmless; a client that
+retries after a 503 should send a dedup_key to be sure of one task).
 
 Claim runs one script per shard: for P = 9 down to 0 it rotates the ring of
 (GROUP, P), takes one task from the stream of the appkey at its head, and
@@ -57,30 +56,32 @@ the entry is now pending under CONSUMER in the stream's pending entries
 list, and T:c:GROUP maps the id to the entry. Appkeys with nothing to take
 leave the ring, and a stream left with no entry at all is deleted (with its
 consumer group; the next enqueue makes it again). The consumer's alive key
-is renewed.
-With several shards the shards are visited from a rotating start: priority
-is strict within a shard, approximate across shards.
+is renewed. With several shards the shards are visited from a rotating
+start: priority is strict within a shard, approximate across shards.
 
 Update is an optimistic transaction (WATCH T:t:ID, GET, MULTI SET) retried on
 conflict; it refuses to move a record out of a final state (ErrFinal).
+
 Done acknowledges (XACK) and deletes (XDEL) the task's entry, removes the
 id from T:c:GROUP, deletes the stream if that was its last entry, and lets
-the record expire. Release checks that the
-entry is pending under this consumer, and moves it (XCLAIM) to the
-consumer "released", which no instance is ("released" has no '#'): the
-entry keeps its place, so the task is the first one Claim takes for its
-appkey, ahead of every new entry (several released tasks come back oldest
-first). A stream cannot be prepended to, so this is how "back to the head"
-is kept.
+the record expire.
+
+Release checks that the entry is pending under this consumer and moves it
+(XCLAIM) to the consumer "released", which no instance is ("released" has
+no '#'): the entry keeps its place, so the task is the first one Claim takes
+for its appkey, ahead of every new entry (several released tasks come back
+oldest first). A stream cannot be prepended to, so this is how "back to the
+head" is kept.
+
 Recover moves to the caller the tasks in T:c:GROUP whose entry is pending
 under a consumer that has no alive key (it crashed, was killed, or closed):
 it reads each named stream's pending summary once (XPENDING), and only in a
 stream where a dead consumer holds entries does it look entry by entry and
-XCLAIM them to itself. Together with the rule the
-dispatcher follows (Source: only dial after the record says "dialing"; a
-recovered record with an attempt in progress becomes "unknown", never
-re-dialled) this gives: no accepted task is lost (it is either in a ready
-stream or pending under someone, until Done) and none is dialled twice.
+XCLAIM them to itself. Together with the rule the dispatcher follows
+(Source: only dial after the record says "dialing"; a recovered record with
+an attempt in progress becomes "unknown", never re-dialled) this gives: no
+accepted task is lost (it is either in a ready stream or pending under
+someone, until Done) and none is dialled twice.
 
 CONSUMER is the configured name, '#', and a random suffix per NewRedis, so
 an instance restarted under the same name is a new consumer and recovers

@@ -270,7 +270,11 @@ local out = {}
       if #back > 0 then
         empty = false
         local e = redis.call('XCLAIM', s, grp, me, 0, back[1][1])
-        if e[1] then eid, id = e[1][1], e[1][2][2] end
+        if e[1] then
+          eid, id = e[1][1], e[1][2][2]
+        else
+          redis.call('XACK', s, grp, back[1][1]) -- its entry is gone: drop it
+        end
       else
         local r = redis.call('XREADGROUP', 'GROUP', grp, me, 'COUNT', 1, 'STREAMS', s, '>')
         if r and r[1][2][1] then
