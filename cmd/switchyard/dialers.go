@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"math"
+	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
@@ -17,8 +21,9 @@ import (
 
 // dialers is the running dialer pools of this instance.
 type dialers struct {
-	stop context.CancelFunc
-	done chan struct{}
+	stop  context.CancelFunc
+	done  chan struct{}
+	depth *metrics.Set
 }
 
 // Close stops claiming tasks and waits for the dispatchers to return: they
@@ -29,6 +34,38 @@ func (d *dialers) Close() {
 	}
 	d.stop()
 	<-d.done
+	if d.depth != nil {
+		metrics.UnregisterSet(d.depth, true)
+	}
+}
+
+// depther is what the queues offer for the queue-depth gauge.
+type depther interface {
+	Depth(ctx context.Context, group string) (int64, error)
+}
+
+// queueDepthMetrics registers switchyard_queue_depth{group}: the tasks
+// accepted for the group and not yet claimed by a dispatcher, read from the
+// queue (Redis: one script per shard) when /metrics is scraped.
+func queueDepthMetrics(cfg *config, q queue.Store) *metrics.Set {
+	dq, ok := q.(depther)
+	if !ok {
+		return nil
+	}
+	set := metrics.NewSet()
+	for group := range cfg.Pools {
+		set.NewGauge(fmt.Sprintf("switchyard_queue_depth{group=%q}", group), func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			n, err := dq.Depth(ctx, group)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(n)
+		})
+	}
+	metrics.RegisterSet(set)
+	return set
 }
 
 // startDialers starts a dispatcher for every pool of the configuration,
@@ -74,6 +111,7 @@ func startDialers(ctx context.Context, cfg *config, log *slog.Logger, q queue.St
 	srv.Handle("POST", "/admin/v1/pools/{group}/nodes/{id}/drain", admin.RoleOperator, audited(m, log, "drain", set.DrainHandler(true)))
 	srv.Handle("POST", "/admin/v1/pools/{group}/nodes/{id}/undrain", admin.RoleOperator, audited(m, log, "undrain", set.DrainHandler(false)))
 	icfg.ResultHandler = set.ResultHandler
+	d.depth = queueDepthMetrics(cfg, q)
 	go func() {
 		defer close(d.done)
 		defer stopLimiter()

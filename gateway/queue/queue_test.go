@@ -23,6 +23,46 @@ func testStore(t *testing.T, mk func(t *testing.T) harness) {
 		return &Task{Appkey: appkey, Group: group, Priority: prio, Callee: "10086", Vars: map[string]string{"k": "v"}}
 	}
 
+	t.Run("Depth", func(t *testing.T) {
+		h := mk(t)
+		d, ok := h.q.(interface {
+			Depth(context.Context, string) (int64, error)
+		})
+		if !ok {
+			t.Fatalf("%T has no Depth", h.q)
+		}
+		depth := func(group string, want int64) {
+			t.Helper()
+			if n, err := d.Depth(ctx, group); err != nil || n != want {
+				t.Fatalf("Depth(%s) = %d, %v; want %d", group, n, err, want)
+			}
+		}
+		depth("stable", 0)
+		for i := 0; i < 5; i++ {
+			if _, _, err := h.q.Enqueue(ctx, task(fmt.Sprintf("app%d", i%2), "stable", i%3)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := h.q.Enqueue(ctx, task("app0", "canary", 1)); err != nil {
+			t.Fatal(err)
+		}
+		depth("stable", 5)
+		depth("canary", 1)
+		got, err := h.q.Claim(ctx, "stable", 2)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("Claim = %d, %v; want 2", len(got), err)
+		}
+		depth("stable", 3)
+		if err := h.q.Release(ctx, got[0]); err != nil {
+			t.Fatal(err)
+		}
+		depth("stable", 4) // a released task is ready again
+		if err := h.q.Done(ctx, got[1]); err != nil {
+			t.Fatal(err)
+		}
+		depth("stable", 4)
+	})
+
 	t.Run("EnqueueGet", func(t *testing.T) {
 		h := mk(t)
 		in := task("app", "stable", 3)
