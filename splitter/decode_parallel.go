@@ -11,9 +11,10 @@ import (
 // Parallel decoding of a large JSON table's appkeys.
 //
 // A first pass (scanAppkeys) finds each appkey's key and the byte range of
-// its value by skipping; workers then decode the values, each with its own
-// jsonReader over the same text and its own problem list, and the lists are
-// joined in document order. The result is the sequential decoder's, to the
+// its value by skipping, and hands runs of them to workers as it goes; the
+// workers decode the values, each with its own jsonReader over the same
+// text and its own problem list, and the lists are joined in document
+// order. The result is the sequential decoder's, to the
 // byte: the same strings (substrings of the one copy of the input), the
 // same problems in the same order. Anything unusual (a syntax error, a
 // value that does not end where the first pass said) abandons the attempt
@@ -21,10 +22,9 @@ import (
 // again and reports what it always did.
 
 const (
-	// parallelMinBytes and parallelMinAppkeys: smaller tables are decoded
-	// on the calling goroutine.
-	parallelMinBytes   = 1 << 20
-	parallelMinAppkeys = 4096
+	// parallelMinBytes: smaller tables are decoded on the calling
+	// goroutine.
+	parallelMinBytes = 1 << 20
 	// parallelChunk is how many appkeys a worker takes at a time.
 	parallelChunk = 256
 )
@@ -41,88 +41,101 @@ const (
 // appkeySpan is one entry of the appkeys object as the first pass found it.
 type appkeySpan struct {
 	name       string
-	start, end int // the value's bytes: src[start:end]
-	skip       string
+	start, end int    // the value's bytes: src[start:end]
+	skip       string // why the value is skipped (reported at its key)
+}
+
+// appkeyChunk is a run of entries a worker decodes.
+type appkeyChunk struct {
+	spans []appkeySpan
+	found []*Appkey
+	list  []Problem
 }
 
 // parallelAppkeys decodes the appkeys object at jr's position into t and
-// reports whether it did; false leaves jr, t and d as they were.
+// reports whether it did; false leaves jr, d and t's appkeys as they were.
+// The calling goroutine scans the object and hands runs of entries to
+// workers as it goes.
 func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
-	if d.parallel == parallelNever || jr.err != nil || len(t.Appkeys) > 0 {
+	if d.parallel == parallelNever || jr.err != nil || t.Appkeys == nil || len(t.Appkeys) > 0 {
 		return false
 	}
 	workers := runtime.GOMAXPROCS(0)
 	if d.parallel == parallelAuto && (workers < 2 || len(jr.src)-jr.pos < parallelMinBytes) {
 		return false
 	}
-	spans, end, ok := scanAppkeys(jr.src, jr.pos)
-	if !ok || d.parallel == parallelAuto && len(spans) < parallelMinAppkeys {
-		return false
-	}
-	// Keys: the first of a name wins, as in the sequential loop.
-	seen := make(map[string]struct{}, len(spans))
-	for i := range spans {
-		s := &spans[i]
-		if !utf8.ValidString(s.name) {
-			s.skip = "key must be valid UTF-8"
-			continue
-		}
-		if _, dup := seen[s.name]; dup {
-			s.skip = "duplicate key"
-			continue
-		}
-		seen[s.name] = struct{}{}
-	}
-
-	chunks := (len(spans) + parallelChunk - 1) / parallelChunk
-	workers = max(1, min(workers, chunks))
-	found := make([]*Appkey, len(spans))
-	lists := make([][]Problem, chunks)
-	var nextChunk atomic.Int64
+	work := make(chan *appkeyChunk, 64)
 	var failed atomic.Bool
-	depth := len(jr.frames) + 1 // the appkeys object's frame
+	depth := len(jr.frames) + 1 // with the appkeys object's frame
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			r := &jsonReader{src: jr.src, frames: make([]jsonFrame, depth, depth+8)}
 			w := decoder{r: r, parallel: parallelNever}
-			for !failed.Load() {
-				c := int(nextChunk.Add(1) - 1)
-				if c >= chunks {
-					return
+			for c := range work {
+				if failed.Load() {
+					continue
 				}
 				w.list = nil
-				for i := c * parallelChunk; i < min(len(spans), (c+1)*parallelChunk); i++ {
-					s := &spans[i]
+				for i := range c.spans {
+					s := &c.spans[i]
 					r.pos = s.start
 					ap := p.at(s.name)
 					if s.skip != "" {
 						w.add(&ap, "%s", s.skip)
 						r.skip()
 					} else {
-						found[i] = w.appkey(&ap)
+						c.found[i] = w.appkey(&ap)
 					}
 					if r.err != nil || r.pos != s.end || len(r.frames) != depth {
 						failed.Store(true)
-						return
+						break
 					}
 				}
-				lists[c] = w.list
+				c.list = w.list
 			}
 		})
 	}
+	var chunks []*appkeyChunk
+	var c *appkeyChunk
+	end, ok := scanAppkeys(jr.src, jr.pos, func(s appkeySpan) {
+		// The first of a name wins, as in the sequential loop.
+		if !utf8.ValidString(s.name) {
+			s.skip = "key must be valid UTF-8"
+		} else if _, dup := t.Appkeys[s.name]; dup {
+			s.skip = "duplicate key"
+		} else {
+			t.Appkeys[s.name] = nil // until decoded
+		}
+		if c == nil {
+			c = &appkeyChunk{spans: make([]appkeySpan, 0, parallelChunk)}
+		}
+		c.spans = append(c.spans, s)
+		if len(c.spans) == parallelChunk {
+			c.found = make([]*Appkey, len(c.spans))
+			chunks = append(chunks, c)
+			work <- c
+			c = nil
+		}
+	})
+	if c != nil {
+		c.found = make([]*Appkey, len(c.spans))
+		chunks = append(chunks, c)
+		work <- c
+	}
+	close(work)
 	wg.Wait()
-	if failed.Load() {
+	if !ok || failed.Load() {
+		clear(t.Appkeys)
 		return false
 	}
-	t.Appkeys = make(map[string]*Appkey, len(seen))
-	for i, s := range spans {
-		if s.skip == "" {
-			t.Appkeys[s.name] = found[i]
+	for _, c := range chunks {
+		for i, s := range c.spans {
+			if s.skip == "" {
+				t.Appkeys[s.name] = c.found[i]
+			}
 		}
-	}
-	for _, l := range lists {
-		d.list = append(d.list, l...)
+		d.list = append(d.list, c.list...)
 	}
 	jr.pos = end
 	d.parallelUsed = true
@@ -130,51 +143,50 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 }
 
 // scanAppkeys finds the entries of the JSON object at src[pos] (after
-// spaces): each key, decoded, and its value's byte range. end is just after
-// the object. The values are only skipped, leniently (their decoding checks
-// them); ok is false for anything the sequential reader would not read the
-// same way, so that it reads the object instead.
-func scanAppkeys(src string, pos int) (spans []appkeySpan, end int, ok bool) {
+// spaces) and calls f with each key, decoded, and its value's byte range.
+// end is just after the object. The values are only skipped, leniently
+// (their decoding checks them); ok is false for anything the sequential
+// reader would not read the same way, so that it reads the object instead.
+func scanAppkeys(src string, pos int, f func(appkeySpan)) (end int, ok bool) {
 	i := skipJSONSpace(src, pos)
 	if i >= len(src) || src[i] != '{' {
-		return nil, 0, false
+		return 0, false
 	}
 	i = skipJSONSpace(src, i+1)
 	if i < len(src) && src[i] == '}' {
-		return nil, i + 1, true
+		return i + 1, true
 	}
-	spans = make([]appkeySpan, 0, 1024)
 	key := jsonReader{src: src}
 	for {
 		if i >= len(src) || src[i] != '"' {
-			return nil, 0, false
+			return 0, false
 		}
 		key.pos = i
 		name := key.string()
 		if key.err != nil {
-			return nil, 0, false
+			return 0, false
 		}
 		i = skipJSONSpace(src, key.pos)
 		if i >= len(src) || src[i] != ':' {
-			return nil, 0, false
+			return 0, false
 		}
 		start := skipJSONSpace(src, i+1)
 		vend, ok := skipJSONValue(src, start)
 		if !ok {
-			return nil, 0, false
+			return 0, false
 		}
-		spans = append(spans, appkeySpan{name: name, start: start, end: vend})
+		f(appkeySpan{name: name, start: start, end: vend})
 		i = skipJSONSpace(src, vend)
 		if i >= len(src) {
-			return nil, 0, false
+			return 0, false
 		}
 		switch src[i] {
 		case '}':
-			return spans, i + 1, true
+			return i + 1, true
 		case ',':
 			i = skipJSONSpace(src, i+1)
 		default:
-			return nil, 0, false
+			return 0, false
 		}
 	}
 }

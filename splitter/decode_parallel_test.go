@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -21,26 +22,32 @@ func decodeTableMode(data []byte, mode parallelMode) (t *Table, list []Problem, 
 	return t, list, ok, used
 }
 
-// checkSameDecode fails unless the parallel and the sequential decoders
-// give the same table and the same problems in the same order; it returns
-// whether the parallel decoder was used.
-func checkSameDecode(t *testing.T, name string, data []byte, mode parallelMode) bool {
+// checkSameDecode fails unless the parallel decoder, in each mode, gives
+// the sequential decoder's table and problems in the same order; it
+// returns whether the parallel decoder was used in the first mode.
+func checkSameDecode(t *testing.T, name string, data []byte, modes ...parallelMode) bool {
 	t.Helper()
 	seqT, seqL, seqOK, seqUsed := decodeTableMode(data, parallelNever)
-	parT, parL, parOK, used := decodeTableMode(data, mode)
 	if seqUsed {
 		t.Fatalf("%s: parallelNever decoded in parallel", name)
 	}
-	if seqOK != parOK {
-		t.Fatalf("%s: ok = %v in parallel, %v sequentially", name, parOK, seqOK)
+	first := false
+	for i, mode := range modes {
+		parT, parL, parOK, used := decodeTableMode(data, mode)
+		if i == 0 {
+			first = used
+		}
+		if seqOK != parOK {
+			t.Fatalf("%s (mode %d): ok = %v in parallel, %v sequentially", name, mode, parOK, seqOK)
+		}
+		if !reflect.DeepEqual(seqL, parL) {
+			t.Fatalf("%s (mode %d): problems differ\nparallel:   %v\nsequential: %v", name, mode, parL, seqL)
+		}
+		if !reflect.DeepEqual(seqT, parT) {
+			t.Fatalf("%s (mode %d): tables differ", name, mode)
+		}
 	}
-	if !reflect.DeepEqual(seqL, parL) {
-		t.Fatalf("%s: problems differ\nparallel:   %v\nsequential: %v", name, parL, seqL)
-	}
-	if !reflect.DeepEqual(seqT, parT) {
-		t.Fatalf("%s: tables differ", name)
-	}
-	return used
+	return first
 }
 
 func genTableJSON(t testing.TB, n int, seed int64) string {
@@ -81,19 +88,26 @@ func injectErrors(s string) string {
 }
 
 func TestDecodeParallelSameAsSequential(t *testing.T) {
-	for _, seed := range []int64{1, 2} {
-		clean := genTableJSON(t, 20000, seed)
+	for seed, n := range map[int64]int{1: 20000, 2: 3000} {
+		clean := genTableJSON(t, n, seed)
 		bad := injectErrors(clean)
 		if bad == clean {
 			t.Fatal("no errors injected")
 		}
 		for name, doc := range map[string]string{"clean": clean, "errors": bad} {
+			modes := []parallelMode{parallelAlways}
+			if n < 20000 && name == "clean" {
+				// The default: in parallel when GOMAXPROCS > 1 (3000 appkeys are
+				// over 1 MiB).
+				modes = append(modes, parallelAuto)
+			}
 			name = fmt.Sprintf("seed %d %s", seed, name)
-			if !checkSameDecode(t, name, []byte(doc), parallelAlways) {
+			if !checkSameDecode(t, name, []byte(doc), modes...) {
 				t.Fatalf("%s: the parallel decoder was not used", name)
 			}
-			// The default mode decodes 20k appkeys in parallel when it can.
-			checkSameDecode(t, name+" auto", []byte(doc), parallelAuto)
+		}
+		if _, _, _, used := decodeTableMode([]byte(clean), parallelAuto); n < 20000 && runtime.GOMAXPROCS(0) > 1 && !used {
+			t.Fatalf("seed %d: %d bytes were not decoded in parallel by default", seed, len(clean))
 		}
 		_, list, ok, _ := decodeTableMode([]byte(bad), parallelAlways)
 		if !ok || len(list) < 15 {
