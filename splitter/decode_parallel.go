@@ -10,23 +10,28 @@ import (
 
 // Parallel decoding of a large JSON table's appkeys.
 //
-// A first pass (scanAppkeys) finds each appkey's key and the byte range of
-// its value by skipping, and hands runs of them to workers as it goes; the
-// workers decode the values, each with its own jsonReader over the same
-// text and its own problem list, and the lists are joined in document
-// order. The result is the sequential decoder's, to the
+// The appkeys object is cut into parts at guessed entry boundaries (a ','
+// between two entries: findAppkeyBoundary), and each part is decoded by
+// its own decoder and jsonReader over the same text, with its own problem
+// list, from its boundary until it reaches a later part's boundary. A part
+// reached exactly at its boundary is in the very state the sequential
+// reader would be in there, so its results are the sequential ones; a
+// guess that was wrong is passed over by the part before it, which simply
+// reads on (correct, only slower). The parts that chain from the start are
+// then joined in document order, checking keys for duplicates as the
+// sequential loop does. The result is the sequential decoder's, to the
 // byte: the same strings (substrings of the one copy of the input), the
-// same problems in the same order. Anything unusual (a syntax error, a
-// value that does not end where the first pass said) abandons the attempt
-// before it changes anything, and the sequential decoder reads the appkeys
-// again and reports what it always did.
+// same problems in the same order. A syntax error abandons the attempt
+// before it changes anything, and the sequential decoder reads the
+// appkeys again and reports what it always did.
 
 const (
 	// parallelMinBytes: smaller tables are decoded on the calling
 	// goroutine.
 	parallelMinBytes = 1 << 20
-	// parallelChunk is how many appkeys a worker takes at a time.
-	parallelChunk = 256
+	// partsPerWorker: more parts than workers even out their sizes and
+	// bound the cost of a wrong guess.
+	partsPerWorker = 4
 )
 
 // parallelMode says whether decoder.appkeys may decode in parallel.
@@ -38,157 +43,181 @@ const (
 	parallelAlways                     // tests: any table, any GOMAXPROCS
 )
 
-// appkeySpan is one entry of the appkeys object as the first pass found it.
-type appkeySpan struct {
-	name       string
-	start, end int    // the value's bytes: src[start:end]
-	skip       string // why the value is skipped (reported at its key)
+// appkeyEntry is one decoded entry of a part.
+type appkeyEntry struct {
+	name   string
+	found  *Appkey
+	probs  int // the end of its problems in the part's list
+	badKey bool
 }
 
-// appkeyChunk is a run of entries a worker decodes.
-type appkeyChunk struct {
-	spans []appkeySpan
-	found []*Appkey
-	list  []Problem
+// appkeyPart is a run of entries from one boundary to a later one.
+type appkeyPart struct {
+	start   int // jr.pos for the first part, a ',' for the others
+	entries []appkeyEntry
+	list    []Problem
+	next    int // the part it ran into; len(parts) at the object's end
+	end     int // just after the object, when next is len(parts)
+	failed  bool
 }
 
-// parallelAppkeys decodes the appkeys object at jr's position into t and
-// reports whether it did; false leaves jr, d and t's appkeys as they were.
-// The calling goroutine scans the object and hands runs of entries to
-// workers as it goes.
+// parallelAppkeys decodes the appkeys object at jr's position (its '{')
+// into t and reports whether it did; false leaves jr, d and t as they were.
 func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 	if d.parallel == parallelNever || jr.err != nil || t.Appkeys == nil || len(t.Appkeys) > 0 {
 		return false
 	}
 	workers := runtime.GOMAXPROCS(0)
-	if d.parallel == parallelAuto && (workers < 2 || len(jr.src)-jr.pos < parallelMinBytes) {
+	size := len(jr.src) - jr.pos
+	if d.parallel == parallelAuto && (workers < 2 || size < parallelMinBytes) {
 		return false
 	}
-	work := make(chan *appkeyChunk, 64)
-	var failed atomic.Bool
-	depth := len(jr.frames) + 1 // with the appkeys object's frame
+	nparts := workers * partsPerWorker
+	if d.parallel == parallelAlways {
+		workers, nparts = max(workers, 2), 8
+	}
+	parts := []appkeyPart{{start: jr.pos}}
+	for k := 1; k < nparts; k++ {
+		from := max(jr.pos+size*k/nparts, parts[len(parts)-1].start+1)
+		if b := findAppkeyBoundary(jr.src, from, jr.pos+size*(k+1)/nparts); b >= 0 {
+			parts = append(parts, appkeyPart{start: b})
+		}
+	}
+	if len(parts) < 2 {
+		return false
+	}
+	var nextPart atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for range min(workers, len(parts)) {
 		wg.Go(func() {
-			r := &jsonReader{src: jr.src, frames: make([]jsonFrame, depth, depth+8)}
-			w := decoder{r: r, parallel: parallelNever}
-			for c := range work {
-				if failed.Load() {
-					continue
+			for {
+				k := int(nextPart.Add(1) - 1)
+				if k >= len(parts) {
+					return
 				}
-				w.list = nil
-				for i := range c.spans {
-					s := &c.spans[i]
-					r.pos = s.start
-					ap := p.at(s.name)
-					if s.skip != "" {
-						w.add(&ap, "%s", s.skip)
-						r.skip()
-					} else {
-						c.found[i] = w.appkey(&ap)
-					}
-					if r.err != nil || r.pos != s.end || len(r.frames) != depth {
-						failed.Store(true)
-						break
-					}
-				}
-				c.list = w.list
+				decodePart(parts, k, jr, p)
 			}
 		})
 	}
-	var chunks []*appkeyChunk
-	var c *appkeyChunk
-	end, ok := scanAppkeys(jr.src, jr.pos, func(s appkeySpan) {
-		// The first of a name wins, as in the sequential loop.
-		if !utf8.ValidString(s.name) {
-			s.skip = "key must be valid UTF-8"
-		} else if _, dup := t.Appkeys[s.name]; dup {
-			s.skip = "duplicate key"
-		} else {
-			t.Appkeys[s.name] = nil // until decoded
-		}
-		if c == nil {
-			c = &appkeyChunk{spans: make([]appkeySpan, 0, parallelChunk)}
-		}
-		c.spans = append(c.spans, s)
-		if len(c.spans) == parallelChunk {
-			c.found = make([]*Appkey, len(c.spans))
-			chunks = append(chunks, c)
-			work <- c
-			c = nil
-		}
-	})
-	if c != nil {
-		c.found = make([]*Appkey, len(c.spans))
-		chunks = append(chunks, c)
-		work <- c
-	}
-	close(work)
 	wg.Wait()
-	if !ok || failed.Load() {
-		clear(t.Appkeys)
+	// The chain from the first part must have read cleanly to the end.
+	end := -1
+	for k := 0; k < len(parts); k = parts[k].next {
+		if parts[k].failed {
+			return false
+		}
+		end = parts[k].end
+	}
+	if end < 0 {
 		return false
 	}
-	for _, c := range chunks {
-		for i, s := range c.spans {
-			if s.skip == "" {
-				t.Appkeys[s.name] = c.found[i]
+	for k := 0; k < len(parts); k = parts[k].next {
+		pt := &parts[k]
+		lo := 0
+		for _, e := range pt.entries {
+			ap := p.at(e.name)
+			switch _, dup := t.Appkeys[e.name]; {
+			case e.badKey:
+				d.add(&ap, "key must be valid UTF-8")
+			case dup:
+				d.add(&ap, "duplicate key")
+			default:
+				t.Appkeys[e.name] = e.found
+				d.list = append(d.list, pt.list[lo:e.probs]...)
 			}
+			lo = e.probs
 		}
-		d.list = append(d.list, c.list...)
 	}
 	jr.pos = end
 	d.parallelUsed = true
 	return true
 }
 
-// scanAppkeys finds the entries of the JSON object at src[pos] (after
-// spaces) and calls f with each key, decoded, and its value's byte range.
-// end is just after the object. The values are only skipped, leniently
-// (their decoding checks them); ok is false for anything the sequential
-// reader would not read the same way, so that it reads the object instead.
-func scanAppkeys(src string, pos int, f func(appkeySpan)) (end int, ok bool) {
-	i := skipJSONSpace(src, pos)
-	if i >= len(src) || src[i] != '{' {
-		return 0, false
+// decodePart decodes parts[k] until it reaches a later part's boundary or
+// the end of the object.
+func decodePart(parts []appkeyPart, k int, jr *jsonReader, p *path) {
+	pt := &parts[k]
+	depth := len(jr.frames) // frames above the appkeys object
+	r := &jsonReader{src: jr.src, pos: pt.start, frames: make([]jsonFrame, depth, depth+8)}
+	if k == 0 {
+		r.enter()
+	} else {
+		r.frames = append(r.frames, jsonFrame{isMap: true, started: true})
 	}
-	i = skipJSONSpace(src, i+1)
-	if i < len(src) && src[i] == '}' {
-		return i + 1, true
-	}
-	key := jsonReader{src: src}
+	w := decoder{r: r, parallel: parallelNever}
+	next := k + 1
 	for {
-		if i >= len(src) || src[i] != '"' {
-			return 0, false
+		q := skipJSONSpace(r.src, r.pos)
+		for next < len(parts) && parts[next].start < q {
+			next++
 		}
-		key.pos = i
-		name := key.string()
-		if key.err != nil {
-			return 0, false
+		if next < len(parts) && parts[next].start == q {
+			break
 		}
-		i = skipJSONSpace(src, key.pos)
-		if i >= len(src) || src[i] != ':' {
-			return 0, false
-		}
-		start := skipJSONSpace(src, i+1)
-		vend, ok := skipJSONValue(src, start)
+		name, ok := r.next()
 		if !ok {
-			return 0, false
+			if r.err != nil || len(r.frames) != depth {
+				pt.failed = true
+				return
+			}
+			next, pt.end = len(parts), r.pos
+			break
 		}
-		f(appkeySpan{name: name, start: start, end: vend})
-		i = skipJSONSpace(src, vend)
-		if i >= len(src) {
-			return 0, false
+		e := appkeyEntry{name: name}
+		if !utf8.ValidString(name) {
+			e.badKey = true
+			r.skip()
+		} else {
+			ap := p.at(name)
+			e.found = w.appkey(&ap)
 		}
-		switch src[i] {
-		case '}':
-			return i + 1, true
-		case ',':
-			i = skipJSONSpace(src, i+1)
-		default:
-			return 0, false
+		if r.err != nil {
+			pt.failed = true
+			return
+		}
+		e.probs = len(w.list)
+		pt.entries = append(pt.entries, e)
+	}
+	pt.next, pt.list = next, w.list
+}
+
+// findAppkeyBoundary guesses where an entry of the appkeys object begins
+// in src[from:limit]: the ',' of `}, "key": {` (a key without escapes).
+// It returns -1 when it finds none. A wrong guess costs time, not
+// correctness.
+func findAppkeyBoundary(src string, from, limit int) int {
+	limit = min(limit, len(src))
+	for i := from; i < limit; i++ {
+		c := strings.IndexByte(src[i:limit], '}')
+		if c < 0 {
+			return -1
+		}
+		i += c
+		comma := skipJSONSpace(src, i+1)
+		if comma >= len(src) || src[comma] != ',' {
+			continue
+		}
+		q := skipJSONSpace(src, comma+1)
+		if q >= len(src) || src[q] != '"' {
+			continue
+		}
+		n := strings.IndexAny(src[q+1:], "\"\\")
+		if n < 0 || src[q+1+n] != '"' {
+			continue
+		}
+		switch src[q+1 : q+1+n] {
+		case "weights", "args":
+			continue
+		}
+		colon := skipJSONSpace(src, q+n+2)
+		if colon >= len(src) || src[colon] != ':' {
+			continue
+		}
+		if v := skipJSONSpace(src, colon+1); v < len(src) && src[v] == '{' {
+			return comma
 		}
 	}
+	return -1
 }
 
 func skipJSONSpace(src string, i int) int {
@@ -201,67 +230,4 @@ func skipJSONSpace(src string, i int) int {
 		}
 	}
 	return i
-}
-
-// skipJSONValue returns the end of the value at src[i]: a string, an
-// object or list (by counting brackets outside strings), or a scalar (up to
-// a delimiter). It does not check the value's syntax.
-func skipJSONValue(src string, i int) (int, bool) {
-	if i >= len(src) {
-		return 0, false
-	}
-	switch src[i] {
-	case '"':
-		return skipJSONString(src, i)
-	case '{', '[':
-	default:
-		for i < len(src) {
-			switch src[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i, true
-			}
-			i++
-		}
-		return i, true
-	}
-	depth := 0
-	for i < len(src) {
-		switch src[i] {
-		case '"':
-			var ok bool
-			if i, ok = skipJSONString(src, i); !ok {
-				return 0, false
-			}
-			continue
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth--; depth == 0 {
-				return i + 1, true
-			}
-		}
-		i++
-	}
-	return 0, false
-}
-
-// skipJSONString returns the end of the string whose opening quote is at
-// src[i]. A quote is escaped when an odd number of backslashes precede it.
-func skipJSONString(src string, i int) (int, bool) {
-	i++
-	for {
-		q := strings.IndexByte(src[i:], '"')
-		if q < 0 {
-			return 0, false
-		}
-		i += q
-		n := 0
-		for src[i-1-n] == '\\' {
-			n++
-		}
-		i++
-		if n%2 == 0 {
-			return i, true
-		}
-	}
 }

@@ -1,6 +1,7 @@
 package splitter
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -77,6 +78,10 @@ func injectErrors(s string) string {
 		{1500, `"rules":[{"name":"m","type":"match","group":"stable","all":[["attr:x","in",[1,true,"z"]],["k",">","x"],"bad",["k","=="]]}],`},
 		{2000, `"rules":[{"name":"r","type":"user","group":"stable","ranges":[[1],[1,2,3],"x",[1.5,2]],"weights":{"a":1}}],`},
 		{4321, `"split":true,"split":false,`},
+		// Entry-like text inside a value: a wrong guess of a boundary.
+		{600, `"rules":[{"name":"l","type":"lua","script":"s","args":{"a":{"b":1},"c":{"d":{}},"e":[{},{"f":{}}]}}],`},
+		{7000, `"rules":[{"name":"l","type":"lua","script":"s","args":{"x":{"y":1},"z":{"w":2}}}],`},
+		{13000, `"rules":[{"name":"l","type":"lua","script":"s","args":{"x":{"y":1} , "z" : {"w":2}}}],`},
 	}
 	for _, r := range repl {
 		e := entry(r.i)
@@ -94,7 +99,11 @@ func TestDecodeParallelSameAsSequential(t *testing.T) {
 		if bad == clean {
 			t.Fatal("no errors injected")
 		}
-		for name, doc := range map[string]string{"clean": clean, "errors": bad} {
+		var indented bytes.Buffer
+		if err := json.Indent(&indented, []byte(bad), "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		for name, doc := range map[string]string{"clean": clean, "errors": bad, "indented": indented.String()} {
 			modes := []parallelMode{parallelAlways}
 			if n < 20000 && name == "clean" {
 				// The default: in parallel when GOMAXPROCS > 1 (3000 appkeys are
