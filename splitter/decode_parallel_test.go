@@ -188,3 +188,24 @@ func FuzzDecodeParallel(f *testing.F) {
 		checkSameDecode(t, "fuzz", data, parallelAlways)
 	})
 }
+
+// BenchmarkDecodeTable decodes a 100k-appkey JSON table (as CompileBytes
+// does, without compiling) sequentially and in parallel.
+//
+//	GOMAXPROCS=2 go test -run '^$' -bench DecodeTable ./splitter/
+func BenchmarkDecodeTable(b *testing.B) {
+	data := []byte(genTableJSON(b, 100000, 1))
+	for _, m := range []struct {
+		name string
+		mode parallelMode
+	}{{"sequential", parallelNever}, {"parallel", parallelAuto}} {
+		b.Run(m.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			loop(b, func() {
+				if _, list, ok, _ := decodeTableMode(data, m.mode); !ok || len(list) > 0 {
+					b.Fatal(list)
+				}
+			})
+		})
+	}
+}
