@@ -101,16 +101,18 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 	}
 	wg.Wait()
 	// The chain from the first part must have read cleanly to the end.
-	end := -1
+	end, n := -1, 0
 	for k := 0; k < len(parts); k = parts[k].next {
 		if parts[k].failed {
 			return false
 		}
 		end = parts[k].end
+		n += len(parts[k].entries)
 	}
 	if end < 0 {
 		return false
 	}
+	t.Appkeys = make(map[string]*Appkey, n) // was empty
 	for k := 0; k < len(parts); k = parts[k].next {
 		pt := &parts[k]
 		lo := 0
