@@ -17,7 +17,10 @@ import (
 // reached exactly at its boundary is in the very state the sequential
 // reader would be in there, so its results are the sequential ones; a
 // guess that was wrong is passed over by the part before it, which simply
-// reads on (correct, only slower). The parts that chain from the start are
+// reads on (correct, only slower). A part started at a wrong guess reads
+// nonsense until it errs or "ends the object", usually within its entry;
+// at worst each part reads to the end of the text, so a crafted table
+// costs at most parts × one decode. The parts that chain from the start are
 // then joined in document order, checking keys for duplicates as the
 // sequential loop does. The result is the sequential decoder's, to the
 // byte: the same strings (substrings of the one copy of the input), the
