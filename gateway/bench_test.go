@@ -97,7 +97,7 @@ func BenchmarkCalls(b *testing.B) {
 	b.Run("memory", func(b *testing.B) { benchCalls(b, queue.NewMemory()) })
 	b.Run("redis", func(b *testing.B) {
 		s := redistest.Start(b)
-		q, err := queue.NewRedis(newRedisClient(b, s.Addr), queue.RedisOptions{})
+		q, err := queue.NewRedis(redistest.Client(b, s.Addr), queue.RedisOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

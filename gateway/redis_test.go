@@ -12,17 +12,6 @@ import (
 	"switchyard/gateway/queue"
 )
 
-func newRedisClient(t testing.TB, addrs string) redis.UniversalClient {
-	t.Helper()
-	c := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:       strings.Split(addrs, ","),
-		DialTimeout: 500 * time.Millisecond, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-		MaxRetries: 1,
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func newRedisQueue(t testing.TB, c redis.UniversalClient) *queue.Redis {
 	t.Helper()
 	q, err := queue.NewRedis(c, queue.RedisOptions{})
@@ -35,12 +24,12 @@ func newRedisQueue(t testing.TB, c redis.UniversalClient) *queue.Redis {
 
 func TestCallsRedis(t *testing.T) {
 	s := redistest.Start(t)
-	testCalls(t, newRedisQueue(t, newRedisClient(t, s.Addr)))
+	testCalls(t, newRedisQueue(t, redistest.Client(t, s.Addr)))
 }
 
 func TestCallsRedisCluster(t *testing.T) {
 	c := redistest.StartCluster(t)
-	testCalls(t, newRedisQueue(t, newRedisClient(t, c.Addrs())))
+	testCalls(t, newRedisQueue(t, redistest.Client(t, c.Addrs())))
 }
 
 // TestRedisOutage: 202 only once Redis holds the task (seen by another
@@ -49,8 +38,8 @@ func TestCallsRedisCluster(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	s := redistest.Start(t)
 	ctx := context.Background()
-	q := newRedisQueue(t, newRedisClient(t, s.Addr))
-	spy := newRedisClient(t, s.Addr)
+	q := newRedisQueue(t, redistest.Client(t, s.Addr))
+	spy := redistest.Client(t, s.Addr)
 	g, _ := testIngress(t, IngressConfig{QueueTimeout: 3 * time.Second}, q)
 	h := g.Handler()
 	call := req{uri: "/v1/calls", body: `{"appkey":"app1","callee":"10086","dedup_key":"d1"}`}

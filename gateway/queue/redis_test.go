@@ -13,17 +13,6 @@ import (
 	"switchyard/admin/redistest"
 )
 
-func newTestClient(t testing.TB, addr string) redis.UniversalClient {
-	t.Helper()
-	c := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:       strings.Split(addr, ","),
-		DialTimeout: 500 * time.Millisecond, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-		MaxRetries: 1,
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func newTestRedis(t testing.TB, c redis.UniversalClient, o RedisOptions) *Redis {
 	t.Helper()
 	q, err := NewRedis(c, o)
@@ -36,7 +25,7 @@ func newTestRedis(t testing.TB, c redis.UniversalClient, o RedisOptions) *Redis 
 
 func redisHarness(addr string, shards int) func(t *testing.T) harness {
 	return func(t *testing.T) harness {
-		c := newTestClient(t, addr)
+		c := redistest.Client(t, addr)
 		prefix := "test:" + strings.NewReplacer("/", ":").Replace(t.Name())
 		q := newTestRedis(t, c, RedisOptions{Prefix: prefix, Shards: shards, Consumer: "main", ConsumerTTL: 10 * time.Second})
 		return harness{q: q, other: func(t *testing.T, name string) (Store, func()) {
@@ -61,7 +50,7 @@ func TestRedisCluster(t *testing.T) {
 	// Three shards spread the appkeys over the masters: every task is
 	// claimed once, and each appkey's tasks come out in order.
 	ctx := context.Background()
-	q := newTestRedis(t, newTestClient(t, c.Addrs()), RedisOptions{Prefix: "sharded", Shards: 3})
+	q := newTestRedis(t, redistest.Client(t, c.Addrs()), RedisOptions{Prefix: "sharded", Shards: 3})
 	want := map[string][]string{}
 	for i := 0; i < 40; i++ {
 		appkey := fmt.Sprintf("app%d", i%8)
@@ -102,8 +91,8 @@ func TestRedisCluster(t *testing.T) {
 func TestRedisDurable(t *testing.T) {
 	s := redistest.Start(t)
 	ctx := context.Background()
-	q := newTestRedis(t, newTestClient(t, s.Addr), RedisOptions{})
-	spy := newTestClient(t, s.Addr)
+	q := newTestRedis(t, redistest.Client(t, s.Addr), RedisOptions{})
+	spy := redistest.Client(t, s.Addr)
 
 	id, _, err := q.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086"})
 	if err != nil {
@@ -158,7 +147,7 @@ func TestRedisDurable(t *testing.T) {
 func TestRedisKilledConsumer(t *testing.T) {
 	s := redistest.Start(t)
 	ctx := context.Background()
-	c := newTestClient(t, s.Addr)
+	c := redistest.Client(t, s.Addr)
 	o := RedisOptions{Consumer: "dialer-1", ConsumerTTL: 300 * time.Millisecond}
 	q1 := newTestRedis(t, c, o)
 	for i := 0; i < 3; i++ {
@@ -225,7 +214,7 @@ func TestRedisKilledConsumer(t *testing.T) {
 func TestRedisClaimRetry(t *testing.T) {
 	s := redistest.Start(t)
 	ctx := context.Background()
-	q := newTestRedis(t, newTestClient(t, s.Addr), RedisOptions{})
+	q := newTestRedis(t, redistest.Client(t, s.Addr), RedisOptions{})
 	for i := 0; i < 4; i++ {
 		if _, _, err := q.Enqueue(ctx, &Task{Appkey: "app", Group: "stable", Callee: "10086"}); err != nil {
 			t.Fatal(err)
@@ -255,7 +244,7 @@ func TestRedisClaimRetry(t *testing.T) {
 func TestRedisBatchNoScript(t *testing.T) {
 	s := redistest.Start(t)
 	ctx := context.Background()
-	c := newTestClient(t, s.Addr)
+	c := redistest.Client(t, s.Addr)
 	q := newTestRedis(t, c, RedisOptions{})
 	if err := c.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
@@ -293,7 +282,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	b.Run("memory", func(b *testing.B) { run(b, NewMemory()) })
 	b.Run("redis", func(b *testing.B) {
 		s := redistest.Start(b)
-		run(b, newTestRedis(b, newTestClient(b, s.Addr), RedisOptions{}))
+		run(b, newTestRedis(b, redistest.Client(b, s.Addr), RedisOptions{}))
 	})
 }
 
@@ -304,8 +293,8 @@ func BenchmarkEnqueue(b *testing.B) {
 func TestRedisStreams(t *testing.T) {
 	s := redistest.Start(t)
 	ctx := context.Background()
-	q := newTestRedis(t, newTestClient(t, s.Addr), RedisOptions{})
-	spy := newTestClient(t, s.Addr)
+	q := newTestRedis(t, redistest.Client(t, s.Addr), RedisOptions{})
+	spy := redistest.Client(t, s.Addr)
 	const stream = "{sy:q:0}:r:6:stable3:app:4"
 	pendingOf := func(want string) {
 		t.Helper()
