@@ -91,6 +91,22 @@ func BenchmarkPush100k(b *testing.B) {
 	b.Run("memory", func(b *testing.B) {
 		push(b, start(b, admin.NewMemoryStore(), "mem.json"), nil)
 	})
+	// every-appkey: the tables of seeds 1 and 2 in turn, so every appkey's
+	// rules change and the audit entry holds the whole table before and
+	// after (what bench/harness pushes under load).
+	b.Run("memory-every-appkey", func(b *testing.B) {
+		saved := bodies
+		defer func() { bodies = saved }()
+		for i := range bodies {
+			t := splitter.GenerateTable(100_000, int64(i+1))
+			data, err := json.Marshal(t)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bodies[i] = data
+		}
+		push(b, start(b, admin.NewMemoryStore(), "mem2.json"), nil)
+	})
 	b.Run("redis", func(b *testing.B) {
 		srv := redistest.Start(b)
 		push(b, start(b, newRedisStore(b, srv.Addr), "a.json"), nil)
