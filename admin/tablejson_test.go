@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -203,4 +204,111 @@ func TestSameAppkey(t *testing.T) {
 	if sameAppkey(zero, neg) {
 		t.Fatal("percent 0 and -0 count as the same; want them different (they encode differently)")
 	}
+}
+
+// diffEncodingsByMarshal is how diffEncodings wrote the audit diff before
+// it appended the bytes itself: the reference it must match.
+func diffEncodingsByMarshal(before, after *tableJSON) (json.RawMessage, json.RawMessage) {
+	b, a := diffObjects(before.rest, after.rest, 1)
+	bd, ad := b.(map[string]any), a.(map[string]any)
+	bk, ak := map[string]json.RawMessage{}, map[string]json.RawMessage{}
+	null := json.RawMessage("null")
+	bn, an := before.names, after.names
+	for i, j := 0, 0; i < len(bn) || j < len(an); {
+		switch {
+		case j == len(an) || i < len(bn) && bn[i] < an[j]:
+			bk[bn[i]], ak[bn[i]] = before.value(i), null
+			i++
+		case i == len(bn) || an[j] < bn[i]:
+			bk[an[j]], ak[an[j]] = null, after.value(j)
+			j++
+		default:
+			if bv, av := before.value(i), after.value(j); !bytes.Equal(bv, av) {
+				bk[bn[i]], ak[an[j]] = bv, av
+			}
+			i++
+			j++
+		}
+	}
+	if len(bk) > 0 {
+		bd["appkeys"], ad["appkeys"] = bk, ak
+	}
+	return mustJSON(bd), mustJSON(ad)
+}
+
+// diffEncodings appends the audit diff's bytes itself: they must be what
+// json.Marshal of the diff's maps writes, escaping included.
+func TestDiffEncodingsMatchesEncodingJSON(t *testing.T) {
+	env := splitter.GenEnv()
+	odd := []string{`quote"d`, "a<b>&c", "ünïcode", "line\u2028sep", `back\slash`, "slash/ed", "Z-upper", "0-digit"}
+	base := splitter.GenerateTable(200, 11)
+	for i, name := range odd {
+		base.Appkeys[name] = &splitter.Appkey{Split: i%2 == 0, DefaultGroup: "vip",
+			Rules: []splitter.Rule{{Name: "r<0>", Type: splitter.TypeVersion, Match: ">=1.0.0 <2.0.0", Group: "canary"}}}
+	}
+	encode := func(tab *splitter.Table) *tableJSON {
+		t.Helper()
+		s, err := splitter.Compile(tab, 1, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := encodeTableLike(s.Table(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc
+	}
+	prev := encode(base)
+	f := func(what string, change func(*splitter.Table)) {
+		t.Helper()
+		next := base.Clone()
+		change(next)
+		enc := encode(next)
+		for _, c := range []struct {
+			name   string
+			before *tableJSON
+			after  *tableJSON
+		}{{"forward", prev, enc}, {"backward", enc, prev}} {
+			gb, ga := diffEncodings(c.before, c.after)
+			wb, wa := diffEncodingsByMarshal(c.before, c.after)
+			if string(gb) != string(wb) || string(ga) != string(wa) {
+				t.Fatalf("%s (%s): got diff\n%.400s\n→ %.400s\nwant\n%.400s\n→ %.400s", what, c.name, gb, ga, wb, wa)
+			}
+			if !json.Valid(gb) || !json.Valid(ga) {
+				t.Fatalf("%s (%s): invalid JSON %.200s → %.200s", what, c.name, gb, ga)
+			}
+		}
+	}
+	f("nothing changed", func(*splitter.Table) {})
+	f("table default only", func(n *splitter.Table) { n.DefaultGroup = "canary" })
+	f("table default removed", func(n *splitter.Table) {
+		n.DefaultGroup = ""
+		for _, a := range n.Appkeys {
+			if a.DefaultGroup == "" {
+				a.DefaultGroup = "stable"
+			}
+		}
+	})
+	f("odd names changed", func(n *splitter.Table) {
+		for _, name := range odd {
+			n.Appkeys[name].Split = !n.Appkeys[name].Split
+		}
+	})
+	f("added, removed, changed, unchanged", func(n *splitter.Table) {
+		n.DefaultGroup = "vip"
+		delete(n.Appkeys, `quote"d`)
+		delete(n.Appkeys, "app-000000")
+		delete(n.Appkeys, "app-000199")
+		n.Appkeys["a<new>&"] = &splitter.Appkey{Split: true}
+		n.Appkeys["zzz-new\u2029"] = &splitter.Appkey{Split: false, DefaultGroup: "north"}
+		n.Appkeys["app-000050"].Rules = nil
+		n.Appkeys["ünïcode"].DefaultGroup = "blue"
+	})
+	f("every appkey", func(n *splitter.Table) {
+		other := splitter.GenerateTable(200, 12)
+		for name, a := range other.Appkeys {
+			n.Appkeys[name] = a
+		}
+	})
+	f("all removed", func(n *splitter.Table) { clear(n.Appkeys) })
 }
