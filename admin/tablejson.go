@@ -156,7 +156,7 @@ func encodeMembers(t *splitter.Table, prev *tableJSON, names []string, same func
 			p.members = append(p.members, member{a: a, off: off, val: off + pm.val - pm.off, end: len(p.data)})
 			continue
 		}
-		p.data = append(appendJSONString(p.data, name), ':')
+		p.data = append(splitter.AppendJSONString(p.data, name), ':')
 		val := len(p.data)
 		if p.data, p.err = appendAppkey(p.data, a); p.err != nil {
 			p.err = fmt.Errorf("BUG: cannot encode appkey %q: %w", name, p.err)
@@ -169,7 +169,8 @@ func encodeMembers(t *splitter.Table, prev *tableJSON, names []string, same func
 
 // appendAppkey appends what json.Marshal writes for a, without having
 // encoding/json validate and compact each rule's MarshalJSON output once
-// more (half the cost of encoding a large table). TestAppkeyFieldsKnown
+// more (half the cost of encoding a large table), and without a copy of
+// each rule (splitter.Rule.AppendJSON). TestAppkeyFieldsKnown
 // fails when splitter.Appkey gains a field this does not write.
 func appendAppkey(dst []byte, a *splitter.Appkey) ([]byte, error) {
 	if a == nil {
@@ -182,7 +183,7 @@ func appendAppkey(dst []byte, a *splitter.Appkey) ([]byte, error) {
 	}
 	dst = append(dst, sw...)
 	if a.DefaultGroup != "" {
-		dst = appendJSONString(append(dst, `,"default_group":`...), a.DefaultGroup)
+		dst = splitter.AppendJSONString(append(dst, `,"default_group":`...), a.DefaultGroup)
 	}
 	if len(a.Rules) > 0 {
 		dst = append(dst, `,"rules":[`...)
@@ -190,30 +191,13 @@ func appendAppkey(dst []byte, a *splitter.Appkey) ([]byte, error) {
 			if k > 0 {
 				dst = append(dst, ',')
 			}
-			r, err := a.Rules[k].MarshalJSON()
-			if err != nil {
+			if dst, err = a.Rules[k].AppendJSON(dst); err != nil {
 				return nil, err
 			}
-			dst = append(dst, r...)
 		}
 		dst = append(dst, ']')
 	}
 	return append(dst, '}'), nil
-}
-
-// appendJSONString appends s as json.Marshal quotes it: literally when it
-// holds only printable ASCII that encoding/json does not escape, else
-// through encoding/json.
-func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(dst, q...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
 }
 
 // rebind returns e for t, a table compiled again from e.data (so equal in
@@ -369,7 +353,7 @@ func appendDiffObject(dst []byte, top map[string]any, e, other *tableJSON, chang
 		if n > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(appendJSONString(dst, k), ':')
+		dst = append(splitter.AppendJSONString(dst, k), ':')
 		if k == "appkeys" && len(changed) > 0 {
 			dst = appendMembers(dst, e, other, changed, side)
 			continue

@@ -110,16 +110,9 @@ type Rule struct {
 	Args     map[string]any `json:"args,omitempty"`
 }
 
-// MarshalJSON leaves out percent unless the rule is a canary.
+// MarshalJSON leaves out percent unless the rule is a canary (AppendJSON).
 func (r Rule) MarshalJSON() ([]byte, error) {
-	type plain Rule
-	if r.Type == TypeCanary {
-		return json.Marshal(plain(r))
-	}
-	return json.Marshal(struct {
-		plain
-		Percent float64 `json:"percent,omitempty"`
-	}{plain(r), r.Percent})
+	return r.AppendJSON(nil)
 }
 
 // Condition is one [key, op, value] test of a match rule. Value is a string
@@ -133,6 +126,9 @@ type Condition struct {
 
 // MarshalJSON writes the condition as a three-element array.
 func (c Condition) MarshalJSON() ([]byte, error) {
+	if b, ok := c.appendJSON(nil); ok {
+		return b, nil
+	}
 	return json.Marshal([3]any{c.Key, c.Op, c.Value})
 }
 

@@ -1,0 +1,83 @@
+package splitter
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+)
+
+// Rule.AppendJSON must write what encoding/json writes for the rule
+// (marshalReflect), and a condition what encoding/json writes for
+// [key, op, value], errors included.
+func TestRuleAppendJSONMatchesEncodingJSON(t *testing.T) {
+	odd := "a<b>&\"c\\ ünï\u2028\x01\xff"
+	rules := []Rule{
+		{Name: "c", Type: TypeCanary},
+		{Name: "c", Type: TypeCanary, Percent: math.Copysign(0, -1)},
+		{Name: "c", Type: TypeCanary, Percent: 12.34, HashOn: "callee", Group: "g"},
+		{Name: "v", Type: TypeVersion, Match: ">=1.0.0 <2.0.0", Group: "g", Percent: 2.5},
+		{Name: "v", Type: TypeVersion, Percent: 1e-7},
+		{Name: "v", Type: TypeVersion, Percent: -1e21},
+		{Name: "v", Type: TypeVersion, Percent: 123456789012345678901234.0},
+		{Name: "v", Type: TypeVersion, Percent: 1e20},
+		{Name: "v", Type: TypeVersion, Percent: 0.000001},
+		{Name: "c", Type: TypeCanary, Percent: math.NaN()},
+		{Name: "v", Type: TypeVersion, Percent: math.Inf(1)},
+		{Name: odd, Type: odd, Group: odd, Users: []string{odd, "", "u1"}, Ranges: [][2]int64{{-5, math.MaxInt64}, {math.MinInt64, 0}},
+			Suffixes: []string{odd}, Match: odd, HashOn: odd, Weights: map[string]int{odd: -3, "b": 1 << 40, "a": 0},
+			CIDRs: []string{odd}, Script: odd, Args: map[string]any{odd: []any{1.5, "x<", nil, true, map[string]any{"z": 1e-9}}}},
+		{Name: "e", Type: TypeUser, Users: []string{}, Ranges: [][2]int64{}, Suffixes: []string{}, Weights: map[string]int{},
+			CIDRs: []string{}, All: []Condition{}, Any: []Condition{}, Args: map[string]any{}},
+		{Name: "l", Type: TypeLua, Script: "s", Args: map[string]any{"bad": math.NaN()}},
+		{Name: "w", Type: TypeWeighted, Weights: map[string]int{"h": 1, "g": 2, "f": 3, "e": 4, "d": 5, "c": 6, "b": 7, "a": 8, "z": 9, "y": 10}},
+	}
+	conds := []Condition{
+		{Key: "attr:region", Op: OpIn, Value: []string{"bj", odd}},
+		{Key: odd, Op: odd, Value: odd},
+		{Key: "k", Op: OpIn, Value: []string(nil)},
+		{Key: "k", Op: OpIn, Value: []string{}},
+		{Key: "k", Op: OpGE, Value: 1e-7},
+		{Key: "k", Op: OpGE, Value: -0.5},
+		{Key: "k", Op: OpGE, Value: math.Inf(-1)},
+		{Key: "k", Op: OpGE, Value: 3},
+		{Key: "k", Op: OpEq, Value: true},
+		{Key: "k", Op: OpEq, Value: nil},
+		{Key: "k", Op: OpEq, Value: map[string]any{"a": []any{"<"}}},
+	}
+	for _, c := range conds {
+		got, gerr := c.MarshalJSON()
+		want, werr := json.Marshal([3]any{c.Key, c.Op, c.Value})
+		if string(got) != string(want) || (gerr == nil) != (werr == nil) {
+			t.Errorf("condition %#v: got %s, %v; want %s, %v", c, got, gerr, want, werr)
+		}
+	}
+	for _, c := range conds {
+		rules = append(rules, Rule{Name: "m", Type: TypeMatch, Group: "g", All: []Condition{conds[0], c}, Any: []Condition{c}})
+	}
+	for _, a := range GenerateTableWith(300, 4, GenOptions{LuaScript: "region_route", LuaEvery: 3}).Appkeys {
+		rules = append(rules, a.Rules...)
+	}
+	for _, r := range rules {
+		checkRuleJSON(t, &r)
+	}
+}
+
+// checkRuleJSON fails t when r.AppendJSON or json.Marshal(r) differs from
+// encoding/json's reflection.
+func checkRuleJSON(t *testing.T, r *Rule) {
+	t.Helper()
+	want, werr := r.marshalReflect()
+	got, gerr := r.AppendJSON([]byte("prefix"))
+	if werr != nil || gerr != nil {
+		if werr == nil || gerr == nil || werr.Error() != gerr.Error() || string(got) != "prefix" {
+			t.Errorf("rule %#v: got %s, %v; want error %v", r, got, gerr, werr)
+		}
+		return
+	}
+	if string(got) != "prefix"+string(want) {
+		t.Errorf("rule %#v:\n got %s\nwant prefix%s", r, got, want)
+	}
+	if m, err := json.Marshal(r); err != nil || string(m) != string(want) {
+		t.Errorf("json.Marshal(rule %#v) = %s, %v; want %s", r, m, err, want)
+	}
+}
