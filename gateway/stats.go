@@ -244,19 +244,20 @@ func (s *Stats) taskEnded(d *splitter.Decision, code int, dur time.Duration, end
 
 // decisionList counts an appkey's decisions by (rule, group): a short
 // slice scanned on every split (an appkey has a few rules, and a rule a
-// few groups), swapped whole when a pair is first seen. The strings come
-// from the snapshot, so the comparisons mostly meet equal pointers.
+// few groups), swapped whole when a pair is first seen. The keys lie side
+// by side in the slice, so a scan reads a few adjacent cache lines and
+// dereferences only the counter that matches.
 type decisionList struct {
 	mu   sync.Mutex
-	list atomic.Pointer[[]*decisionCount]
+	list atomic.Pointer[[]decisionCount]
 }
 
 type decisionCount struct {
 	rule, group string
-	n           atomic.Uint64
+	n           *atomic.Uint64
 }
 
-func (l *decisionList) load() []*decisionCount {
+func (l *decisionList) load() []decisionCount {
 	if p := l.list.Load(); p != nil {
 		return *p
 	}
@@ -264,8 +265,9 @@ func (l *decisionList) load() []*decisionCount {
 }
 
 func (l *decisionList) inc(rule, group string) {
-	for _, c := range l.load() {
-		if c.rule == rule && c.group == group {
+	list := l.load()
+	for i := range list {
+		if c := &list[i]; c.rule == rule && c.group == group {
 			c.n.Add(1)
 			return
 		}
@@ -273,13 +275,13 @@ func (l *decisionList) inc(rule, group string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	old := l.load()
-	for _, c := range old {
-		if c.rule == rule && c.group == group {
+	for i := range old {
+		if c := &old[i]; c.rule == rule && c.group == group {
 			c.n.Add(1)
 			return
 		}
 	}
-	c := &decisionCount{rule: strings.Clone(rule), group: strings.Clone(group)}
+	c := decisionCount{rule: strings.Clone(rule), group: strings.Clone(group), n: new(atomic.Uint64)}
 	c.n.Store(1)
 	n := append(old[:len(old):len(old)], c)
 	l.list.Store(&n)
