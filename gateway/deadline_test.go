@@ -135,9 +135,9 @@ func TestTimedConnWriteTimeout(t *testing.T) {
 	}
 }
 
-// serveIngress serves a new ingress with to on loopback and returns its
-// address.
-func serveIngress(t *testing.T, to timeouts) string {
+// dialIngress serves a new ingress with to on loopback and returns a
+// connection to it.
+func dialIngress(t *testing.T, to timeouts) net.Conn {
 	t.Helper()
 	g, _ := testIngress(t, IngressConfig{ReadTimeout: to.read, WriteTimeout: to.write, IdleTimeout: to.idle}, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -146,7 +146,12 @@ func serveIngress(t *testing.T, to timeouts) string {
 	}
 	go g.Serve(ln)
 	t.Cleanup(func() { g.Shutdown() })
-	return ln.Addr().String()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // closedWithin reads c until the server closes it, and fails the test
@@ -164,15 +169,9 @@ func closedWithin(t *testing.T, c net.Conn, d time.Duration, what string) {
 }
 
 func TestIngressTimeouts(t *testing.T) {
-	to := timeouts{read: 500 * time.Millisecond, write: 5 * time.Second, idle: 300 * time.Millisecond}
-	addr := serveIngress(t, to)
 	route := "POST /v1/route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 18\r\n\r\n{\"appkey\":\"app1\"}\n"
 	t.Run("idle keep-alive connection closed", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := dialIngress(t, timeouts{read: 500 * time.Millisecond, write: 5 * time.Second, idle: 300 * time.Millisecond})
 		c.Write([]byte(route))
 		r := bufio.NewReader(c)
 		status, err := r.ReadString('\n')
@@ -182,21 +181,11 @@ func TestIngressTimeouts(t *testing.T) {
 		closedWithin(t, c, 10*time.Second, "idle past IdleTimeout")
 	})
 	t.Run("silent new connection closed", func(t *testing.T) {
-		addr := serveIngress(t, timeouts{read: 300 * time.Millisecond, write: 5 * time.Second, idle: time.Hour})
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := dialIngress(t, timeouts{read: 300 * time.Millisecond, write: 5 * time.Second, idle: time.Hour})
 		closedWithin(t, c, 10*time.Second, "no request within ReadTimeout")
 	})
 	t.Run("trickled request cut off", func(t *testing.T) {
-		addr := serveIngress(t, timeouts{read: 500 * time.Millisecond, write: 5 * time.Second, idle: time.Hour})
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := dialIngress(t, timeouts{read: 500 * time.Millisecond, write: 5 * time.Second, idle: time.Hour})
 		// After a first request (a new connection's first request is
 		// timed from the accept), a header value growing by a byte every
 		// 50 ms: each Read gets data long before the idle limit, but the
