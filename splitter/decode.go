@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -164,11 +163,14 @@ func fromYAML(y *yaml.Node, depth int, budget *int) (node, *Problem) {
 type decoder struct {
 	problems
 	r reader
-	// Scratch space for lists, copied out at their exact length: a table
-	// of 100k appkeys would otherwise spend much of its decoding growing
-	// slices.
-	rules   []Rule
-	strings []string
+	// The decoded lists and Appkeys, carved out of shared blocks
+	// (arena.go): a table of 100k appkeys would otherwise spend much of
+	// its decoding, and of the garbage collector's time, on small
+	// allocations.
+	appkeyArena arena[Appkey]
+	ruleArena   arena[Rule]
+	stringArena arena[string]
+	condArena   arena[Condition]
 	// parallel says whether a large JSON table's appkeys may be decoded
 	// on several goroutines (decode_parallel.go).
 	parallel parallelMode
@@ -238,18 +240,14 @@ func (d *decoder) strList(p *path) []string {
 		return nil
 	}
 	d.r.enter()
-	base := len(d.strings)
-	defer func() { d.strings = d.strings[:base] }()
+	d.stringArena.begin()
 	for i := 0; ; i++ {
 		if _, ok := d.r.next(); !ok {
-			if len(d.strings) == base {
-				return nil
-			}
-			return slices.Clone(d.strings[base:])
+			return d.stringArena.end()
 		}
 		ip := p.idx(i)
 		s := d.str(&ip)
-		d.strings = append(d.strings, s)
+		*d.stringArena.add() = s
 	}
 }
 
@@ -356,7 +354,8 @@ func (d *decoder) appkeys(t *Table, p *path) {
 }
 
 func (d *decoder) appkey(p *path) *Appkey {
-	a := &Appkey{Split: true}
+	a := d.appkeyArena.one()
+	a.Split = true
 	if !d.expect(nodeMap, p, "an object with split, default_group and rules") {
 		return a
 	}
@@ -403,19 +402,15 @@ func (d *decoder) appkey(p *path) *Appkey {
 				continue
 			}
 			d.r.enter()
-			d.rules = d.rules[:0]
+			d.ruleArena.begin()
 			for i := 0; ; i++ {
 				if _, ok := d.r.next(); !ok {
 					break
 				}
 				ip := kp.idx(i)
-				d.rules = append(d.rules, Rule{})
-				d.rule(&ip, &d.rules[len(d.rules)-1])
+				d.rule(&ip, d.ruleArena.add())
 			}
-			if len(d.rules) > 0 {
-				a.Rules = slices.Clone(d.rules)
-				clear(d.rules)
-			}
+			a.Rules = d.ruleArena.end()
 		default:
 			d.add(&kp, "unknown field; want split, default_group or rules")
 			d.r.skip()
@@ -636,15 +631,14 @@ func (d *decoder) conditions(p *path) []Condition {
 	if !d.expect(nodeList, p, `a list of [key, op, value] conditions`) {
 		return nil
 	}
-	var out []Condition
 	d.r.enter()
+	d.condArena.begin()
 	for i := 0; ; i++ {
 		if _, ok := d.r.next(); !ok {
-			return out
+			return d.condArena.end()
 		}
 		ip := p.idx(i)
-		out = append(out, Condition{})
-		c := &out[i]
+		c := d.condArena.add()
 		if d.r.kind() != nodeList {
 			d.add(&ip, `must be a [key, op, value] condition such as ["attr:region", "in", ["bj", "tj"]]`)
 			d.r.skip()
@@ -703,14 +697,17 @@ func (d *decoder) scalarList(p *path) []string {
 	if !d.expect(nodeList, p, "a list of strings") {
 		return nil
 	}
-	out := []string{}
 	d.r.enter()
+	d.stringArena.begin()
 	for i := 0; ; i++ {
 		if _, ok := d.r.next(); !ok {
-			return out
+			if out := d.stringArena.end(); out != nil {
+				return out
+			}
+			return []string{}
 		}
 		ip := p.idx(i)
-		out = append(out, d.scalar(&ip))
+		*d.stringArena.add() = d.scalar(&ip)
 	}
 }
 

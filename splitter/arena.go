@@ -1,0 +1,74 @@
+package splitter
+
+// arena carves the many small lists of a decoded table (each appkey's
+// rules, each rule's users, each match rule's conditions) and its Appkey
+// structs out of shared blocks, instead of one allocation per list: a
+// 100k-appkey push otherwise makes a million small objects, and on one
+// core the garbage collector's work for them is as large as the
+// decoding's. A block lives as long as one of its lists does: a table
+// whose appkeys are replaced one by one keeps a few blocks of old ones
+// (at most maxBlock elements each), as its strings keep the pushed text.
+//
+// One list at a time is built: begin, then add its elements, then end,
+// which returns it with its capacity capped (an append to it copies it,
+// and can never write into the next list).
+type arena[T any] struct {
+	buf   []T // the current block: its used part, then free capacity
+	start int // where the list being built starts in buf
+	open  bool
+}
+
+// Block sizes double from firstBlock (a table of one appkey stays small)
+// to maxBlock elements.
+const (
+	firstBlock = 8
+	maxBlock   = 256
+)
+
+// begin starts a list. Lists do not nest.
+func (a *arena[T]) begin() {
+	if a.open {
+		panic("BUG: nested arena lists")
+	}
+	a.open, a.start = true, len(a.buf)
+}
+
+// add appends a zero element to the list being built and returns it. The
+// pointer is valid until the next add.
+func (a *arena[T]) add() *T {
+	if len(a.buf) == cap(a.buf) {
+		a.grow()
+	}
+	a.buf = a.buf[:len(a.buf)+1]
+	return &a.buf[len(a.buf)-1]
+}
+
+// grow moves the list being built to a new block.
+func (a *arena[T]) grow() {
+	n := len(a.buf) - a.start
+	size := min(max(2*cap(a.buf), firstBlock), maxBlock)
+	next := make([]T, n, max(size, 2*n))
+	copy(next, a.buf[a.start:])
+	clear(a.buf[a.start:]) // the old block keeps no references for it
+	a.buf, a.start = next, 0
+}
+
+// end returns the list built since begin: nil when it is empty.
+func (a *arena[T]) end() []T {
+	if !a.open {
+		panic("BUG: arena list ended twice")
+	}
+	a.open = false
+	if len(a.buf) == a.start {
+		return nil
+	}
+	return a.buf[a.start:len(a.buf):len(a.buf)]
+}
+
+// one returns a new zero element of its own list (an Appkey to point to).
+func (a *arena[T]) one() *T {
+	a.begin()
+	p := a.add()
+	a.end()
+	return p
+}
