@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"math/bits"
 	"net"
 	"net/netip"
 	"net/url"
@@ -190,7 +191,12 @@ func (in *taskInput) field(key []byte, v *fastjson.Value) *apiError {
 	if !utf8.Valid(b) {
 		return badField(name, "is not valid UTF-8")
 	}
-	s := bytesView(b)
+	return in.setString(bit, bytesView(b))
+}
+
+// setString checks s, the value of the string field bit, and stores it.
+func (in *taskInput) setString(bit uint16, s string) *apiError {
+	name := taskFieldNames[bits.TrailingZeros16(bit)]
 	switch bit {
 	case fAppkey:
 		if e := checkLen(name, s, 1, maxAppkeyLen); e != nil {

@@ -110,3 +110,60 @@ func FuzzParseTask(f *testing.F) {
 		}
 	})
 }
+
+// scanSeeds are bodies of the forms clients send, and near misses.
+var scanSeeds = []string{
+	`{"appkey":"app-000314","attrs":{"region":"bj","tier":"1"},"callee":"+8613844942561","user_id":"730705"}`,
+	`{"appkey":"app-000929","attrs":{"region":"gz","tier":"0"},"callee":"+8613871853299","user_id":"u11665","version":"1.9.0"}`,
+	` { "appkey" : "a" ,"callee":"10086", "priority" : 7 , "vars" : { "k.1" : "v" } , "dedup_key":"d1","caller":"10010",` + "\n\t" + `"callback_url":"https://x.example/cb"}` + "\r\n",
+	`{}`, `{"attrs":{}}`, `{"priority":5}`, `{"priority":10}`, `{"priority":05}`, `{"priority":-1}`, `{"priority":5.0}`,
+	`{"appkey":"a","appkey":"b"}`, `{"attrs":{"a":"1","a":"2"}}`, `{"vars":{"a b":"1"}}`, `{"attrs":{"":"1"}}`,
+	`{"appkey":""}`, `{"callee":"12"}`, `{"appkey":"a\u00e9"}`, `{"appkey":"a\"b"}`, "{\"appkey\":\"a\xc3\xa9\"}",
+	`{"appkey":"a"} x`, `{"appkey":"a",}`, `{"appkey" "a"}`, `{"appkey":null}`, `{"attrs":{"a":1}}`, `{"unknown":"x"}`,
+	`{"appkey":"a"`, `[{"appkey":"a"}]`, `{"priority":5`, `{"priority":5}}`,
+}
+
+// FuzzScanTask: on every body the fast path accepts, fastjson and
+// parseTask accept it too and read the same task.
+func FuzzScanTask(f *testing.F) {
+	for _, s := range scanSeeds {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, requireCallee bool) {
+		fast := &taskInput{}
+		if !scanTask(body, fast, requireCallee) {
+			return
+		}
+		var p fastjson.Parser
+		v, err := p.ParseBytes(body)
+		if err != nil {
+			t.Fatalf("the fast path accepted %q, which fastjson refuses: %v", body, err)
+		}
+		slow := &taskInput{}
+		if e := parseTask(v, slow, requireCallee); e != nil {
+			t.Fatalf("the fast path accepted %q, which parseTask refuses: %v", body, e)
+		}
+		if a, b := summary(fast), summary(slow); a != b {
+			t.Fatalf("the paths read %q differently:\nfast %s\nslow %s", body, a, b)
+		}
+	})
+}
+
+// The bodies clients send take the fast path (else FuzzScanTask would
+// pass with a fast path that never applies).
+func TestScanTaskTakesCommonBodies(t *testing.T) {
+	for _, s := range scanSeeds[:6] {
+		if !scanTask([]byte(s), &taskInput{}, false) {
+			t.Errorf("%s: the fast path does not apply", s)
+		}
+	}
+	if !scanTask([]byte(scanSeeds[2]), &taskInput{}, true) {
+		t.Errorf("%s with callee required: the fast path does not apply", scanSeeds[2])
+	}
+	for _, s := range scanSeeds[6:] {
+		if scanTask([]byte(s), &taskInput{}, false) {
+			t.Errorf("%s: the fast path applies; want fastjson to judge it", s)
+		}
+	}
+}

@@ -323,6 +323,12 @@ func (g *Ingress) decide(ctx *fasthttp.RequestCtx, snap *splitter.Snapshot, v *f
 	if e := parseTask(v, in, requireCallee); e != nil {
 		return splitter.Decision{}, e
 	}
+	return g.decideTask(ctx, snap, in)
+}
+
+// decideTask completes the task in from the request, authorizes it and
+// splits it.
+func (g *Ingress) decideTask(ctx *fasthttp.RequestCtx, snap *splitter.Snapshot, in *taskInput) (splitter.Decision, *apiError) {
 	if e := g.fillAttrs(ctx, in); e != nil {
 		return splitter.Decision{}, e
 	}
@@ -341,6 +347,36 @@ func (g *Ingress) decide(ctx *fasthttp.RequestCtx, snap *splitter.Snapshot, v *f
 	// them, and with a large table the entry's copy is a cache miss.
 	d.Appkey = in.req.Appkey
 	return d, nil
+}
+
+// parseOne reads the single task of /v1/route or /v1/calls into sc.in
+// (scanTask's fast path, else fastjson and parseTask) and takes the table
+// in force; when it returns false it has answered the error.
+func (g *Ingress) parseOne(ctx *fasthttp.RequestCtx, path pathID, sc *scratch, requireCallee bool) (*splitter.Snapshot, bool) {
+	body, e := g.body(ctx, g.cfg.MaxBodyBytes)
+	if e != nil {
+		g.fail(ctx, path, e)
+		return nil, false
+	}
+	snap := g.snap()
+	if snap == nil {
+		g.fail(ctx, path, errNotReady)
+		return nil, false
+	}
+	if scanTask(body, &sc.in, requireCallee) {
+		return snap, true
+	}
+	sc.in.reset()
+	v, err := sc.parser.ParseBytes(body)
+	if err != nil {
+		g.fail(ctx, path, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
+		return nil, false
+	}
+	if e := parseTask(v, &sc.in, requireCallee); e != nil {
+		g.fail(ctx, path, e)
+		return nil, false
+	}
+	return snap, true
 }
 
 // parseBody checks and parses the body of a POST with parser, and takes
@@ -364,10 +400,11 @@ func (g *Ingress) parseBody(ctx *fasthttp.RequestCtx, path pathID, limit int, pa
 	return snap, v, true
 }
 
-// decideOne is decide and the quota for the single task of /v1/route or
-// /v1/calls; when it returns false it has answered the error.
-func (g *Ingress) decideOne(ctx *fasthttp.RequestCtx, path pathID, start int64, snap *splitter.Snapshot, v *fastjson.Value, in *taskInput, requireCallee bool) (splitter.Decision, bool) {
-	d, e := g.decide(ctx, snap, v, in, requireCallee)
+// decideOne is decideTask and the quota for the single task of /v1/route
+// or /v1/calls, parsed into in; when it returns false it has answered the
+// error.
+func (g *Ingress) decideOne(ctx *fasthttp.RequestCtx, path pathID, start int64, snap *splitter.Snapshot, in *taskInput) (splitter.Decision, bool) {
+	d, e := g.decideTask(ctx, snap, in)
 	if e == nil {
 		e = g.checkQuota(d.Appkey)
 	}
@@ -386,12 +423,12 @@ func (g *Ingress) route(ctx *fasthttp.RequestCtx) {
 	start := requestStart(ctx)
 	sc := getScratch()
 	defer putScratch(sc)
-	snap, v, ok := g.parseBody(ctx, pathRoute, g.cfg.MaxBodyBytes, &sc.parser)
+	snap, ok := g.parseOne(ctx, pathRoute, sc, false)
 	if !ok {
 		return
 	}
 	in := &sc.in
-	d, ok := g.decideOne(ctx, pathRoute, start, snap, v, in, false)
+	d, ok := g.decideOne(ctx, pathRoute, start, snap, in)
 	if !ok {
 		return
 	}
@@ -446,12 +483,12 @@ func (g *Ingress) call(ctx *fasthttp.RequestCtx) {
 	start := requestStart(ctx)
 	sc := getScratch()
 	defer putScratch(sc)
-	snap, v, ok := g.parseBody(ctx, pathCalls, g.cfg.MaxBodyBytes, &sc.parser)
+	snap, ok := g.parseOne(ctx, pathCalls, sc, true)
 	if !ok {
 		return
 	}
 	in := &sc.in
-	d, ok := g.decideOne(ctx, pathCalls, start, snap, v, in, true)
+	d, ok := g.decideOne(ctx, pathCalls, start, snap, in)
 	if !ok {
 		return
 	}
