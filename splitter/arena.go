@@ -2,7 +2,8 @@ package splitter
 
 // arena carves the many small lists of a decoded table (each appkey's
 // rules, each rule's users, each match rule's conditions) and its Appkey
-// structs out of shared blocks, instead of one allocation per list: a
+// structs, and the compiled entries and rules of a snapshot, out of
+// shared blocks, instead of one allocation per list: a
 // 100k-appkey push otherwise makes a million small objects, and on one
 // core the garbage collector's work for them is as large as the
 // decoding's. A block lives as long as one of its lists does: a table
@@ -37,17 +38,28 @@ func (a *arena[T]) begin() {
 // pointer is valid until the next add.
 func (a *arena[T]) add() *T {
 	if len(a.buf) == cap(a.buf) {
-		a.grow()
+		a.grow(1)
 	}
 	a.buf = a.buf[:len(a.buf)+1]
 	return &a.buf[len(a.buf)-1]
 }
 
-// grow moves the list being built to a new block.
-func (a *arena[T]) grow() {
+// take returns a new list of n zero elements.
+func (a *arena[T]) take(n int) []T {
+	a.begin()
+	if cap(a.buf)-len(a.buf) < n {
+		a.grow(n)
+	}
+	a.buf = a.buf[:len(a.buf)+n]
+	return a.end()
+}
+
+// grow moves the list being built to a new block with room for need more
+// elements.
+func (a *arena[T]) grow(need int) {
 	n := len(a.buf) - a.start
 	size := min(max(2*cap(a.buf), firstBlock), maxBlock)
-	next := make([]T, n, max(size, 2*n))
+	next := make([]T, n, max(size, 2*n, n+need))
 	copy(next, a.buf[a.start:])
 	clear(a.buf[a.start:]) // the old block keeps no references for it
 	a.buf, a.start = next, 0

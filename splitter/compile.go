@@ -47,6 +47,25 @@ type compiler struct {
 	luaGroups map[string]string
 	bindMu    *sync.Mutex // serialises Env.Scripts.Bind across workers
 	problems
+	mem compiled
+}
+
+// compiled holds the arenas a compiler carves a snapshot's entries and
+// rules from (arena.go), one allocation per block instead of several per
+// appkey.
+type compiled struct {
+	entries  arena[entry]
+	rules    arena[compiledRule]
+	users    arena[userRule]
+	versions arena[versionRule]
+	canaries arena[canaryRule]
+	weighted arena[weightedRule]
+	ips      arena[ipRule]
+	matches  arena[matchRule]
+	conds    arena[cond]
+	prefixes arena[netip.Prefix]
+	groups   arena[string]
+	weights  arena[int]
 }
 
 // parallelMin is the table size from which appkeys compile on every core.
@@ -236,7 +255,8 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *
 		c.add(p, "must be an object with split, default_group and rules")
 		return nil
 	}
-	e := &entry{name: name, split: bool(a.Split), defaultGroup: internName(a.DefaultGroup), src: a}
+	e := c.mem.entries.one()
+	*e = entry{name: name, split: bool(a.Split), defaultGroup: internName(a.DefaultGroup), src: a}
 	dp := p.at("default_group")
 	if a.DefaultGroup != "" {
 		c.group(a.DefaultGroup, &dp)
@@ -250,7 +270,7 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *
 		c.add(&rp, "has %d rules; at most %d are allowed", len(a.Rules), MaxRules)
 		return nil
 	}
-	e.rules = make([]compiledRule, len(a.Rules))
+	e.rules = c.mem.rules.take(len(a.Rules))
 	for i := range a.Rules {
 		r := &a.Rules[i]
 		ip := rp.idx(i)
@@ -303,7 +323,9 @@ func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
 				c.add(&mp, "bad version range %q: %v", r.Match, err)
 				return nil
 			}
-			return &versionRule{group: group, memo: memo}
+			v := c.mem.versions.one()
+			*v = versionRule{group: group, memo: memo}
+			return v
 		}
 	case TypeCanary:
 		pp := p.at("percent")
@@ -315,7 +337,9 @@ func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
 			c.add(&pp, "has a resolution of 0.01; got %v", r.Percent)
 		}
 		key := c.hashOn(r.HashOn, p)
-		return &canaryRule{group: group, prefix: newHashPrefix(appkey, r.Name), key: key, threshold: uint32(hundredths)}
+		cr := c.mem.canaries.one()
+		*cr = canaryRule{group: group, prefix: newHashPrefix(appkey, r.Name), key: key, threshold: uint32(hundredths)}
+		return cr
 	case TypeWeighted:
 		return c.weightedRule(appkey, r, p)
 	case TypeIP:
@@ -378,7 +402,8 @@ func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
 	if len(r.Users)+len(r.Ranges)+len(r.Suffixes) == 0 {
 		c.add(p, "a user rule needs users, ranges or suffixes")
 	}
-	u := &userRule{group: group, suffixes: r.Suffixes}
+	u := c.mem.users.one()
+	*u = userRule{group: group, suffixes: r.Suffixes}
 	up := p.at("users")
 	if len(r.Users) > MaxUsers {
 		c.add(&up, "has %d users; at most %d are allowed (use ranges or suffixes)", len(r.Users), MaxUsers)
@@ -444,7 +469,8 @@ func mergeRanges(in [][2]int64) [][2]int64 {
 
 func (c *compiler) weightedRule(appkey string, r *Rule, p *path) matcher {
 	wp := p.at("weights")
-	w := &weightedRule{prefix: newHashPrefix(appkey, r.Name), key: c.hashOn(r.HashOn, p)}
+	w := c.mem.weighted.one()
+	*w = weightedRule{prefix: newHashPrefix(appkey, r.Name), key: c.hashOn(r.HashOn, p)}
 	if len(r.Weights) == 0 {
 		c.add(&wp, "missing weights, e.g. {stable: 90, canary: 10}")
 		return w
@@ -453,13 +479,13 @@ func (c *compiler) weightedRule(appkey string, r *Rule, p *path) matcher {
 		c.add(&wp, "has %d groups; at most %d are allowed", len(r.Weights), MaxGroups)
 		return w
 	}
-	groups := make([]string, 0, len(r.Weights))
+	groups := c.mem.groups.take(len(r.Weights))[:0]
 	for g := range r.Weights {
 		groups = append(groups, g)
 	}
 	slices.Sort(groups)
 	// Filtered in place: only positive weights take part.
-	w.groups, w.weights = groups[:0], make([]int, 0, len(groups))
+	w.groups, w.weights = groups[:0], c.mem.weights.take(len(groups))[:0]
 	bad := false
 	for _, g := range groups {
 		gp := wp.at(g)
@@ -491,7 +517,8 @@ func (c *compiler) ipRule(r *Rule, group string, p *path) matcher {
 	if len(r.CIDRs) > MaxCIDRs {
 		c.add(&cp, "has %d cidrs; at most %d are allowed", len(r.CIDRs), MaxCIDRs)
 	}
-	m := &ipRule{group: group, prefixes: make([]netip.Prefix, 0, len(r.CIDRs))}
+	m := c.mem.ips.one()
+	*m = ipRule{group: group, prefixes: c.mem.prefixes.take(len(r.CIDRs))[:0]}
 	for i, s := range r.CIDRs {
 		ip := cp.idx(i)
 		pf, err := netip.ParsePrefix(s)
@@ -519,7 +546,8 @@ func (c *compiler) matchRule(r *Rule, group string, p *path) matcher {
 	if len(r.All)+len(r.Any) > MaxConditions {
 		c.add(p, "has %d conditions; at most %d are allowed", len(r.All)+len(r.Any), MaxConditions)
 	}
-	m := &matchRule{group: group}
+	m := c.mem.matches.one()
+	*m = matchRule{group: group}
 	ap, yp := p.at("all"), p.at("any")
 	m.all = c.conditions(r.All, &ap)
 	m.any = c.conditions(r.Any, &yp)
@@ -530,7 +558,7 @@ func (c *compiler) conditions(cs []Condition, p *path) []cond {
 	if len(cs) == 0 {
 		return nil
 	}
-	out := make([]cond, len(cs))
+	out := c.mem.conds.take(len(cs))
 	for i := range cs {
 		ip := p.idx(i)
 		out[i] = c.condition(&cs[i], &ip)
