@@ -1,5 +1,7 @@
 package splitter
 
+import "unsafe"
+
 // arena carves the many small lists of a decoded table (each appkey's
 // rules, each rule's users, each match rule's conditions) and its Appkey
 // structs, and the compiled entries and rules of a snapshot, out of
@@ -8,7 +10,7 @@ package splitter
 // core the garbage collector's work for them is as large as the
 // decoding's. A block lives as long as one of its lists does: a table
 // whose appkeys are replaced one by one keeps a few blocks of old ones
-// (at most maxBlock elements each), as its strings keep the pushed text.
+// (of at most maxBlockBytes each), as its strings keep the pushed text.
 //
 // One list at a time is built: begin, then add its elements, then end,
 // which returns it with its capacity capped (an append to it copies it,
@@ -19,12 +21,19 @@ type arena[T any] struct {
 	open  bool
 }
 
-// Block sizes double from firstBlock (a table of one appkey stays small)
-// to maxBlock elements.
+// Block sizes double from firstBlock elements (a table of one appkey
+// stays small) to maxBlockBytes: the largest small-object size class, so
+// that a block wastes no part of a page as a large object would.
 const (
-	firstBlock = 8
-	maxBlock   = 256
+	firstBlock    = 8
+	maxBlockBytes = 32 << 10
 )
+
+// maxBlock returns how many elements the largest block holds.
+func (a *arena[T]) maxBlock() int {
+	var zero T
+	return max(firstBlock, maxBlockBytes/max(int(unsafe.Sizeof(zero)), 1))
+}
 
 // begin starts a list. Lists do not nest.
 func (a *arena[T]) begin() {
@@ -58,7 +67,7 @@ func (a *arena[T]) take(n int) []T {
 // elements.
 func (a *arena[T]) grow(need int) {
 	n := len(a.buf) - a.start
-	size := min(max(2*cap(a.buf), firstBlock), maxBlock)
+	size := min(max(2*cap(a.buf), firstBlock), a.maxBlock())
 	next := make([]T, n, max(size, 2*n, n+need))
 	copy(next, a.buf[a.start:])
 	clear(a.buf[a.start:]) // the old block keeps no references for it

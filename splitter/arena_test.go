@@ -45,10 +45,10 @@ func TestArenaLists(t *testing.T) {
 	p := a.one()
 	*p = "one"
 	a.begin()
-	for range 2 * maxBlock {
+	for range 2 * a.maxBlock() {
 		*a.add() = "y"
 	}
-	if got := a.end(); *p != "one" || len(got) != 2*maxBlock || slices.ContainsFunc(got, func(s string) bool { return s != "y" }) {
+	if got := a.end(); *p != "one" || len(got) != 2*a.maxBlock() || slices.ContainsFunc(got, func(s string) bool { return s != "y" }) {
 		t.Fatalf("after a list longer than a block: one = %q, list of %d", *p, len(got))
 	}
 	defer func() {
