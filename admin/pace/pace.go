@@ -1,0 +1,134 @@
+// Package pace lets a long job share one processor with request handling
+// without starving it: compiling a pushed table of 100,000 appkeys takes
+// about half a second of CPU, and a gateway serving traffic on one core
+// (GOMAXPROCS=1) would otherwise answer nothing meanwhile. Go's scheduler
+// does not help by itself: a goroutine that is always runnable is run
+// before the network poller is asked for ready connections (only sysmon
+// polls, every 10 ms), and runtime.Gosched does not change that.
+//
+// A Pacer's job calls Yield often (every few hundred microseconds of work
+// or more often). Once a slice of work (Config.Slice) has run, Yield parks
+// the job for a pause, during which the scheduler polls the network and
+// runs the request goroutines. The pause adapts to the demand it sees: the
+// process's CPU time during the last pause is what the other goroutines
+// needed, and the next pause gives them that share with a margin
+// (Config.Margin). With no traffic the pause is Config.MinPause, so an idle
+// gateway compiles at nearly full speed; under load the job gets what the
+// requests leave, and requests wait at most about one slice longer.
+package pace
+
+import (
+	"syscall"
+	"time"
+)
+
+// Config tunes a Pacer; the zero value is usable.
+type Config struct {
+	// Slice is the job's work between pauses (default 1ms): the longest a
+	// request waits for the job.
+	Slice time.Duration
+	// MinPause is the pause when nothing else ran during the last one
+	// (default 50µs): long enough for the scheduler to poll the network.
+	MinPause time.Duration
+	// MaxPause bounds a pause (default 20ms), so that the job advances
+	// however busy the process is.
+	MaxPause time.Duration
+	// Margin multiplies the share the other goroutines needed (default
+	// 1.5), so that a backlog built during a slice drains.
+	Margin float64
+}
+
+func (c *Config) fill() {
+	if c.Slice <= 0 {
+		c.Slice = time.Millisecond
+	}
+	if c.MinPause <= 0 {
+		c.MinPause = 50 * time.Microsecond
+	}
+	if c.MaxPause <= 0 {
+		c.MaxPause = 20 * time.Millisecond
+	}
+	if c.MaxPause < c.MinPause {
+		c.MaxPause = c.MinPause
+	}
+	if c.Margin <= 0 {
+		c.Margin = 1.5
+	}
+}
+
+// Pacer paces one job; it is not safe for concurrent use (give each
+// goroutine of a job its own).
+type Pacer struct {
+	cfg        Config
+	clock      clock
+	sliceStart time.Duration
+	pause      time.Duration
+	// Pauses and Paused count what Yield did, for tests and logs.
+	Pauses int
+	Paused time.Duration
+}
+
+// clock is what a Pacer reads and does; tests replace it.
+type clock struct {
+	now   func() time.Duration // monotonic
+	cpu   func() time.Duration // the process's CPU time
+	sleep func(time.Duration)
+}
+
+var epoch = time.Now()
+
+var realClock = clock{
+	now:   func() time.Duration { return time.Since(epoch) },
+	cpu:   processCPU,
+	sleep: time.Sleep,
+}
+
+// processCPU returns the CPU time of the whole process (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// New returns a Pacer whose first slice starts now.
+func New(cfg Config) *Pacer { return newPacer(cfg, realClock) }
+
+func newPacer(cfg Config, c clock) *Pacer {
+	cfg.fill()
+	return &Pacer{cfg: cfg, clock: c, sliceStart: c.now(), pause: cfg.MinPause}
+}
+
+// Yield pauses the job when its slice has run out; a nil Pacer does
+// nothing.
+func (p *Pacer) Yield() {
+	if p == nil {
+		return
+	}
+	t0 := p.clock.now()
+	if t0-p.sliceStart < p.cfg.Slice {
+		return
+	}
+	cpu0 := p.clock.cpu()
+	p.clock.sleep(p.pause)
+	t1, cpu1 := p.clock.now(), p.clock.cpu()
+	p.Pauses++
+	p.Paused += t1 - t0
+	p.pause = p.next(cpu1-cpu0, t1-t0)
+	p.sliceStart = t1
+}
+
+// next is the pause after one in which the rest of the process used cpu
+// over wall: the share it needed, with the margin, over a slice.
+func (p *Pacer) next(cpu, wall time.Duration) time.Duration {
+	if wall <= 0 {
+		return p.cfg.MinPause
+	}
+	share := min(float64(cpu)/float64(wall)*p.cfg.Margin, 0.95)
+	if share < 0.05 {
+		return p.cfg.MinPause
+	}
+	d := time.Duration(float64(p.cfg.Slice) * share / (1 - share))
+	return min(max(d, p.cfg.MinPause), p.cfg.MaxPause)
+}
