@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Encoding rules by hand.
@@ -14,8 +15,8 @@ import (
 // then validates and compacts the result once more: a third of the CPU of
 // pushing a 100k-appkey table. AppendJSON writes the same bytes directly
 // for what tables hold (strings, lists, weights, conditions on strings,
-// string lists and numbers) and leaves the rest to encoding/json: strings
-// that need escaping, rule args, condition values of other types, and
+// string lists and numbers) and leaves the rest to encoding/json: rule
+// args, condition values of other types, and
 // every rule it cannot encode (a NaN percent), which then fails exactly as
 // before. TestRuleAppendJSONMatchesEncodingJSON and FuzzParseTable hold
 // the bytes to encoding/json's.
@@ -198,18 +199,53 @@ func appendStrings(dst []byte, list []string) []byte {
 }
 
 // AppendJSONString appends s quoted as json.Marshal quotes it (canonical
-// table JSON): literally when it holds only printable ASCII that
-// encoding/json does not escape (it escapes <, > and & for HTML), else
-// through encoding/json.
+// table JSON): <, > and & escaped for HTML, U+2028 and U+2029 escaped,
+// each byte of invalid UTF-8 written as U+FFFD.
 func AppendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(dst, q...)
-		}
-	}
+	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
-	dst = append(dst, s...)
+	start := 0 // s[start:i] is still to be copied
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(append(dst, s[start:i]...), `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 

@@ -81,3 +81,34 @@ func checkRuleJSON(t *testing.T, r *Rule) {
 		t.Errorf("json.Marshal(rule %#v) = %s, %v; want %s", r, m, err, want)
 	}
 }
+
+// AppendJSONString must quote as json.Marshal does: every byte alone, a
+// sample of runes, and invalid UTF-8 in context.
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	var cases []string
+	for b := range 256 {
+		cases = append(cases, string([]byte{byte(b)}), "a"+string([]byte{byte(b)})+"z")
+	}
+	for _, r := range []rune{0x7f, 0x80, 0xe9, 0x2027, 0x2028, 0x2029, 0x202a, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10ffff} {
+		cases = append(cases, string(r), "x<"+string(r)+">&")
+	}
+	cases = append(cases, "", "plain", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ab\xc3", "\xe2\x80", "<1.0.0 || >=5.0.0", `"\/`)
+	for _, s := range cases {
+		checkJSONString(t, s)
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "a<b>&c", "ünï\u2028\u2029", "\x00\x1f\x7f\xff", "\xed\xa0\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkJSONString)
+}
+
+func checkJSONString(t *testing.T, s string) {
+	t.Helper()
+	want, _ := json.Marshal(s)
+	if got := AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
+		t.Fatalf("AppendJSONString(%q) = %s; want x%s", s, got, want)
+	}
+}
