@@ -10,11 +10,13 @@
 // or more often). Once a slice of work (Config.Slice) has run, Yield parks
 // the job for a pause, during which the scheduler polls the network and
 // runs the request goroutines. The pause adapts to the demand it sees: the
-// process's CPU time during the last pause is what the other goroutines
-// needed, and the next pause gives them that share with a margin
-// (Config.Margin). With no traffic the pause is Config.MinPause, so an idle
-// gateway compiles at nearly full speed; under load the job gets what the
-// requests leave, and requests wait at most about one slice longer.
+// process's CPU time during the last pause is the work the other
+// goroutines had over the last slice and pause (they run first), and the
+// next pause leaves them that share of the processor plus a headroom
+// (Config.Headroom), so that their queue stays short. With no traffic the
+// pause is Config.MinPause, so an idle gateway compiles at nearly full
+// speed; under load the job gets what the requests leave, and a request
+// waits at most about one slice longer.
 package pace
 
 import (
@@ -33,9 +35,10 @@ type Config struct {
 	// MaxPause bounds a pause (default 20ms), so that the job advances
 	// however busy the process is.
 	MaxPause time.Duration
-	// Margin multiplies the share the other goroutines needed (default
-	// 1.5), so that a backlog built during a slice drains.
-	Margin float64
+	// Headroom is added to the share of the processor the other goroutines
+	// needed (default 0.1), so that they do not run at full utilisation
+	// (and queue) while the job runs.
+	Headroom float64
 }
 
 func (c *Config) fill() {
@@ -51,8 +54,8 @@ func (c *Config) fill() {
 	if c.MaxPause < c.MinPause {
 		c.MaxPause = c.MinPause
 	}
-	if c.Margin <= 0 {
-		c.Margin = 1.5
+	if c.Headroom <= 0 {
+		c.Headroom = 0.1
 	}
 }
 
@@ -115,19 +118,26 @@ func (p *Pacer) Yield() {
 	t1, cpu1 := p.clock.now(), p.clock.cpu()
 	p.Pauses++
 	p.Paused += t1 - t0
-	p.pause = p.next(cpu1-cpu0, t1-t0)
+	p.pause = p.next(cpu1-cpu0, t1-t0, t1-p.sliceStart)
 	p.sliceStart = t1
 }
 
-// next is the pause after one in which the rest of the process used cpu
-// over wall: the share it needed, with the margin, over a slice.
-func (p *Pacer) next(cpu, wall time.Duration) time.Duration {
-	if wall <= 0 {
+// next is the pause after one of wall in which the rest of the process
+// used cpu, at the end of a cycle (slice and pause) of length cycle.
+func (p *Pacer) next(cpu, wall, cycle time.Duration) time.Duration {
+	if wall <= 0 || cycle <= 0 {
 		return p.cfg.MinPause
 	}
-	share := min(float64(cpu)/float64(wall)*p.cfg.Margin, 0.95)
-	if share < 0.05 {
+	switch busy := float64(cpu) / float64(wall); {
+	case busy < 0.05: // nothing else to run
 		return p.cfg.MinPause
+	case busy > 0.9: // the others used the whole pause: give them more
+		return min(max(2*p.pause, p.cfg.MinPause), p.cfg.MaxPause)
+	}
+	// The others had the work of the whole cycle done within the pause.
+	share := float64(cpu)/float64(cycle) + p.cfg.Headroom
+	if share >= 0.95 {
+		return p.cfg.MaxPause
 	}
 	d := time.Duration(float64(p.cfg.Slice) * share / (1 - share))
 	return min(max(d, p.cfg.MinPause), p.cfg.MaxPause)

@@ -5,12 +5,15 @@ import (
 	"time"
 )
 
-// fakeClock runs a Pacer on simulated time: the job works in steps, and
-// the other goroutines use load of every pause.
+// fakeClock runs a Pacer on simulated time with one processor: the other
+// goroutines bring load of work per unit of time; it queues while the job
+// runs and is done during the job's pauses, as far as they last.
 type fakeClock struct {
-	t, cpu time.Duration
-	load   float64
-	sleeps []time.Duration
+	t, cpu     time.Duration
+	load       float64
+	backlog    time.Duration
+	maxBacklog time.Duration
+	sleeps     []time.Duration
 }
 
 func (f *fakeClock) clock() clock {
@@ -19,17 +22,23 @@ func (f *fakeClock) clock() clock {
 		cpu: func() time.Duration { return f.cpu },
 		sleep: func(d time.Duration) {
 			f.sleeps = append(f.sleeps, d)
+			f.backlog += time.Duration(float64(d) * f.load)
+			done := min(f.backlog, d)
+			f.backlog -= done
 			f.t += d
-			f.cpu += time.Duration(float64(d) * f.load)
+			f.cpu += done
 		},
 	}
 }
 
 // work runs the job for d of CPU in steps of 100µs, yielding after each.
 func (f *fakeClock) work(p *Pacer, d time.Duration) {
-	for done := time.Duration(0); done < d; done += 100 * time.Microsecond {
-		f.t += 100 * time.Microsecond
-		f.cpu += 100 * time.Microsecond
+	const step = 100 * time.Microsecond
+	for done := time.Duration(0); done < d; done += step {
+		f.t += step
+		f.cpu += step
+		f.backlog += time.Duration(float64(step) * f.load)
+		f.maxBacklog = max(f.maxBacklog, f.backlog)
 		p.Yield()
 	}
 }
@@ -52,16 +61,17 @@ func TestPacerGivesWayToLoad(t *testing.T) {
 	for _, load := range []float64{0.3, 0.5, 0.7} {
 		f := &fakeClock{load: load}
 		p := newPacer(Config{}, f.clock())
-		f.work(p, 200*time.Millisecond)
-		// After the first pause the others get their share with the
-		// margin: the job's share of the time is at most 1-load.
-		jobShare := float64(200*time.Millisecond) / float64(f.t)
-		want := 1 - min(load*1.5, 0.95)
-		if jobShare > want+0.02 {
-			t.Errorf("load %.1f: the job had %.2f of the time; want at most %.2f", load, jobShare, want)
+		f.work(p, time.Second)
+		// The job gets what the others leave, less the headroom; their
+		// queue stays within a few slices.
+		jobShare := float64(time.Second) / float64(f.t)
+		t.Logf("load %.1f: job share %.3f, max queue %v, last pause %v", load, jobShare, f.maxBacklog, f.sleeps[len(f.sleeps)-1])
+		want := 1 - load - 0.1
+		if jobShare > want+0.03 || jobShare < want-0.05 {
+			t.Errorf("load %.1f: the job had %.2f of the time; want about %.2f", load, jobShare, want)
 		}
-		if jobShare < want-0.1 {
-			t.Errorf("load %.1f: the job had only %.2f of the time; want about %.2f", load, jobShare, want)
+		if f.maxBacklog > 5*time.Millisecond {
+			t.Errorf("load %.1f: the others' queue reached %v; want at most 5ms", load, f.maxBacklog)
 		}
 	}
 }
@@ -70,6 +80,9 @@ func TestPacerPauseBounded(t *testing.T) {
 	f := &fakeClock{load: 1}
 	p := newPacer(Config{MaxPause: 5 * time.Millisecond}, f.clock())
 	f.work(p, 20*time.Millisecond)
+	if last := f.sleeps[len(f.sleeps)-1]; last != 5*time.Millisecond {
+		t.Fatalf("saturated, the pause grew to %v; want MaxPause 5ms", last)
+	}
 	for _, d := range f.sleeps {
 		if d > 5*time.Millisecond {
 			t.Fatalf("paused %v; want at most MaxPause 5ms", d)
