@@ -523,35 +523,33 @@ func (m *Manager) writeSnapshot(st State) error {
 	if p == "" {
 		return nil
 	}
-	data, err := encodeState(st)
+	head, table, tail, err := stateParts(st)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p, data)
+	return writeFileAtomic(p, head, table, tail)
 }
 
-// encodeState encodes st as json.Marshal would, but splices the table in
-// as it is (canonical JSON already) instead of having encoding/json
-// validate and compact a table of possibly hundreds of MiB once more.
-func encodeState(st State) ([]byte, error) {
-	table := st.Table
+// stateParts returns what json.Marshal writes for st, in three parts:
+// before the table, the table as it is in st (canonical JSON already: not
+// validated and compacted by encoding/json once more, nor copied, as it
+// may be hundreds of MiB), and after it.
+func stateParts(st State) (head, table, tail []byte, err error) {
+	table = st.Table
 	st.Table = nil
-	head, err := json.Marshal(st)
+	all, err := json.Marshal(st)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if !hasTable(table) {
-		return head, nil
+		return all, nil, nil, nil
 	}
 	const null = `"table":null`
-	i := bytes.Index(head, []byte(null))
+	i := bytes.Index(all, []byte(null))
 	if i < 0 {
-		return nil, errors.New("BUG: encoded State lacks its table field")
+		return nil, nil, nil, errors.New("BUG: encoded State lacks its table field")
 	}
-	out := make([]byte, 0, len(head)+len(table))
-	out = append(out, head[:i+len(`"table":`)]...)
-	out = append(out, table...)
-	return append(out, head[i+len(null):]...), nil
+	return all[:i+len(`"table":`)], table, all[i+len(null):], nil
 }
 
 func scriptMap(set *policies.Set) map[string]string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -221,7 +222,13 @@ func TestStoreStateThisInstanceCannotApply(t *testing.T) {
 	}
 }
 
-func TestEncodeStateMatchesEncodingJSON(t *testing.T) {
+// encodeState joins stateParts.
+func encodeState(st State) ([]byte, error) {
+	head, table, tail, err := stateParts(st)
+	return slices.Concat(head, table, tail), err
+}
+
+func TestStatePartsMatchEncodingJSON(t *testing.T) {
 	st := State{Version: 7, Table: json.RawMessage(`{"appkeys":{"a":{"split":"on"}}}`), Scripts: map[string]string{"x": `"table":null`}, Who: "w", Action: ActionBoot}
 	got, err := encodeState(st)
 	if err != nil {

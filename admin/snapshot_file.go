@@ -73,10 +73,11 @@ func (m *Manager) logSnapshotError(err error) {
 	}
 }
 
-// writeFileAtomic replaces path with data so that a reader (or a crash)
-// sees either the old file or the new one whole: it writes a temporary
-// file in the same directory, syncs it and renames it over path.
-func writeFileAtomic(path string, data []byte) error {
+// writeFileAtomic replaces path with the concatenated parts so that a
+// reader (or a crash) sees either the old file or the new one whole: it
+// writes a temporary file in the same directory, syncs it and renames it
+// over path.
+func writeFileAtomic(path string, parts ...[]byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create the snapshot directory: %w", err)
@@ -87,9 +88,11 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // a no-op once renamed
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write the snapshot: %w", err)
+	for _, data := range parts {
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return fmt.Errorf("cannot write the snapshot: %w", err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

@@ -37,8 +37,11 @@ type member struct {
 }
 
 // parallelEncodeMin is the number of appkeys from which a table is
-// encoded on every core (a variable for tests).
-var parallelEncodeMin = 4096
+// encoded on every core, in encodeParts parts (variables for tests).
+var (
+	parallelEncodeMin = 4096
+	encodeParts       = func() int { return runtime.GOMAXPROCS(0) }
+)
 
 // encodeTable encodes t. prev, when not nil, is the encoding of the table
 // t was derived from by changing appkey changed only; every other appkey
@@ -73,15 +76,34 @@ func encode(t *splitter.Table, prev *tableJSON, names []string, same func(old, c
 	if i < 0 {
 		return nil, fmt.Errorf("BUG: an encoded policy table lacks its appkeys field: %s", head)
 	}
-	parts := make([]encodedPart, 1)
+	prefix, suffix := head[:i+len(`"appkeys":`)], head[i+len(null):]
+	enc.rest = head
+	nparts := 1
 	if len(names) >= parallelEncodeMin {
-		parts = make([]encodedPart, max(runtime.GOMAXPROCS(0), 2))
+		nparts = encodeParts()
 	}
+	if nparts <= 1 {
+		// One part is encoded straight after the head: no second copy.
+		out := make([]byte, 0, len(head)+2+encodedSize(prev, len(names)))
+		p := encodeMembers(append(append(out, prefix...), '{'), t, prev, names, same)
+		if p.missing {
+			return encode(t, nil, sortedKeys(t.Appkeys), same) // names was not t's list
+		}
+		if p.err != nil {
+			return nil, p.err
+		}
+		enc.names, enc.members = names, p.members
+		enc.data = append(append(p.data, '}'), suffix...)
+		return enc, nil
+	}
+	parts := make([]encodedPart, nparts)
 	per := (len(names) + len(parts) - 1) / len(parts)
 	var wg sync.WaitGroup
 	for k := range parts {
 		lo, hi := min(k*per, len(names)), min((k+1)*per, len(names))
-		wg.Go(func() { parts[k] = encodeMembers(t, prev, names[lo:hi], same) })
+		wg.Go(func() {
+			parts[k] = encodeMembers(make([]byte, 0, encodedSize(prev, hi-lo)), t, prev, names[lo:hi], same)
+		})
 	}
 	wg.Wait()
 	size := len(head) + 2
@@ -95,7 +117,7 @@ func encode(t *splitter.Table, prev *tableJSON, names []string, same func(old, c
 		size += len(p.data) + 1
 	}
 	out := make([]byte, 0, size)
-	out = append(out, head[:i+len(`"appkeys":`)]...)
+	out = append(out, prefix...)
 	out = append(out, '{')
 	enc.names = names
 	enc.members = make([]member, 0, len(names))
@@ -114,13 +136,21 @@ func encode(t *splitter.Table, prev *tableJSON, names []string, same func(old, c
 		}
 	}
 	out = append(out, '}')
-	enc.data = append(out, head[i+len(null):]...)
-	enc.rest = head
+	enc.data = append(out, suffix...)
 	return enc, nil
 }
 
+// encodedSize guesses the bytes of n encoded appkey members from prev.
+func encodedSize(prev *tableJSON, n int) int {
+	perAppkey := 512 // bytes, a guess when there is nothing to go by
+	if prev != nil && len(prev.names) > 0 {
+		perAppkey = len(prev.data)/len(prev.names) + 16
+	}
+	return n * perAppkey
+}
+
 // encodedPart is a run of appkey members encoded by one worker, with
-// offsets relative to its data.
+// their offsets in its data.
 type encodedPart struct {
 	data    []byte
 	members []member
@@ -128,14 +158,9 @@ type encodedPart struct {
 	err     error
 }
 
-func encodeMembers(t *splitter.Table, prev *tableJSON, names []string, same func(old, cur *splitter.Appkey) bool) encodedPart {
-	var p encodedPart
-	p.members = make([]member, 0, len(names))
-	perAppkey := 512 // bytes, a guess when there is nothing to go by
-	if prev != nil && len(prev.names) > 0 {
-		perAppkey = len(prev.data)/len(prev.names) + 16
-	}
-	p.data = make([]byte, 0, len(names)*perAppkey)
+// encodeMembers appends the members of names, separated by commas, to dst.
+func encodeMembers(dst []byte, t *splitter.Table, prev *tableJSON, names []string, same func(old, cur *splitter.Appkey) bool) encodedPart {
+	p := encodedPart{data: dst, members: make([]member, 0, len(names))}
 	// names and prev's are both sorted: walk them together (no hashing).
 	j := 0
 	if prev != nil && len(names) > 0 {

@@ -87,8 +87,9 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 		}
 		return s.Table()
 	}
-	defer func(n int) { parallelEncodeMin = n }(parallelEncodeMin)
+	defer func(n int, parts func() int) { parallelEncodeMin, encodeParts = n, parts }(parallelEncodeMin, encodeParts)
 	parallelEncodeMin = 100 // several parts even on one core's worth of appkeys
+	encodeParts = func() int { return 3 }
 	old := compile(splitter.GenerateTable(333, 3))
 	prev, err := encodeTableLike(old, nil)
 	if err != nil {
