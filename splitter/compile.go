@@ -290,7 +290,7 @@ func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
 	np := p.at("name")
 	c.name(r.Name, "rule", &np)
 	tp := p.at("type")
-	allowed, ok := typeFields[r.Type]
+	allowed, ok := typeFields(r.Type)
 	if !ok {
 		if r.Type == "" {
 			c.add(&tp, "missing rule type; want one of user, version, canary, weighted, ip, match, lua")

@@ -55,7 +55,7 @@ func decodeDoc(data []byte, f func(d *decoder)) (problems []Problem, ok bool) {
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' {
 		jr := newJSONReader(trimmed)
-		d := decoder{r: jr}
+		d := decoder{r: jr, jr: jr}
 		f(&d)
 		jerr := jr.finish()
 		if jerr == nil {
@@ -162,7 +162,8 @@ func fromYAML(y *yaml.Node, depth int, budget *int) (node, *Problem) {
 // decoder decodes the schema from a reader, collecting problems.
 type decoder struct {
 	problems
-	r reader
+	r  reader
+	jr *jsonReader // r, when it is one
 	// The decoded lists and Appkeys, carved out of shared blocks
 	// (arena.go): a table of 100k appkeys would otherwise spend much of
 	// its decoding, and of the garbage collector's time, on small
@@ -211,6 +212,19 @@ func (d *decoder) dup(seen *uint32, bit uint32, p *path) bool {
 }
 
 func (d *decoder) str(p *path) string {
+	if d.jr != nil {
+		// The JSON reader's fast path: one look at the next value, and no
+		// UTF-8 check of a string it saw was ASCII.
+		if s, ascii, ok := d.jr.stringValue(); ok && ascii {
+			return s
+		} else if ok {
+			if !utf8.ValidString(s) {
+				d.add(p, "must be valid UTF-8")
+				return ""
+			}
+			return s
+		}
+	}
 	if !d.expect(nodeString, p, "a string") {
 		return ""
 	}
@@ -367,9 +381,6 @@ func (d *decoder) appkey(p *path) *Appkey {
 			return a
 		}
 		kp := p.at(k)
-		if !d.key(k, &kp) {
-			continue
-		}
 		switch k {
 		case "split":
 			if d.dup(&seen, 1, &kp) {
@@ -412,6 +423,9 @@ func (d *decoder) appkey(p *path) *Appkey {
 			}
 			a.Rules = d.ruleArena.end()
 		default:
+			if !d.key(k, &kp) { // the known names are valid UTF-8
+				continue
+			}
 			d.add(&kp, "unknown field; want split, default_group or rules")
 			d.r.skip()
 		}
@@ -439,33 +453,67 @@ const (
 	fType
 )
 
-// ruleFieldBit returns the bit of a rule field name.
+// ruleFieldBit returns the bit of a rule field name (a switch: it runs
+// for every field of every rule of a pushed table).
 func ruleFieldBit(k string) (ruleField, bool) {
 	switch k {
 	case "name":
 		return fName, true
 	case "type":
 		return fType, true
-	}
-	for i, n := range ruleFieldNames {
-		if n == k {
-			return ruleField(1) << i, true
-		}
+	case "group":
+		return fGroup, true
+	case "users":
+		return fUsers, true
+	case "ranges":
+		return fRanges, true
+	case "suffixes":
+		return fSuffixes, true
+	case "match":
+		return fMatch, true
+	case "percent":
+		return fPercent, true
+	case "hash_on":
+		return fHashOn, true
+	case "weights":
+		return fWeights, true
+	case "cidrs":
+		return fCIDRs, true
+	case "all":
+		return fAll, true
+	case "any":
+		return fAny, true
+	case "script":
+		return fScript, true
+	case "args":
+		return fArgs, true
 	}
 	return 0, false
 }
 
+// ruleFieldNames are the names of the bits fGroup to fArgs, in order.
 var ruleFieldNames = []string{"group", "users", "ranges", "suffixes", "match", "percent", "hash_on", "weights", "cidrs", "all", "any", "script", "args"}
 
-// typeFields lists the fields each rule type takes besides name and type.
-var typeFields = map[string]ruleField{
-	TypeUser:     fGroup | fUsers | fRanges | fSuffixes,
-	TypeVersion:  fGroup | fMatch,
-	TypeCanary:   fGroup | fPercent | fHashOn,
-	TypeWeighted: fWeights | fHashOn,
-	TypeIP:       fGroup | fCIDRs,
-	TypeMatch:    fGroup | fAll | fAny,
-	TypeLua:      fScript | fArgs,
+// typeFields returns the fields a rule type takes besides name and type;
+// false for an unknown type.
+func typeFields(typ string) (ruleField, bool) {
+	switch typ {
+	case TypeUser:
+		return fGroup | fUsers | fRanges | fSuffixes, true
+	case TypeVersion:
+		return fGroup | fMatch, true
+	case TypeCanary:
+		return fGroup | fPercent | fHashOn, true
+	case TypeWeighted:
+		return fWeights | fHashOn, true
+	case TypeIP:
+		return fGroup | fCIDRs, true
+	case TypeMatch:
+		return fGroup | fAll | fAny, true
+	case TypeLua:
+		return fScript | fArgs, true
+	}
+	return 0, false
 }
 
 func fieldList(fs ruleField) string {
@@ -491,10 +539,10 @@ func (d *decoder) rule(p *path, r *Rule) {
 			break
 		}
 		kp := p.at(k)
-		if !d.key(k, &kp) {
+		field, known := ruleFieldBit(k) // a known name is valid UTF-8
+		if !known && !d.key(k, &kp) {
 			continue
 		}
-		field, known := ruleFieldBit(k)
 		if !known {
 			d.add(&kp, "unknown field; want name, type, %s", fieldList(^ruleField(0)))
 			d.r.skip()
@@ -544,7 +592,7 @@ func (d *decoder) rule(p *path, r *Rule) {
 			}
 		}
 	}
-	allowed, ok := typeFields[r.Type]
+	allowed, ok := typeFields(r.Type)
 	if !ok {
 		return // Compile reports the type
 	}

@@ -149,7 +149,7 @@ func decodePart(parts []appkeyPart, k int, jr *jsonReader, p *path) {
 	} else {
 		r.frames = append(r.frames, jsonFrame{isMap: true, started: true})
 	}
-	w := decoder{r: r, parallel: parallelNever}
+	w := decoder{r: r, jr: r, parallel: parallelNever}
 	next := k + 1
 	for {
 		q := skipJSONSpace(r.src, r.pos)

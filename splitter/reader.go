@@ -255,28 +255,63 @@ func (j *jsonReader) number() string {
 	return s[start:i]
 }
 
+// stringValue reads the next value when it is a string, and reports
+// whether it held only ASCII; ok is false, and nothing is read, when the
+// next value is not a string.
+func (j *jsonReader) stringValue() (s string, ascii, ok bool) {
+	j.skipSpace()
+	if j.pos >= len(j.src) || j.src[j.pos] != '"' {
+		return "", false, false
+	}
+	s, ascii = j.quoted()
+	return s, ascii, true
+}
+
 // string reads a JSON string at j.pos (at the opening quote).
 func (j *jsonReader) string() string {
+	s, _ := j.quoted()
+	return s
+}
+
+// stringByte says which bytes end the plain run of a JSON string: the
+// quote, a backslash, control characters, and bytes of non-ASCII UTF-8
+// (to tell ASCII strings, which need no UTF-8 check).
+var stringByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80
+	}
+	return t
+}()
+
+// quoted reads a JSON string at j.pos (at the opening quote), and
+// reports whether its text was ASCII without escapes.
+func (j *jsonReader) quoted() (string, bool) {
 	j.pos++ // the quote
 	start := j.pos
 	s := j.src
+	ascii := true
 	for i := start; i < len(s); i++ {
-		switch c := s[i]; {
+		c := s[i]
+		if !stringByte[c] {
+			continue
+		}
+		switch {
 		case c == '"':
 			j.pos = i + 1
-			return s[start:i]
+			return s[start:i], ascii
 		case c == '\\':
 			j.pos = i
-			return j.unescape(start)
+			return j.unescape(start), false
 		case c < 0x20:
 			j.pos = i
 			j.fail("control character in a string")
-			return ""
+			return "", false
 		}
+		ascii = false
 	}
 	j.pos = len(s)
 	j.fail("unterminated string")
-	return ""
+	return "", false
 }
 
 func (j *jsonReader) unescape(start int) string {

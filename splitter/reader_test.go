@@ -1,0 +1,32 @@
+package splitter
+
+import (
+	"testing"
+	"unicode/utf8"
+)
+
+// stringValue says a string was ASCII only when it was (the decoder then
+// skips its UTF-8 check), and reads only strings.
+func TestJSONReaderStringValue(t *testing.T) {
+	f := func(doc, want string, wantASCII, wantOK bool) {
+		t.Helper()
+		j := newJSONReader([]byte(doc))
+		s, ascii, ok := j.stringValue()
+		if s != want || ascii != wantASCII || ok != wantOK {
+			t.Fatalf("stringValue(%q) = %q, %v, %v; want %q, %v, %v", doc, s, ascii, ok, want, wantASCII, wantOK)
+		}
+		if ascii && !utf8.ValidString(s) {
+			t.Fatalf("stringValue(%q): ASCII but not valid UTF-8", doc)
+		}
+	}
+	f(" \"plain ~\x7f\"", "plain ~\x7f", true, true)
+	f(`""`, "", true, true)
+	f(`"é"`, "é", false, true)
+	f("\"\xff\"", "\xff", false, true)
+	f("\"a\xc3\"", "a\xc3", false, true)
+	f(`"\u0041"`, "A", false, true)
+	f(`"a\nb"`, "a\nb", false, true)
+	f(`7`, "", false, false)
+	f(`{"a":1}`, "", false, false)
+	f(``, "", false, false)
+}
