@@ -80,7 +80,7 @@ func Compile(t *Table, version uint64, env Env) (*Snapshot, error) {
 		return nil, &ValidationError{Problems: []Problem{{Message: "no table"}}}
 	}
 	c := compiler{env: env, checkEnv: true}
-	s := c.table(t, version)
+	s := c.table(t, version, nil)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -91,12 +91,13 @@ func Compile(t *Table, version uint64, env Env) (*Snapshot, error) {
 // steps in one *ValidationError: what an admin push needs.
 func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
 	var t *Table
-	list, ok := decodeDoc(data, func(d *decoder) { t = d.table() })
+	var order []namedAppkey
+	list, ok := decodeDoc(data, func(d *decoder) { t, order = d.table(), d.order })
 	if !ok {
 		return nil, &ValidationError{Problems: list}
 	}
 	c := compiler{env: env, checkEnv: true}
-	s := c.table(t, version)
+	s := c.table(t, version, order)
 	if len(list)+len(c.list) > 0 {
 		return nil, &ValidationError{Problems: sortProblems(mergeProblems(list, c.list))}
 	}
@@ -109,12 +110,13 @@ func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
 // together in a *ValidationError.
 func ParseTable(data []byte) (*Table, error) {
 	var t *Table
-	list, ok := decodeDoc(data, func(d *decoder) { t = d.table() })
+	var order []namedAppkey
+	list, ok := decodeDoc(data, func(d *decoder) { t, order = d.table(), d.order })
 	if !ok {
 		return nil, &ValidationError{Problems: list}
 	}
 	var c compiler
-	c.table(t, 0)
+	c.table(t, 0, order)
 	if list := mergeProblems(list, c.list); len(list) > 0 {
 		return nil, &ValidationError{Problems: sortProblems(list)}
 	}
@@ -140,7 +142,16 @@ func ParseAppkey(data []byte) (*Appkey, error) {
 	return a, nil
 }
 
-func (c *compiler) table(t *Table, version uint64) *Snapshot {
+// namedAppkey is an appkey's entry with its name.
+type namedAppkey struct {
+	name string
+	a    *Appkey
+}
+
+// table compiles t. order, when not nil, lists t's appkeys as they were
+// decoded (in document order: sorted already when the document is
+// canonical JSON, which spares the sort).
+func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapshot {
 	var root path
 	if t.DefaultGroup != "" {
 		p := root.at("default_group")
@@ -151,17 +162,19 @@ func (c *compiler) table(t *Table, version uint64) *Snapshot {
 		c.add(&ap, "has %d appkeys; at most %d are allowed", len(t.Appkeys), MaxAppkeys)
 		return nil
 	}
-	type named struct {
-		name string
-		a    *Appkey
-	}
-	list := make([]named, 0, len(t.Appkeys))
-	for name, a := range t.Appkeys {
-		list = append(list, named{name, a})
+	list := order
+	if len(list) != len(t.Appkeys) {
+		list = make([]namedAppkey, 0, len(t.Appkeys))
+		for name, a := range t.Appkeys {
+			list = append(list, namedAppkey{name, a})
+		}
 	}
 	// Sorted: problems come out in a stable order, and the entries slice
 	// is laid out the same way for the same table.
-	slices.SortFunc(list, func(a, b named) int { return strings.Compare(a.name, b.name) })
+	byName := func(a, b namedAppkey) int { return strings.Compare(a.name, b.name) }
+	if !slices.IsSortedFunc(list, byName) {
+		slices.SortFunc(list, byName)
+	}
 	names := make([]string, len(list))
 	for i := range list {
 		names[i] = list[i].name

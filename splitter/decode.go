@@ -172,6 +172,8 @@ type decoder struct {
 	ruleArena   arena[Rule]
 	stringArena arena[string]
 	condArena   arena[Condition]
+	// order lists the table's appkeys as decoded (table).
+	order []namedAppkey
 	// parallel says whether a large JSON table's appkeys may be decoded
 	// on several goroutines (decode_parallel.go).
 	parallel parallelMode
@@ -363,7 +365,9 @@ func (d *decoder) appkeys(t *Table, p *path) {
 			d.r.skip()
 			continue
 		}
-		t.Appkeys[name] = d.appkey(&ap)
+		a := d.appkey(&ap)
+		t.Appkeys[name] = a
+		d.order = append(d.order, namedAppkey{name, a})
 	}
 }
 

@@ -116,6 +116,7 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 		return false
 	}
 	t.Appkeys = make(map[string]*Appkey, n) // was empty
+	d.order = make([]namedAppkey, 0, n)
 	for k := 0; k < len(parts); k = parts[k].next {
 		pt := &parts[k]
 		lo := 0
@@ -128,6 +129,7 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 				d.add(&ap, "duplicate key")
 			default:
 				t.Appkeys[e.name] = e.found
+				d.order = append(d.order, namedAppkey{e.name, e.found})
 				d.list = append(d.list, pt.list[lo:e.probs]...)
 			}
 			lo = e.probs

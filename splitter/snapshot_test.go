@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -364,4 +366,48 @@ func TestConcurrentDecide(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// CompileBytes takes the appkeys in document order and sorts them only
+// when they are not sorted already: any order compiles the same snapshot.
+func TestCompileBytesAnyAppkeyOrder(t *testing.T) {
+	tab := GenerateTable(500, 9)
+	tab.Version = 1 // as the compiled table has it
+	canonical, err := json.Marshal(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(tab.Appkeys))
+	for name := range tab.Appkeys {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	slices.Reverse(names)
+	var b strings.Builder
+	b.WriteString(`{"version":1,"default_group":"stable","appkeys":{`)
+	for i, name := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		entry, _ := json.Marshal(tab.Appkeys[name])
+		fmt.Fprintf(&b, "%q:%s", name, entry)
+	}
+	b.WriteString(`}}`)
+	for _, doc := range []string{string(canonical), b.String()} {
+		s, err := CompileBytes([]byte(doc), 1, GenEnv())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tableJSON(t, s); got != string(canonical) {
+			t.Fatalf("table differs:\n got %.200s\nwant %.200s", got, canonical)
+		}
+		if !slices.IsSortedFunc(s.entries, func(a, b *entry) int { return strings.Compare(a.name, b.name) }) {
+			t.Fatal("entries are not sorted by name")
+		}
+		for i, e := range s.entries {
+			if j, ok := s.idx.lookup(e.name); !ok || int(j) != i {
+				t.Fatalf("index: %s at %d, %v; want %d", e.name, j, ok, i)
+			}
+		}
+	}
 }
