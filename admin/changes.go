@@ -158,7 +158,7 @@ func (m *Manager) PushTable(ctx context.Context, a Actor, body []byte, ifMatch u
 			return nil, err
 		}
 		// Appkeys the push leaves as they are keep their bytes.
-		enc, err := encodeTableLike(snap.Table(), prev)
+		enc, err := encodeTableLike(snap, prev)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +249,7 @@ func (m *Manager) planFromSnapshot(cur State, snap *splitter.Snapshot, name stri
 	if err != nil {
 		return nil, err
 	}
-	enc, err := encodeTable(next.Table(), prev, name)
+	enc, err := encodeTable(next, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +267,7 @@ func (m *Manager) encoding(snap *splitter.Snapshot) (*tableJSON, error) {
 	if m.enc != nil && m.enc.table == snap.Table() {
 		return m.enc, nil
 	}
-	enc, err := encodeTableLike(snap.Table(), nil)
+	enc, err := encodeTableLike(snap, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -315,7 +315,7 @@ func (m *Manager) bootLocal() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("invalid table file %q: %w", m.cfg.TablePath, err)
 	}
-	enc, err := encodeTable(snap.Table(), nil, "")
+	enc, err := encodeTable(snap, nil)
 	if err != nil {
 		return false, err
 	}
@@ -414,7 +414,7 @@ func (m *Manager) install(st State, snap *splitter.Snapshot, set *policies.Set, 
 		st.Scripts = map[string]string{}
 	}
 	if m.enc != nil && snap != nil && bytes.Equal(st.Table, m.cur.Table) {
-		m.enc = m.enc.rebind(snap.Table()) // the same table compiled again (as another version)
+		m.enc = m.enc.rebind(snap) // the same table compiled again (as another version)
 	} else {
 		m.enc = nil
 	}

@@ -43,23 +43,25 @@ var (
 	encodeParts       = func() int { return runtime.GOMAXPROCS(0) }
 )
 
-// encodeTable encodes t. prev, when not nil, is the encoding of the table
-// t was derived from by changing appkey changed only; every other appkey
-// whose *Appkey is unchanged is copied from it.
-func encodeTable(t *splitter.Table, prev *tableJSON, changed string) (*tableJSON, error) {
-	return encode(t, prev, appkeyNames(t, prev, changed), func(a, b *splitter.Appkey) bool { return a == b })
+// encodeTable encodes s's table. prev, when not nil, is the encoding of
+// the table s was derived from by a change to one appkey; every other
+// appkey whose *Appkey is unchanged is copied from it.
+func encodeTable(s *splitter.Snapshot, prev *tableJSON) (*tableJSON, error) {
+	return encode(s, prev, func(a, b *splitter.Appkey) bool { return a == b })
 }
 
-// encodeTableLike encodes t, a table decoded afresh (a push), copying from
-// prev (when not nil) the bytes of every appkey whose entry is equal in
-// content (sameAppkey).
-func encodeTableLike(t *splitter.Table, prev *tableJSON) (*tableJSON, error) {
-	return encode(t, prev, sameNames(t, prev), sameAppkey)
+// encodeTableLike encodes s's table, decoded afresh (a push), copying
+// from prev (when not nil) the bytes of every appkey whose entry is equal
+// in content (sameAppkey).
+func encodeTableLike(s *splitter.Snapshot, prev *tableJSON) (*tableJSON, error) {
+	return encode(s, prev, sameAppkey)
 }
 
-// encode encodes t, whose appkeys sorted are names, copying an appkey's
-// bytes from prev when same says its entry in prev writes the same JSON.
-func encode(t *splitter.Table, prev *tableJSON, names []string, same func(old, cur *splitter.Appkey) bool) (*tableJSON, error) {
+// encode encodes s's table, walking its appkeys in name order
+// (Snapshot.AppkeyAt), and copying an appkey's bytes from prev when same
+// says its entry in prev writes the same JSON.
+func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.Appkey) bool) (*tableJSON, error) {
+	t := s.Table()
 	c := *t
 	c.Version, c.Appkeys = 0, nil
 	head, err := json.Marshal(&c)
@@ -78,39 +80,35 @@ func encode(t *splitter.Table, prev *tableJSON, names []string, same func(old, c
 	}
 	prefix, suffix := head[:i+len(`"appkeys":`)], head[i+len(null):]
 	enc.rest = head
+	n := s.Len()
+	enc.names = make([]string, n)
 	nparts := 1
-	if len(names) >= parallelEncodeMin {
+	if n >= parallelEncodeMin {
 		nparts = encodeParts()
 	}
 	if nparts <= 1 {
 		// One part is encoded straight after the head: no second copy.
-		out := make([]byte, 0, len(head)+2+encodedSize(prev, len(names)))
-		p := encodeMembers(append(append(out, prefix...), '{'), t, prev, names, same)
-		if p.missing {
-			return encode(t, nil, sortedKeys(t.Appkeys), same) // names was not t's list
-		}
+		out := make([]byte, 0, len(head)+2+encodedSize(prev, n))
+		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, prev, same)
 		if p.err != nil {
 			return nil, p.err
 		}
-		enc.names, enc.members = names, p.members
+		enc.members = p.members
 		enc.data = append(append(p.data, '}'), suffix...)
 		return enc, nil
 	}
 	parts := make([]encodedPart, nparts)
-	per := (len(names) + len(parts) - 1) / len(parts)
+	per := (n + len(parts) - 1) / len(parts)
 	var wg sync.WaitGroup
 	for k := range parts {
-		lo, hi := min(k*per, len(names)), min((k+1)*per, len(names))
+		lo, hi := min(k*per, n), min((k+1)*per, n)
 		wg.Go(func() {
-			parts[k] = encodeMembers(make([]byte, 0, encodedSize(prev, hi-lo)), t, prev, names[lo:hi], same)
+			parts[k] = encodeMembers(make([]byte, 0, encodedSize(prev, hi-lo)), s, lo, hi, enc.names, prev, same)
 		})
 	}
 	wg.Wait()
 	size := len(head) + 2
 	for _, p := range parts {
-		if p.missing {
-			return encode(t, nil, sortedKeys(t.Appkeys), same) // names was not t's list
-		}
 		if p.err != nil {
 			return nil, p.err
 		}
@@ -119,8 +117,7 @@ func encode(t *splitter.Table, prev *tableJSON, names []string, same func(old, c
 	out := make([]byte, 0, size)
 	out = append(out, prefix...)
 	out = append(out, '{')
-	enc.names = names
-	enc.members = make([]member, 0, len(names))
+	enc.members = make([]member, 0, n)
 	for _, p := range parts {
 		if len(p.members) == 0 {
 			continue
@@ -154,27 +151,26 @@ func encodedSize(prev *tableJSON, n int) int {
 type encodedPart struct {
 	data    []byte
 	members []member
-	missing bool // a name is not in the table
 	err     error
 }
 
-// encodeMembers appends the members of names, separated by commas, to dst.
-func encodeMembers(dst []byte, t *splitter.Table, prev *tableJSON, names []string, same func(old, cur *splitter.Appkey) bool) encodedPart {
-	p := encodedPart{data: dst, members: make([]member, 0, len(names))}
-	// names and prev's are both sorted: walk them together (no hashing).
+// encodeMembers appends the members of s's appkeys lo to hi-1, separated
+// by commas, to dst, and sets their names in names.
+func encodeMembers(dst []byte, s *splitter.Snapshot, lo, hi int, names []string, prev *tableJSON, same func(old, cur *splitter.Appkey) bool) encodedPart {
+	p := encodedPart{data: dst, members: make([]member, 0, hi-lo)}
+	// The appkeys and prev's names are both sorted: walk them together
+	// (no hashing).
 	j := 0
-	if prev != nil && len(names) > 0 {
-		j, _ = slices.BinarySearch(prev.names, names[0])
+	if prev != nil && lo < hi {
+		first, _ := s.AppkeyAt(lo)
+		j, _ = slices.BinarySearch(prev.names, first)
 	}
-	for k, name := range names {
-		if k > 0 {
+	for k := lo; k < hi; k++ {
+		if k > lo {
 			p.data = append(p.data, ',')
 		}
-		a, listed := t.Appkeys[name]
-		if !listed {
-			p.missing = true
-			return p
-		}
+		name, a := s.AppkeyAt(k)
+		names[k] = name
 		off := len(p.data)
 		if pm, ok := prev.member(name, &j); ok && same(pm.a, a) {
 			p.data = append(p.data, prev.data[pm.off:pm.end]...)
@@ -183,8 +179,9 @@ func encodeMembers(dst []byte, t *splitter.Table, prev *tableJSON, names []strin
 		}
 		p.data = append(splitter.AppendJSONString(p.data, name), ':')
 		val := len(p.data)
-		if p.data, p.err = appendAppkey(p.data, a); p.err != nil {
-			p.err = fmt.Errorf("BUG: cannot encode appkey %q: %w", name, p.err)
+		var err error
+		if p.data, err = appendAppkey(p.data, a); err != nil {
+			p.err = fmt.Errorf("BUG: cannot encode appkey %q: %w", name, err)
 			return p
 		}
 		p.members = append(p.members, member{a: a, off: off, val: val, end: len(p.data)})
@@ -225,18 +222,20 @@ func appendAppkey(dst []byte, a *splitter.Appkey) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// rebind returns e for t, a table compiled again from e.data (so equal in
-// content, with other pointers); nil when t does not list e's appkeys.
-func (e *tableJSON) rebind(t *splitter.Table) *tableJSON {
-	if e.null != (t.Appkeys == nil) || len(e.names) != len(t.Appkeys) {
+// rebind returns e for s, whose table was compiled again from e.data (so
+// equal in content, with other pointers); nil when s does not list e's
+// appkeys.
+func (e *tableJSON) rebind(s *splitter.Snapshot) *tableJSON {
+	t := s.Table()
+	if e.null != (t.Appkeys == nil) || len(e.names) != s.Len() {
 		return nil
 	}
 	r := *e
 	r.table = t
 	r.members = slices.Clone(e.members)
 	for i, name := range e.names {
-		a, ok := t.Appkeys[name]
-		if !ok {
+		got, a := s.AppkeyAt(i)
+		if got != name {
 			return nil
 		}
 		r.members[i].a = a
@@ -258,45 +257,6 @@ func (e *tableJSON) member(name string, j *int) (member, bool) {
 		return e.members[*j], true
 	}
 	return member{}, false
-}
-
-// appkeyNames returns t's appkey names sorted: from prev's list with
-// changed added or removed when that accounts for all of them, else by
-// sorting.
-func appkeyNames(t *splitter.Table, prev *tableJSON, changed string) []string {
-	if prev != nil {
-		names := prev.names
-		pos, had := slices.BinarySearch(names, changed)
-		_, has := t.Appkeys[changed]
-		switch {
-		case has && !had:
-			names = slices.Insert(slices.Clone(names), pos, changed)
-		case !has && had:
-			names = slices.Delete(slices.Clone(names), pos, pos+1)
-		}
-		if len(names) == len(t.Appkeys) {
-			return names
-		}
-	}
-	return sortedKeys(t.Appkeys)
-}
-
-// sameNames returns t's appkey names sorted: prev's list when t lists
-// the same appkeys (a push that adds or removes none), else by sorting.
-func sameNames(t *splitter.Table, prev *tableJSON) []string {
-	if prev != nil && len(prev.names) == len(t.Appkeys) {
-		all := true
-		for _, name := range prev.names {
-			if _, ok := t.Appkeys[name]; !ok {
-				all = false
-				break
-			}
-		}
-		if all {
-			return prev.names
-		}
-	}
-	return sortedKeys(t.Appkeys)
 }
 
 // diffEncodings is diffTables for two encoded tables: it compares their

@@ -26,7 +26,7 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := encodeTable(snap.Table(), nil, "")
+	enc, err := encodeTable(snap, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		nenc, err := encodeTable(next.Table(), enc, st.name)
+		nenc, err := encodeTable(next, enc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,13 +64,15 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 		snap, enc = next, nenc
 	}
 
-	empty, err := encodeTable(&splitter.Table{DefaultGroup: "stable"}, nil, "")
-	if err != nil || string(empty.data) != want(t, &splitter.Table{DefaultGroup: "stable"}) {
-		t.Fatalf("a table without appkeys: got %s, %v", empty.data, err)
-	}
-	noKeys := &splitter.Table{Appkeys: map[string]*splitter.Appkey{}}
-	if e, _ := encodeTable(noKeys, nil, ""); string(e.data) != want(t, noKeys) {
-		t.Fatalf("an empty appkeys map: got %s; want %s", e.data, want(t, noKeys))
+	for _, tab := range []*splitter.Table{{DefaultGroup: "stable"}, {Appkeys: map[string]*splitter.Appkey{}}} {
+		s, err := splitter.Compile(tab, 1, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := encodeTable(s, nil)
+		if err != nil || string(e.data) != want(t, s.Table()) {
+			t.Fatalf("a table without appkeys (%v): got %s, %v; want %s", tab.Appkeys, e.data, err, want(t, s.Table()))
+		}
 	}
 }
 
@@ -80,12 +82,12 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 	env := splitter.GenEnv()
 	marshal := func(tab *splitter.Table) string { return marshalTable(t, tab) }
-	compile := func(tab *splitter.Table) *splitter.Table {
+	compile := func(tab *splitter.Table) *splitter.Snapshot {
 		s, err := splitter.Compile(tab, 1, env)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s.Table()
+		return s
 	}
 	defer func(n int, parts func() int) { parallelEncodeMin, encodeParts = n, parts }(parallelEncodeMin, encodeParts)
 	parallelEncodeMin = 100 // several parts even on one core's worth of appkeys
@@ -95,19 +97,19 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := string(prev.data), marshal(old); got != want {
+	if got, want := string(prev.data), marshal(old.Table()); got != want {
 		t.Fatalf("parallel encoding differs from encoding/json:\n got %.300s\nwant %.300s", got, want)
 	}
 	f := func(what string, change func(*splitter.Table)) {
 		t.Helper()
-		next := old.Clone() // equal content, other pointers
-		change(next)
-		next = compile(next)
+		tab := old.Table().Clone() // equal content, other pointers
+		change(tab)
+		next := compile(tab)
 		enc, err := encodeTableLike(next, prev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := string(enc.data), marshal(next); got != want {
+		if got, want := string(enc.data), marshal(next.Table()); got != want {
 			t.Fatalf("%s: encoding differs from encoding/json", what)
 		}
 		gb, ga := diffEncodings(prev, enc)
@@ -253,7 +255,7 @@ func TestDiffEncodingsMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		enc, err := encodeTableLike(s.Table(), nil)
+		enc, err := encodeTableLike(s, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

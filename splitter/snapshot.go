@@ -72,6 +72,15 @@ func (s *Snapshot) Table() *Table { return s.table }
 // Len returns the number of appkeys listed.
 func (s *Snapshot) Len() int { return len(s.entries) }
 
+// AppkeyAt returns the i-th appkey listed, in name order (as encoding/json
+// orders map keys), and its entry in Table().Appkeys, for 0 <= i < Len():
+// a walk over the table in order without a map lookup per appkey. The
+// entry must not be modified.
+func (s *Snapshot) AppkeyAt(i int) (string, *Appkey) {
+	e := s.entries[i]
+	return e.name, e.src
+}
+
 func (s *Snapshot) lookup(appkey string) *entry {
 	i, ok := s.idx.lookup(appkey)
 	if !ok || int(i) >= len(s.entries) {
