@@ -279,22 +279,25 @@ func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) 
 	}
 	// Both name lists are sorted: walk them together.
 	var changed []memberPair
-	size := 0
+	bsize, asize := 0, 0 // bytes of each side's members, at most
 	bn, an := before.names, after.names
 	for i, j := 0, 0; i < len(bn) || j < len(an); {
 		switch {
 		case j == len(an) || i < len(bn) && bn[i] < an[j]: // removed
 			changed = append(changed, memberPair{i, -1})
-			size += 2 * (before.members[i].end - before.members[i].off)
+			n := before.members[i].end - before.members[i].off
+			bsize, asize = bsize+n, asize+n
 			i++
 		case i == len(bn) || an[j] < bn[i]: // added
 			changed = append(changed, memberPair{-1, j})
-			size += 2 * (after.members[j].end - after.members[j].off)
+			n := after.members[j].end - after.members[j].off
+			bsize, asize = bsize+n, asize+n
 			j++
 		default:
 			if !bytes.Equal(before.value(i), after.value(j)) {
 				changed = append(changed, memberPair{i, j})
-				size += before.members[i].end - before.members[i].off + after.members[j].end - after.members[j].off
+				bsize += before.members[i].end - before.members[i].off
+				asize += after.members[j].end - after.members[j].off
 			}
 			i++
 			j++
@@ -303,10 +306,10 @@ func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) 
 	if len(changed) == 0 {
 		return appendDiffObject(nil, bd, nil, nil, nil, 0), appendDiffObject(nil, ad, nil, nil, nil, 0)
 	}
-	// Each side gets about its share of size (a member on the other
-	// side's only stands for "name":null here).
-	bk := make([]byte, 0, size/2+len(changed)+64)
-	ak := make([]byte, 0, size/2+len(changed)+64)
+	// Room for the members, their commas and the rest, so that a side of
+	// tens of MB is written without growing.
+	bk := make([]byte, 0, bsize+len(changed)+len(before.rest)+64)
+	ak := make([]byte, 0, asize+len(changed)+len(after.rest)+64)
 	bk = appendDiffObject(bk, bd, before, after, changed, 0)
 	ak = appendDiffObject(ak, ad, after, before, changed, 1)
 	return bk, ak
