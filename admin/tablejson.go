@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"switchyard/splitter"
@@ -250,11 +251,14 @@ func (e *tableJSON) member(name string, j *int) (member, bool) {
 	if e == nil {
 		return member{}, false
 	}
-	for *j < len(e.names) && e.names[*j] < name {
-		*j++
-	}
-	if *j < len(e.names) && e.names[*j] == name {
-		return e.members[*j], true
+	for ; *j < len(e.names); *j++ {
+		// Equal first: walking an unchanged list of names, that is one
+		// comparison per name instead of two.
+		if n := e.names[*j]; n == name {
+			return e.members[*j], true
+		} else if n > name {
+			break
+		}
 	}
 	return member{}, false
 }
@@ -282,13 +286,22 @@ func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) 
 	bsize, asize := 0, 0 // bytes of each side's members, at most
 	bn, an := before.names, after.names
 	for i, j := 0, 0; i < len(bn) || j < len(an); {
+		c := 0 // how bn[i] compares to an[j], a missing one last
 		switch {
-		case j == len(an) || i < len(bn) && bn[i] < an[j]: // removed
+		case i == len(bn):
+			c = 1
+		case j == len(an):
+			c = -1
+		default:
+			c = strings.Compare(bn[i], an[j])
+		}
+		switch {
+		case c < 0: // removed
 			changed = append(changed, memberPair{i, -1})
 			n := before.members[i].end - before.members[i].off
 			bsize, asize = bsize+n, asize+n
 			i++
-		case i == len(bn) || an[j] < bn[i]: // added
+		case c > 0: // added
 			changed = append(changed, memberPair{-1, j})
 			n := after.members[j].end - after.members[j].off
 			bsize, asize = bsize+n, asize+n

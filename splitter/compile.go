@@ -47,7 +47,28 @@ type compiler struct {
 	luaGroups map[string]string
 	bindMu    *sync.Mutex // serialises Env.Scripts.Bind across workers
 	problems
-	mem compiled
+	mem      compiled
+	interned map[string]string // internName's answers, looked up without a lock
+}
+
+// maxLocalInterned bounds a compiler's own copy of internName's answers.
+const maxLocalInterned = 4096
+
+// intern is internName with a compiler-local memo in front of the
+// process-wide sync.Map: names repeat on every appkey, and a plain map
+// answers several times faster.
+func (c *compiler) intern(s string) string {
+	if v, ok := c.interned[s]; ok {
+		return v
+	}
+	v := internName(s)
+	if c.interned == nil {
+		c.interned = make(map[string]string)
+	}
+	if len(c.interned) < maxLocalInterned {
+		c.interned[v] = v
+	}
+	return v
 }
 
 // compiled holds the arenas a compiler carves a snapshot's entries and
@@ -269,14 +290,14 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *
 		return nil
 	}
 	e := c.mem.entries.one()
-	*e = entry{name: name, split: bool(a.Split), defaultGroup: internName(a.DefaultGroup), src: a}
+	*e = entry{name: name, split: bool(a.Split), defaultGroup: c.intern(a.DefaultGroup), src: a}
 	dp := p.at("default_group")
 	if a.DefaultGroup != "" {
 		c.group(a.DefaultGroup, &dp)
 	} else if tableDefault == "" && c.checkEnv {
 		c.add(&dp, "missing: set it, or the table's default_group")
 	} else {
-		e.defaultGroup = internName(tableDefault)
+		e.defaultGroup = c.intern(tableDefault)
 	}
 	rp := p.at("rules")
 	if len(a.Rules) > MaxRules {
@@ -287,7 +308,7 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *
 	for i := range a.Rules {
 		r := &a.Rules[i]
 		ip := rp.idx(i)
-		e.rules[i] = compiledRule{name: internName(r.Name), m: c.rule(name, r, &ip)}
+		e.rules[i] = compiledRule{name: c.intern(r.Name), m: c.rule(name, r, &ip)}
 		for j := range i {
 			if a.Rules[j].Name == r.Name && r.Name != "" {
 				np := ip.at("name")
@@ -317,7 +338,7 @@ func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
 	if allowed&fGroup != 0 {
 		gp := p.at("group")
 		if c.group(r.Group, &gp) {
-			group = internName(r.Group)
+			group = c.intern(r.Group)
 		}
 	}
 	switch r.Type {
@@ -511,7 +532,7 @@ func (c *compiler) weightedRule(appkey string, r *Rule, p *path) matcher {
 			bad = true
 			c.add(&gp, "weight must be at most %d; got %d", maxWeight, wt)
 		case wt > 0:
-			w.groups = append(w.groups, internName(g))
+			w.groups = append(w.groups, c.intern(g))
 			w.weights = append(w.weights, wt)
 			w.total += wt
 		}

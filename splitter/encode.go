@@ -207,7 +207,7 @@ func AppendJSONString(dst []byte, s string) []byte {
 	start := 0 // s[start:i] is still to be copied
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}
@@ -248,6 +248,16 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// jsonSafe says which ASCII bytes encoding/json writes as they are in a
+// string: not controls, quotes, backslashes, nor <, > and & (escaped for
+// HTML).
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendFloat appends a finite f as encoding/json writes a float64: the
 // shortest decimal that reads back as f, in exponent form (with at least
