@@ -394,8 +394,11 @@ func hasTable(raw json.RawMessage) bool {
 	return len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
 }
 
+// env is what a table is compiled against: the configured groups, the
+// scripts set, and the snapshot in force, whose appkey index a table
+// listing the same appkeys shares.
 func (m *Manager) env(set *policies.Set) splitter.Env {
-	return splitter.Env{Groups: m.cfg.Groups, Scripts: set}
+	return splitter.Env{Groups: m.cfg.Groups, Scripts: set, Base: m.snap.Load()}
 }
 
 // installState compiles st and puts it in force.

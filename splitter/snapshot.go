@@ -72,6 +72,20 @@ func (s *Snapshot) Table() *Table { return s.table }
 // Len returns the number of appkeys listed.
 func (s *Snapshot) Len() int { return len(s.entries) }
 
+// listsExactly reports whether s lists exactly the appkeys names, which
+// are sorted: then an index of s serves a snapshot of names too.
+func (s *Snapshot) listsExactly(names []string) bool {
+	if len(s.entries) != len(names) {
+		return false
+	}
+	for i, e := range s.entries {
+		if e.name != names[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // AppkeyAt returns the i-th appkey listed, in name order (as encoding/json
 // orders map keys), and its entry in Table().Appkeys, for 0 <= i < Len():
 // a walk over the table in order without a map lookup per appkey. The

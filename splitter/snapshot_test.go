@@ -411,3 +411,36 @@ func TestCompileBytesAnyAppkeyOrder(t *testing.T) {
 		}
 	}
 }
+
+// A table compiled with Env.Base shares the base's index when it lists
+// the same appkeys, and builds its own otherwise; either way every appkey
+// is found at its place.
+func TestCompileSharesBaseIndex(t *testing.T) {
+	env := GenEnv()
+	base, err := Compile(GenerateTable(300, 1), 1, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Base = base
+	same, err := CompileBytes([]byte(genTableJSON(t, 300, 2)), 2, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := GenerateTable(300, 2)
+	other.Appkeys["app-000300"] = other.Appkeys["app-000299"]
+	delete(other.Appkeys, "app-000299")
+	moved, err := Compile(other, 3, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.idx != base.idx || moved.idx == base.idx {
+		t.Fatalf("same appkeys share the index: %v; other appkeys: %v; want true, false", same.idx == base.idx, moved.idx == base.idx)
+	}
+	for _, s := range []*Snapshot{same, moved} {
+		for i, e := range s.entries {
+			if j, ok := s.idx.lookup(e.name); !ok || int(j) != i {
+				t.Fatalf("version %d: %s at %d, %v; want %d", s.Version(), e.name, j, ok, i)
+			}
+		}
+	}
+}
