@@ -158,7 +158,7 @@ func (m *Manager) PushTable(ctx context.Context, a Actor, body []byte, ifMatch u
 			return nil, err
 		}
 		// Appkeys the push leaves as they are keep their bytes.
-		enc, err := encodeTableLike(snap, prev)
+		enc, err := encodeTableLike(snap, prev, m.pace())
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +170,7 @@ func (m *Manager) PushTable(ctx context.Context, a Actor, body []byte, ifMatch u
 			return splitter.Compile(snap.Table().Clone(), v, m.env(set))
 		}}
 		if prev != nil {
-			p.before, p.after = diffEncodings(prev, enc)
+			p.before, p.after = diffEncodings(prev, enc, m.pace())
 		} else {
 			p.before, p.after = diffTables(cur.Table, canon)
 		}
@@ -249,7 +249,7 @@ func (m *Manager) planFromSnapshot(cur State, snap *splitter.Snapshot, name stri
 	if err != nil {
 		return nil, err
 	}
-	enc, err := encodeTable(next, prev)
+	enc, err := encodeTable(next, prev, m.pace())
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +267,7 @@ func (m *Manager) encoding(snap *splitter.Snapshot) (*tableJSON, error) {
 	if m.enc != nil && m.enc.table == snap.Table() {
 		return m.enc, nil
 	}
-	enc, err := encodeTableLike(snap, nil)
+	enc, err := encodeTableLike(snap, nil, m.pace())
 	if err != nil {
 		return nil, err
 	}

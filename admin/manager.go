@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"switchyard/admin/pace"
 	"switchyard/policies"
 	"switchyard/splitter"
 )
@@ -61,6 +62,12 @@ type ManagerConfig struct {
 	// StoreTimeout bounds each store call (default 2m: a large table takes
 	// a while; the store applies its own, shorter, per-operation limits).
 	StoreTimeout time.Duration
+	// Unpaced lets compiling and encoding a table take the processor for
+	// as long as they need. By default they give way to request handling
+	// (switchyard/admin/pace): on a gateway serving traffic on one core a
+	// push of 100k appkeys would otherwise hold every request for its
+	// whole duration.
+	Unpaced bool
 }
 
 // Actor is who asks for a change: a token's name and role.
@@ -315,7 +322,7 @@ func (m *Manager) bootLocal() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("invalid table file %q: %w", m.cfg.TablePath, err)
 	}
-	enc, err := encodeTable(snap, nil)
+	enc, err := encodeTable(snap, nil, m.pace())
 	if err != nil {
 		return false, err
 	}
@@ -398,8 +405,19 @@ func hasTable(raw json.RawMessage) bool {
 // scripts set, and the snapshot in force, whose appkey index a table
 // listing the same appkeys shares.
 func (m *Manager) env(set *policies.Set) splitter.Env {
-	return splitter.Env{Groups: m.cfg.Groups, Scripts: set, Base: m.snap.Load()}
+	return splitter.Env{Groups: m.cfg.Groups, Scripts: set, Base: m.snap.Load(), Pace: m.pace()}
 }
+
+// pace returns what starts the pacing of one goroutine of a change's
+// work, or nil when the Manager is Unpaced.
+func (m *Manager) pace() func() (yield func()) {
+	if m.cfg.Unpaced {
+		return nil
+	}
+	return newYield
+}
+
+func newYield() func() { return pace.New(pace.Config{}).Yield }
 
 // installState compiles st and puts it in force.
 func (m *Manager) installState(st State, source string) error {

@@ -47,21 +47,22 @@ var (
 // encodeTable encodes s's table. prev, when not nil, is the encoding of
 // the table s was derived from by a change to one appkey; every other
 // appkey whose *Appkey is unchanged is copied from it.
-func encodeTable(s *splitter.Snapshot, prev *tableJSON) (*tableJSON, error) {
-	return encode(s, prev, func(a, b *splitter.Appkey) bool { return a == b })
+func encodeTable(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
+	return encode(s, prev, func(a, b *splitter.Appkey) bool { return a == b }, pace)
 }
 
 // encodeTableLike encodes s's table, decoded afresh (a push), copying
 // from prev (when not nil) the bytes of every appkey whose entry is equal
 // in content (sameAppkey).
-func encodeTableLike(s *splitter.Snapshot, prev *tableJSON) (*tableJSON, error) {
-	return encode(s, prev, sameAppkey)
+func encodeTableLike(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
+	return encode(s, prev, sameAppkey, pace)
 }
 
 // encode encodes s's table, walking its appkeys in name order
 // (Snapshot.AppkeyAt), and copying an appkey's bytes from prev when same
-// says its entry in prev writes the same JSON.
-func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.Appkey) bool) (*tableJSON, error) {
+// says its entry in prev writes the same JSON. pace, when not nil, paces
+// each goroutine of the work (splitter.Env.Pace).
+func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.Appkey) bool, pace func() func()) (*tableJSON, error) {
 	t := s.Table()
 	c := *t
 	c.Version, c.Appkeys = 0, nil
@@ -90,7 +91,7 @@ func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.
 	if nparts <= 1 {
 		// One part is encoded straight after the head: no second copy.
 		out := make([]byte, 0, len(head)+2+encodedSize(prev, n))
-		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, prev, same)
+		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, prev, same, yielder(pace))
 		if p.err != nil {
 			return nil, p.err
 		}
@@ -104,7 +105,7 @@ func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.
 	for k := range parts {
 		lo, hi := min(k*per, n), min((k+1)*per, n)
 		wg.Go(func() {
-			parts[k] = encodeMembers(make([]byte, 0, encodedSize(prev, hi-lo)), s, lo, hi, enc.names, prev, same)
+			parts[k] = encodeMembers(make([]byte, 0, encodedSize(prev, hi-lo)), s, lo, hi, enc.names, prev, same, yielder(pace))
 		})
 	}
 	wg.Wait()
@@ -156,8 +157,9 @@ type encodedPart struct {
 }
 
 // encodeMembers appends the members of s's appkeys lo to hi-1, separated
-// by commas, to dst, and sets their names in names.
-func encodeMembers(dst []byte, s *splitter.Snapshot, lo, hi int, names []string, prev *tableJSON, same func(old, cur *splitter.Appkey) bool) encodedPart {
+// by commas, to dst, and sets their names in names; it calls yield (when
+// not nil) before each appkey.
+func encodeMembers(dst []byte, s *splitter.Snapshot, lo, hi int, names []string, prev *tableJSON, same func(old, cur *splitter.Appkey) bool, yield func()) encodedPart {
 	p := encodedPart{data: dst, members: make([]member, 0, hi-lo)}
 	// The appkeys and prev's names are both sorted: walk them together
 	// (no hashing).
@@ -167,6 +169,9 @@ func encodeMembers(dst []byte, s *splitter.Snapshot, lo, hi int, names []string,
 		j, _ = slices.BinarySearch(prev.names, first)
 	}
 	for k := lo; k < hi; k++ {
+		if yield != nil {
+			yield()
+		}
 		if k > lo {
 			p.data = append(p.data, ',')
 		}
@@ -271,7 +276,8 @@ func (e *tableJSON) member(name string, j *int) (member, bool) {
 // that changes each of 100k appkeys; TestDiffEncodingsMatchesEncodingJSON
 // holds the bytes to what it writes). It falls back to diffTables when
 // either table has no appkeys map.
-func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) {
+func diffEncodings(before, after *tableJSON, pace func() func()) (json.RawMessage, json.RawMessage) {
+	yield := yielder(pace)
 	if before.null || after.null {
 		return diffTables(before.data, after.data)
 	}
@@ -285,7 +291,10 @@ func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) 
 	var changed []memberPair
 	bsize, asize := 0, 0 // bytes of each side's members, at most
 	bn, an := before.names, after.names
-	for i, j := 0, 0; i < len(bn) || j < len(an); {
+	for i, j, n := 0, 0, 0; i < len(bn) || j < len(an); n++ {
+		if yield != nil && n%yieldEvery == 0 {
+			yield()
+		}
 		c := 0 // how bn[i] compares to an[j], a missing one last
 		switch {
 		case i == len(bn):
@@ -317,14 +326,14 @@ func diffEncodings(before, after *tableJSON) (json.RawMessage, json.RawMessage) 
 		}
 	}
 	if len(changed) == 0 {
-		return appendDiffObject(nil, bd, nil, nil, nil, 0), appendDiffObject(nil, ad, nil, nil, nil, 0)
+		return appendDiffObject(nil, bd, nil, nil, nil, 0, nil), appendDiffObject(nil, ad, nil, nil, nil, 0, nil)
 	}
 	// Room for the members, their commas and the rest, so that a side of
 	// tens of MB is written without growing.
 	bk := make([]byte, 0, bsize+len(changed)+len(before.rest)+64)
 	ak := make([]byte, 0, asize+len(changed)+len(after.rest)+64)
-	bk = appendDiffObject(bk, bd, before, after, changed, 0)
-	ak = appendDiffObject(ak, ad, after, before, changed, 1)
+	bk = appendDiffObject(bk, bd, before, after, changed, 0, yield)
+	ak = appendDiffObject(ak, ad, after, before, changed, 1, yield)
 	return bk, ak
 }
 
@@ -338,7 +347,7 @@ type memberPair [2]int
 // before side, 1 the after side), "name":null where only other has them. The
 // values of top must be json.RawMessage (as diffObjects returns them at
 // depth 1); anything else is encoded by encoding/json.
-func appendDiffObject(dst []byte, top map[string]any, e, other *tableJSON, changed []memberPair, side int) []byte {
+func appendDiffObject(dst []byte, top map[string]any, e, other *tableJSON, changed []memberPair, side int, yield func()) []byte {
 	keys := make([]string, 0, len(top)+1)
 	for k := range top {
 		keys = append(keys, k)
@@ -356,7 +365,7 @@ func appendDiffObject(dst []byte, top map[string]any, e, other *tableJSON, chang
 		}
 		dst = append(splitter.AppendJSONString(dst, k), ':')
 		if k == "appkeys" && len(changed) > 0 {
-			dst = appendMembers(dst, e, other, changed, side)
+			dst = appendMembers(dst, e, other, changed, side, yield)
 			continue
 		}
 		raw, ok := top[k].(json.RawMessage)
@@ -371,9 +380,12 @@ func appendDiffObject(dst []byte, top map[string]any, e, other *tableJSON, chang
 // appendMembers appends the object of the changed appkeys' members in e,
 // the encoding on the given side of each pair, and other's names with
 // null for the appkeys e lacks.
-func appendMembers(dst []byte, e, other *tableJSON, changed []memberPair, side int) []byte {
+func appendMembers(dst []byte, e, other *tableJSON, changed []memberPair, side int, yield func()) []byte {
 	dst = append(dst, '{')
 	for n, pair := range changed {
+		if yield != nil && n%yieldEvery == 0 {
+			yield()
+		}
 		if n > 0 {
 			dst = append(dst, ',')
 		}
@@ -393,4 +405,16 @@ func appendMembers(dst []byte, e, other *tableJSON, changed []memberPair, side i
 // value returns the entry of names[i].
 func (e *tableJSON) value(i int) json.RawMessage {
 	return e.data[e.members[i].val:e.members[i].end]
+}
+
+// yieldEvery is how many appkeys a paced loop that does little per appkey
+// (the audit diff) handles between two yields.
+const yieldEvery = 256
+
+// yielder starts pacing a goroutine of pace's job; nil when not paced.
+func yielder(pace func() func()) func() {
+	if pace == nil {
+		return nil
+	}
+	return pace()
 }

@@ -26,7 +26,7 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := encodeTable(snap, nil)
+	enc, err := encodeTable(snap, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		nenc, err := encodeTable(next, enc)
+		nenc, err := encodeTable(next, enc, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := encodeTable(s, nil)
+		e, err := encodeTable(s, nil, nil)
 		if err != nil || string(e.data) != want(t, s.Table()) {
 			t.Fatalf("a table without appkeys (%v): got %s, %v; want %s", tab.Appkeys, e.data, err, want(t, s.Table()))
 		}
@@ -93,7 +93,7 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 	parallelEncodeMin = 100 // several parts even on one core's worth of appkeys
 	encodeParts = func() int { return 3 }
 	old := compile(splitter.GenerateTable(333, 3))
-	prev, err := encodeTableLike(old, nil)
+	prev, err := encodeTableLike(old, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +105,14 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 		tab := old.Table().Clone() // equal content, other pointers
 		change(tab)
 		next := compile(tab)
-		enc, err := encodeTableLike(next, prev)
+		enc, err := encodeTableLike(next, prev, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got, want := string(enc.data), marshal(next.Table()); got != want {
 			t.Fatalf("%s: encoding differs from encoding/json", what)
 		}
-		gb, ga := diffEncodings(prev, enc)
+		gb, ga := diffEncodings(prev, enc, nil)
 		wb, wa := diffTables(prev.data, enc.data)
 		if string(gb) != string(wb) || string(ga) != string(wa) {
 			t.Fatalf("%s: got diff %s → %s; want %s → %s", what, gb, ga, wb, wa)
@@ -255,7 +255,7 @@ func TestDiffEncodingsMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		enc, err := encodeTableLike(s, nil)
+		enc, err := encodeTableLike(s, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +272,7 @@ func TestDiffEncodingsMatchesEncodingJSON(t *testing.T) {
 			before *tableJSON
 			after  *tableJSON
 		}{{"forward", prev, enc}, {"backward", enc, prev}} {
-			gb, ga := diffEncodings(c.before, c.after)
+			gb, ga := diffEncodings(c.before, c.after, nil)
 			wb, wa := diffEncodingsByMarshal(c.before, c.after)
 			if string(gb) != string(wb) || string(ga) != string(wa) {
 				t.Fatalf("%s (%s): got diff\n%.400s\n→ %.400s\nwant\n%.400s\n→ %.400s", what, c.name, gb, ga, wb, wa)

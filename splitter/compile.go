@@ -35,6 +35,12 @@ type Env struct {
 	Groups map[string]bool
 	// Scripts binds lua rules; nil makes every lua rule a problem.
 	Scripts ScriptSet
+	// Pace, when not nil, is called once by each goroutine that decodes or
+	// compiles part of a table, and returns the function that goroutine
+	// calls between appkeys to give way to request handling (see
+	// switchyard/admin/pace). With Pace set, the appkey index is built on
+	// the compiling goroutine after the entries, also paced.
+	Pace func() (yield func())
 	// Base, when not nil, is a snapshot (the one in force): a table that
 	// lists the same appkeys shares its appkey index instead of building
 	// one (a tenth of compiling 100k appkeys).
@@ -117,7 +123,10 @@ func Compile(t *Table, version uint64, env Env) (*Snapshot, error) {
 func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
 	var t *Table
 	var order []namedAppkey
-	list, ok := decodeDoc(data, func(d *decoder) { t, order = d.table(), d.order })
+	list, ok := decodeDoc(data, func(d *decoder) {
+		d.pace, d.yield = env.Pace, env.yielder()
+		t, order = d.table(), d.order
+	})
 	if !ok {
 		return nil, &ValidationError{Problems: list}
 	}
@@ -207,16 +216,24 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 	// The index needs only the names: build it while the entries compile.
 	var idx *index
 	var idxDone sync.WaitGroup
+	pacedIdx := false
 	if c.checkEnv {
-		if b := c.env.Base; b != nil && b.listsExactly(names) {
+		switch b := c.env.Base; {
+		case b != nil && b.listsExactly(names):
 			idx = b.idx
-		} else {
+		case c.env.Pace != nil:
+			pacedIdx = true // after the entries, on this goroutine
+		default:
 			idxDone.Go(func() { idx = newIndex(names) })
 		}
 	}
 	entries := make([]*entry, len(list))
 	compileSpan := func(c *compiler, lo, hi int) {
+		yield := c.env.yielder()
 		for i := lo; i < hi; i++ {
+			if yield != nil {
+				yield()
+			}
 			p := ap.at(list[i].name)
 			c.name(list[i].name, "appkey", &p)
 			entries[i] = c.entry(list[i].name, list[i].a, t.DefaultGroup, &p)
@@ -244,6 +261,9 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 	idxDone.Wait()
 	if len(c.list) > 0 || !c.checkEnv {
 		return nil
+	}
+	if pacedIdx {
+		idx = newIndexPaced(names, c.env.yielder())
 	}
 	tc := *t
 	tc.Version = version

@@ -174,6 +174,14 @@ type decoder struct {
 	condArena   arena[Condition]
 	// order lists the table's appkeys as decoded (table).
 	order []namedAppkey
+	// sizeHint is how many appkeys the table probably lists (as many as
+	// the one in force): the sequential decoder makes its map that size
+	// instead of growing it.
+	sizeHint int
+	// pace is Env.Pace, for the goroutines of a parallel decode; yield is
+	// this goroutine's, called before each appkey (nil: none).
+	pace  func() func()
+	yield func()
 	// parallel says whether a large JSON table's appkeys may be decoded
 	// on several goroutines (decode_parallel.go).
 	parallel parallelMode
@@ -350,6 +358,10 @@ func (d *decoder) appkeys(t *Table, p *path) {
 	if jr, ok := d.r.(*jsonReader); ok && d.parallelAppkeys(jr, t, p) {
 		return
 	}
+	if d.sizeHint > 0 && len(t.Appkeys) == 0 {
+		t.Appkeys = make(map[string]*Appkey, d.sizeHint)
+		d.order = make([]namedAppkey, 0, d.sizeHint)
+	}
 	d.r.enter()
 	for {
 		name, ok := d.r.next()
@@ -372,6 +384,9 @@ func (d *decoder) appkeys(t *Table, p *path) {
 }
 
 func (d *decoder) appkey(p *path) *Appkey {
+	if d.yield != nil {
+		d.yield()
+	}
 	a := d.appkeyArena.one()
 	a.Split = true
 	if !d.expect(nodeMap, p, "an object with split, default_group and rules") {

@@ -93,12 +93,16 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 	var wg sync.WaitGroup
 	for range min(workers, len(parts)) {
 		wg.Go(func() {
+			var yield func()
+			if d.pace != nil {
+				yield = d.pace()
+			}
 			for {
 				k := int(nextPart.Add(1) - 1)
 				if k >= len(parts) {
 					return
 				}
-				decodePart(parts, k, jr, p)
+				decodePart(parts, k, jr, p, yield)
 			}
 		})
 	}
@@ -142,7 +146,7 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 
 // decodePart decodes parts[k] until it reaches a later part's boundary or
 // the end of the object.
-func decodePart(parts []appkeyPart, k int, jr *jsonReader, p *path) {
+func decodePart(parts []appkeyPart, k int, jr *jsonReader, p *path, yield func()) {
 	pt := &parts[k]
 	depth := len(jr.frames) // frames above the appkeys object
 	r := &jsonReader{src: jr.src, pos: pt.start, frames: make([]jsonFrame, depth, depth+8)}
@@ -151,7 +155,7 @@ func decodePart(parts []appkeyPart, k int, jr *jsonReader, p *path) {
 	} else {
 		r.frames = append(r.frames, jsonFrame{isMap: true, started: true})
 	}
-	w := decoder{r: r, jr: r, parallel: parallelNever}
+	w := decoder{r: r, jr: r, parallel: parallelNever, yield: yield}
 	next := k + 1
 	for {
 		q := skipJSONSpace(r.src, r.pos)

@@ -29,7 +29,11 @@ type index struct {
 // bucket wraps around.
 const minIndexBytes = 32 << 20
 
-func newIndex(names []string) *index {
+func newIndex(names []string) *index { return newIndexPaced(names, nil) }
+
+// newIndexPaced is newIndex calling yield (when not nil) every
+// yieldEvery names.
+func newIndexPaced(names []string, yield func()) *index {
 	size := 0
 	for _, n := range names {
 		size += len(n) + 8
@@ -38,10 +42,16 @@ func newIndex(names []string) *index {
 	x := &index{c: c}
 	var v [4]byte
 	for i, n := range names {
+		if yield != nil && i%yieldEvery == 0 {
+			yield()
+		}
 		binary.LittleEndian.PutUint32(v[:], uint32(i))
 		c.Set(bytesOf(n), v[:])
 	}
 	for i, n := range names {
+		if yield != nil && i%yieldEvery == 0 {
+			yield()
+		}
 		if got, ok := x.get(n); !ok || got != uint32(i) {
 			if x.overflow == nil {
 				x.overflow = make(map[string]uint32)
