@@ -125,6 +125,9 @@ func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
 	var order []namedAppkey
 	list, ok := decodeDoc(data, func(d *decoder) {
 		d.pace, d.yield = env.Pace, env.yielder()
+		if env.Base != nil {
+			d.sizeHint = min(env.Base.Len(), MaxAppkeys)
+		}
 		t, order = d.table(), d.order
 	})
 	if !ok {
