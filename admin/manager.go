@@ -548,7 +548,7 @@ func (m *Manager) writeSnapshot(st State) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p, head, table, tail)
+	return writeFileAtomic(p, yielder(m.pace()), head, table, tail)
 }
 
 // stateParts returns what json.Marshal writes for st, in three parts:

@@ -3,6 +3,9 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net"
+	"os"
 	"sync/atomic"
 	"testing"
 
@@ -66,5 +69,57 @@ func TestPacedChangeSameBytes(t *testing.T) {
 		if g := c.goroutines.Load(); g < int64(2+2*parts+1) {
 			t.Fatalf("%d encoding parts: pacing started for %d goroutines; want every one that works", parts, g)
 		}
+	}
+}
+
+// The snapshot file is written in chunks, yielding after each, and holds
+// exactly the parts.
+func TestWriteFileAtomicPaced(t *testing.T) {
+	var c countingPace
+	path := t.TempDir() + "/snap.json"
+	big := bytes.Repeat([]byte("x"), 3*writeChunk+5)
+	if err := writeFileAtomic(path, c.pace(), []byte("{"), big, []byte("}")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "{" + string(big) + "}"; string(got) != want {
+		t.Fatalf("the file holds %d bytes; want %d", len(got), len(want))
+	}
+	if y := c.yields.Load(); y < 4 {
+		t.Fatalf("%d yields writing %d bytes; want one per MiB chunk at least", y, len(big))
+	}
+}
+
+// An admin connection yields after each read, one pacing per connection.
+func TestPacedListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var c countingPace
+	pl := pacedListener{ln, c.pace}
+	go func() {
+		d, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return
+		}
+		d.Write(bytes.Repeat([]byte("y"), 1<<20))
+		d.Close()
+	}()
+	conn, err := pl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	n, err := io.Copy(io.Discard, conn)
+	if err != nil || n != 1<<20 {
+		t.Fatalf("read %d bytes, %v; want 1 MiB", n, err)
+	}
+	if g, y := c.goroutines.Load(), c.yields.Load(); g != 1 || y < 2 {
+		t.Fatalf("pacing started %d times with %d yields; want once per connection and a yield per read", g, y)
 	}
 }

@@ -15,6 +15,9 @@ import (
 // variable for tests.)
 var snapshotAsyncMin = 1 << 20
 
+// writeChunk is how much of the snapshot file one write call writes.
+const writeChunk = 1 << 20
+
 // snapshotWriter writes the snapshot file, in the background for large
 // states; only the newest pending state is written, and a small state
 // waits behind a write in progress so that files land in order.
@@ -77,7 +80,11 @@ func (m *Manager) logSnapshotError(err error) {
 // reader (or a crash) sees either the old file or the new one whole: it
 // writes a temporary file in the same directory, syncs it and renames it
 // over path.
-func writeFileAtomic(path string, parts ...[]byte) error {
+//
+// The parts are written a MiB at a time, calling yield (when not nil)
+// after each: the kernel's work of writing tens of MB runs on the
+// gateway's core, and would otherwise hold request handling as long.
+func writeFileAtomic(path string, yield func(), parts ...[]byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create the snapshot directory: %w", err)
@@ -89,9 +96,16 @@ func writeFileAtomic(path string, parts ...[]byte) error {
 	tmp := f.Name()
 	defer os.Remove(tmp) // a no-op once renamed
 	for _, data := range parts {
-		if _, err := f.Write(data); err != nil {
-			f.Close()
-			return fmt.Errorf("cannot write the snapshot: %w", err)
+		for len(data) > 0 {
+			n := min(len(data), writeChunk)
+			if _, err := f.Write(data[:n]); err != nil {
+				f.Close()
+				return fmt.Errorf("cannot write the snapshot: %w", err)
+			}
+			data = data[n:]
+			if yield != nil {
+				yield()
+			}
 		}
 	}
 	if err := f.Sync(); err != nil {
