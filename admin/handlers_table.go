@@ -61,7 +61,7 @@ func (s *Server) runChange(ctx *fasthttp.RequestCtx, withBody bool, code, notFou
 	}
 	var b []byte
 	if withBody {
-		if b, ok = body(ctx); !ok {
+		if b, ok = s.body(ctx); !ok {
 			return
 		}
 	}
@@ -133,7 +133,7 @@ func ifMatch(ctx *fasthttp.RequestCtx) (uint64, bool) {
 
 // body returns a copy of the request body (the Manager may keep what it
 // parses from it), refusing an empty body or a form upload.
-func body(ctx *fasthttp.RequestCtx) ([]byte, bool) {
+func (s *Server) body(ctx *fasthttp.RequestCtx) ([]byte, bool) {
 	ct := string(ctx.Request.Header.ContentType())
 	if strings.HasPrefix(ct, "multipart/") {
 		writeError(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_media_type",
@@ -145,7 +145,7 @@ func body(ctx *fasthttp.RequestCtx) ([]byte, bool) {
 		writeError(ctx, fasthttp.StatusBadRequest, "empty_body", "the request body is empty")
 		return nil, false
 	}
-	return bytes.Clone(b), true
+	return pacedClone(b, yielder(s.m.pace())), true
 }
 
 // decodeStrict decodes a small JSON body into v, rejecting unknown fields
