@@ -363,6 +363,11 @@ func (d *decoder) appkeys(t *Table, p *path) {
 		d.order = make([]namedAppkey, 0, d.sizeHint)
 	}
 	d.r.enter()
+	// The greatest name taken so far: a name above it is new without a
+	// look in the map (every name of a sorted document, as canonical JSON
+	// is).
+	var last string
+	taken := false
 	for {
 		name, ok := d.r.next()
 		if !ok {
@@ -372,10 +377,14 @@ func (d *decoder) appkeys(t *Table, p *path) {
 		if !d.key(name, &ap) {
 			continue
 		}
-		if _, dup := t.Appkeys[name]; dup {
-			d.add(&ap, "duplicate key")
-			d.r.skip()
-			continue
+		if taken && name <= last {
+			if _, dup := t.Appkeys[name]; dup {
+				d.add(&ap, "duplicate key")
+				d.r.skip()
+				continue
+			}
+		} else {
+			last, taken = name, true
 		}
 		a := d.appkey(&ap)
 		t.Appkeys[name] = a

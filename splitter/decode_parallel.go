@@ -121,12 +121,24 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 	}
 	t.Appkeys = make(map[string]*Appkey, n) // was empty
 	d.order = make([]namedAppkey, 0, n)
+	// As in the sequential loop, a name above the greatest taken is new
+	// without a look in the map.
+	var last string
+	taken := false
 	for k := 0; k < len(parts); k = parts[k].next {
 		pt := &parts[k]
 		lo := 0
 		for _, e := range pt.entries {
 			ap := p.at(e.name)
-			switch _, dup := t.Appkeys[e.name]; {
+			dup := false
+			if !e.badKey {
+				if taken && e.name <= last {
+					_, dup = t.Appkeys[e.name]
+				} else {
+					last, taken = e.name, true
+				}
+			}
+			switch {
 			case e.badKey:
 				d.add(&ap, "key must be valid UTF-8")
 			case dup:
