@@ -13,13 +13,22 @@
 // process's CPU time during the last pause is the work the other
 // goroutines had over the last slice and pause (they run first), and the
 // next pause leaves them that share of the processor plus a headroom
-// (Config.Headroom), so that their queue stays short. With no traffic the
-// pause is Config.MinPause, so an idle gateway compiles at nearly full
-// speed; under load the job gets what the requests leave, and a request
-// waits at most about one slice longer.
+// (Config.Headroom), so that their queue stays short. Under load the job
+// gets what the requests leave, and a request waits at most about one
+// slice longer.
+//
+// A pause is a time.Sleep, and Go sleeps at least about a millisecond
+// (the poller's timeout is in milliseconds), which would halve the speed
+// of a job on an idle gateway. So once a pause finds nothing else to run,
+// the job only calls runtime.Gosched between slices, which runs whatever
+// is runnable and returns at once, until a Gosched finds the others
+// running again (a request that arrives meanwhile is found by the
+// runtime's own poll within about 10 ms).
 package pace
 
 import (
+	"runtime"
+	"runtime/metrics"
 	"syscall"
 	"time"
 )
@@ -66,24 +75,33 @@ type Pacer struct {
 	clock      clock
 	sliceStart time.Duration
 	pause      time.Duration
-	// Pauses and Paused count what Yield did, for tests and logs.
+	idle       bool // the last pause found nothing else to run
+	// Pauses and Paused count the pauses Yield made and their length,
+	// Yields its calls of runtime.Gosched; for tests and logs.
 	Pauses int
 	Paused time.Duration
+	Yields int
 }
 
 // clock is what a Pacer reads and does; tests replace it.
 type clock struct {
-	now   func() time.Duration // monotonic
-	cpu   func() time.Duration // the process's CPU time
-	sleep func(time.Duration)
+	now func() time.Duration // monotonic
+	// cpu is the process's CPU time that counts as the others' demand:
+	// all of it but the garbage collector's idle mark work, which runs
+	// only when nothing else wants the processor (in the job's pauses on
+	// an idle gateway) and would otherwise make them longer and longer.
+	cpu     func() time.Duration
+	sleep   func(time.Duration)
+	gosched func()
 }
 
 var epoch = time.Now()
 
 var realClock = clock{
-	now:   func() time.Duration { return time.Since(epoch) },
-	cpu:   processCPU,
-	sleep: time.Sleep,
+	now:     func() time.Duration { return time.Since(epoch) },
+	cpu:     func() time.Duration { return processCPU() - gcIdleCPU() },
+	sleep:   time.Sleep,
+	gosched: runtime.Gosched,
 }
 
 // processCPU returns the CPU time of the whole process (user and system).
@@ -94,6 +112,19 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// gcIdleCPU returns the garbage collector's idle mark work so far (the
+// runtime's estimate, updated as each stint of an idle worker ends).
+func gcIdleCPU() time.Duration {
+	s := []metrics.Sample{{Name: gcIdleMetric}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return time.Duration(s[0].Value.Float64() * float64(time.Second))
+}
+
+const gcIdleMetric = "/cpu/classes/gc/mark/idle:cpu-seconds"
 
 // New returns a Pacer whose first slice starts now.
 func New(cfg Config) *Pacer { return newPacer(cfg, realClock) }
@@ -114,6 +145,16 @@ func (p *Pacer) Yield() {
 		return
 	}
 	cpu0 := p.clock.cpu()
+	if p.idle {
+		p.clock.gosched()
+		t1, cpu1 := p.clock.now(), p.clock.cpu()
+		p.Yields++
+		p.sliceStart = t1
+		if cpu1-cpu0 > idleCPU {
+			p.idle, p.pause = false, p.cfg.MinPause
+		}
+		return
+	}
 	p.clock.sleep(p.pause)
 	t1, cpu1 := p.clock.now(), p.clock.cpu()
 	p.Pauses++
@@ -121,6 +162,11 @@ func (p *Pacer) Yield() {
 	p.pause = p.next(cpu1-cpu0, t1-t0, t1-p.sliceStart)
 	p.sliceStart = t1
 }
+
+// idleCPU is the most CPU time the rest of the process may use during a
+// Gosched for the pacer to stay idle (its own reads of the clocks cost a
+// few microseconds).
+const idleCPU = 20 * time.Microsecond
 
 // next is the pause after one of wall in which the rest of the process
 // used cpu, at the end of a cycle (slice and pause) of length cycle.
@@ -130,6 +176,7 @@ func (p *Pacer) next(cpu, wall, cycle time.Duration) time.Duration {
 	}
 	switch busy := float64(cpu) / float64(wall); {
 	case busy < 0.05: // nothing else to run
+		p.idle = true
 		return p.cfg.MinPause
 	case busy > 0.9: // the others used the whole pause: give them more
 		return min(max(2*p.pause, p.cfg.MinPause), p.cfg.MaxPause)

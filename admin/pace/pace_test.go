@@ -1,6 +1,7 @@
 package pace
 
 import (
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -28,6 +29,11 @@ func (f *fakeClock) clock() clock {
 			f.t += d
 			f.cpu += done
 		},
+		gosched: func() { // the others run their whole queue
+			f.t += f.backlog
+			f.cpu += f.backlog
+			f.backlog = 0
+		},
 	}
 }
 
@@ -43,17 +49,22 @@ func (f *fakeClock) work(p *Pacer, d time.Duration) {
 	}
 }
 
-func TestPacerIdleProcessPausesBriefly(t *testing.T) {
+// On an idle process the pacer sleeps once, then only calls Gosched
+// between slices; when load comes, it pauses again.
+func TestPacerIdleProcessOnlyGosched(t *testing.T) {
 	f := &fakeClock{}
 	p := newPacer(Config{}, f.clock())
 	f.work(p, 100*time.Millisecond)
-	if p.Pauses < 90 || p.Pauses > 110 {
-		t.Fatalf("%d pauses in 100 ms of work with 1 ms slices; want about 100", p.Pauses)
+	if p.Pauses != 1 || p.Yields < 90 || p.Yields > 110 {
+		t.Fatalf("%d pauses and %d Gosched calls in 100 ms of idle work with 1 ms slices; want 1 and about 100", p.Pauses, p.Yields)
 	}
-	for _, d := range f.sleeps {
-		if d != 50*time.Microsecond {
-			t.Fatalf("paused %v with nothing else running; want the minimum 50µs", d)
-		}
+	if f.t > 101*time.Millisecond {
+		t.Fatalf("100 ms of idle work took %v", f.t)
+	}
+	f.load = 0.5
+	f.work(p, 100*time.Millisecond)
+	if p.Pauses < 50 {
+		t.Fatalf("%d pauses after load came; want the pacer to pause again", p.Pauses)
 	}
 }
 
@@ -111,4 +122,17 @@ func TestProcessCPU(t *testing.T) {
 	if processCPU()-c0 < 10*time.Millisecond {
 		t.Fatalf("process CPU time did not advance in 10 s of work (%d)", x)
 	}
+}
+
+// The runtime names the idle mark work metric the pacer subtracts.
+func TestGCIdleMetricExists(t *testing.T) {
+	for _, d := range metrics.All() {
+		if d.Name == gcIdleMetric {
+			if d.Kind != metrics.KindFloat64 {
+				t.Fatalf("%s is of kind %v; want float64", d.Name, d.Kind)
+			}
+			return
+		}
+	}
+	t.Fatalf("the runtime has no metric %s", gcIdleMetric)
 }
