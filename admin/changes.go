@@ -145,11 +145,29 @@ func countRefusal(err error) error {
 }
 
 // PushTable replaces the whole table with body (JSON or YAML). Identical
-// content is a no-op that returns the version in force.
+// content is a no-op that returns the version in force. The Manager keeps
+// nothing of body.
 func (m *Manager) PushTable(ctx context.Context, a Actor, body []byte, ifMatch uint64) (uint64, error) {
+	return m.pushTable(ctx, a, body, false, ifMatch)
+}
+
+// PushOwnedTable is PushTable for a body the caller hands over: it must
+// never be modified afterwards, as the table in force keeps views of it
+// (PushTable copies it first: tens of MB for a large table, as costly in
+// page faults as in copying). The admin API's handler pushes its own copy
+// of the request body this way.
+func (m *Manager) PushOwnedTable(ctx context.Context, a Actor, body []byte, ifMatch uint64) (uint64, error) {
+	return m.pushTable(ctx, a, body, true, ifMatch)
+}
+
+func (m *Manager) pushTable(ctx context.Context, a Actor, body []byte, owned bool, ifMatch uint64) (uint64, error) {
+	compile := splitter.CompileBytes
+	if owned {
+		compile = splitter.CompileOwned
+	}
 	return m.change(ctx, a, ifMatch, ActionPushTable, "table", func(cur State, inForce *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
-		// CompileBytes lists the problems of decoding and of compiling together.
-		snap, err := splitter.CompileBytes(body, v, m.env(set))
+		// It lists the problems of decoding and of compiling together.
+		snap, err := compile(body, v, m.env(set))
 		if err != nil {
 			return nil, err
 		}

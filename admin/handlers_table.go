@@ -188,7 +188,7 @@ func (s *Server) getTable(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) putTable(ctx *fasthttp.RequestCtx) {
 	s.runChange(ctx, true, "invalid_table", "not_found", func(c context.Context, a Actor, im uint64, b []byte) (uint64, error) {
-		return s.m.PushTable(c, a, b, im)
+		return s.m.PushOwnedTable(c, a, b, im) // b is this request's copy
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"gopkg.in/yaml.v3"
 )
@@ -47,14 +48,21 @@ type node struct {
 const maxDepth = 64
 
 // decodeDoc runs f over the document in data. It returns f's problems, or
-// the document's one syntax problem (ok false).
-func decodeDoc(data []byte, f func(d *decoder)) (problems []Problem, ok bool) {
+// the document's one syntax problem (ok false). With owned, the decoded
+// strings are views of data, which must not be modified afterwards;
+// otherwise of a copy.
+func decodeDoc(data []byte, owned bool, f func(d *decoder)) (problems []Problem, ok bool) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
 		return []Problem{{Message: "empty table: want a JSON or YAML object"}}, false
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' {
-		jr := newJSONReader(trimmed)
+		var jr *jsonReader
+		if owned {
+			jr = &jsonReader{src: unsafe.String(unsafe.SliceData(trimmed), len(trimmed))}
+		} else {
+			jr = newJSONReader(trimmed)
+		}
 		d := decoder{r: jr, jr: jr}
 		f(&d)
 		jerr := jr.finish()

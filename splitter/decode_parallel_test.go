@@ -15,7 +15,7 @@ import (
 // decodeTableMode decodes a table as CompileBytes does, with the appkeys
 // decoded sequentially or (when it can) in parallel.
 func decodeTableMode(data []byte, mode parallelMode) (t *Table, list []Problem, ok, used bool) {
-	list, ok = decodeDoc(data, func(d *decoder) {
+	list, ok = decodeDoc(data, false, func(d *decoder) {
 		d.parallel = mode
 		t = d.table()
 		used = d.parallelUsed

@@ -368,8 +368,9 @@ func TestConcurrentDecide(t *testing.T) {
 	wg.Wait()
 }
 
-// CompileBytes takes the appkeys in document order and sorts them only
-// when they are not sorted already: any order compiles the same snapshot.
+// CompileBytes (and CompileOwned) take the appkeys in document order and
+// sort them only when they are not sorted already: any order compiles the
+// same snapshot.
 func TestCompileBytesAnyAppkeyOrder(t *testing.T) {
 	tab := GenerateTable(500, 9)
 	tab.Version = 1 // as the compiled table has it
@@ -393,8 +394,12 @@ func TestCompileBytesAnyAppkeyOrder(t *testing.T) {
 		fmt.Fprintf(&b, "%q:%s", name, entry)
 	}
 	b.WriteString(`}}`)
-	for _, doc := range []string{string(canonical), b.String()} {
-		s, err := CompileBytes([]byte(doc), 1, GenEnv())
+	for i, doc := range []string{string(canonical), b.String(), string(canonical), b.String()} {
+		compile := CompileBytes
+		if i >= 2 {
+			compile = CompileOwned // the same, without a copy of the document
+		}
+		s, err := compile([]byte(doc), 1, GenEnv())
 		if err != nil {
 			t.Fatal(err)
 		}
