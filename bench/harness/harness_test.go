@@ -65,3 +65,12 @@ func TestPer100msCountsFromTheFirst(t *testing.T) {
 		t.Fatalf("per100ms = %v; want [2 0 1]", got)
 	}
 }
+
+func TestParseGoBench(t *testing.T) {
+	out := "goos: linux\nBenchmarkLookup/fastcache         \t 6709063\t       199.6 ns/op\t       199.1 cpu-ns/op\t       0 B/op\t       0 allocs/op\n" +
+		"BenchmarkLookup/gomap \t42693608\t        29.15 ns/op\nPASS\nok  \tswitchyard/splitter\t13.959s\n"
+	got := parseGoBench(out)
+	if len(got) != 2 || got[0].Name != "BenchmarkLookup/fastcache" || got[0].NsPerOp != 199.6 || got[1].NsPerOp != 29.15 {
+		t.Fatalf("parseGoBench = %+v", got)
+	}
+}

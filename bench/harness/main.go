@@ -109,6 +109,7 @@ func main() {
 		{"memory", memorySection},
 		{"ceiling", ceilingSection},
 		{"profiles", profileSection},
+		{"layouts", layoutSection},
 	}
 	for _, s := range sections {
 		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(w string) bool { return strings.Contains(s.name, w) }) {

@@ -636,3 +636,55 @@ func availableMB() int {
 	}
 	return 0
 }
+
+// ---------------------------------------------------------------------
+// The appkey index layouts: the Go benchmarks that compare the fastcache
+// index switchyard keeps with a plain Go map, on the server core.
+
+func layoutSection() error {
+	args := []string{"taskset", "-c", strconv.Itoa(serverCore), "go", "test", "-run", "^$", "-bench", "^(BenchmarkLookup|BenchmarkDecideLayouts)$",
+		"-benchtime", "2s", "-count", "3", "-cpu", "1", "./splitter"}
+	if opt.quick {
+		args[len(args)-4] = "1" // -count 1
+	}
+	record("(cd " + root + " && " + strings.Join(args, " ") + ")")
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = root
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go test -bench layouts: %v: %.500s", err, b)
+	}
+	res.Layouts = parseGoBench(string(b))
+	if len(res.Layouts) == 0 {
+		return fmt.Errorf("go test -bench layouts printed no results: %.500s", b)
+	}
+	return nil
+}
+
+// parseGoBench reads the result lines of `go test -bench` output.
+func parseGoBench(out string) []GoBench {
+	var list []GoBench
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		g := GoBench{Name: f[0]}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				g.NsPerOp = v
+			case "allocs/op":
+				g.Allocs = v
+			}
+		}
+		if g.NsPerOp > 0 {
+			list = append(list, g)
+		}
+	}
+	return list
+}

@@ -13,5 +13,6 @@ type (
 	DispatchRun = results.DispatchRun
 	MemRun      = results.MemRun
 	Profile     = results.Profile
+	GoBench     = results.GoBench
 	IdlePush    = results.IdlePush
 )

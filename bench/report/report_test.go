@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,22 @@ func TestRenderWritesChartsAndReport(t *testing.T) {
 	for _, s := range []string{"![throughput](charts/throughput.png)", "| route-1k | switchyard | 2 | 140 (130–150)", "1.40×"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("report lacks %q", s)
+		}
+	}
+}
+
+func TestRenderLayouts(t *testing.T) {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	renderLayouts(w, []GoBench{
+		{Name: "BenchmarkLookup/fastcache", NsPerOp: 200}, {Name: "BenchmarkLookup/gomap", NsPerOp: 30},
+		{Name: "BenchmarkLookup/fastcache", NsPerOp: 210}, {Name: "BenchmarkLookup/gomap", NsPerOp: 31},
+		{Name: "BenchmarkDecideLayouts/fastcache", NsPerOp: 650}, {Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 520},
+	})
+	out := b.String()
+	for _, want := range []string{"| BenchmarkLookup/fastcache | 2 | 210.0 | 200.0, 210.0 |", "costs 179 ns more", "25% more"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the layout section lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -19,7 +19,15 @@ type Results struct {
 	Dispatch []DispatchRun `json:"dispatch_runs"`
 	Memory   []MemRun      `json:"memory_runs"`
 	Profiles []Profile     `json:"profiles"`
+	Layouts  []GoBench     `json:"layouts"` // the appkey index layouts compared
 	Notes    []string      `json:"notes"`
+}
+
+// GoBench is one line of `go test -bench` output.
+type GoBench struct {
+	Name    string  `json:"name"` // e.g. BenchmarkLookup/fastcache
+	NsPerOp float64 `json:"ns_per_op"`
+	Allocs  float64 `json:"allocs_per_op"`
 }
 
 type Machine struct {
