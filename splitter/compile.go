@@ -286,6 +286,9 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 }
 
 func (c *compiler) name(s, what string, p *path) {
+	if len(s) <= MaxNameLen && printableASCII(s) {
+		return // the common case, in one pass
+	}
 	switch {
 	case s == "":
 		c.add(p, "missing %s name", what)
@@ -296,6 +299,17 @@ func (c *compiler) name(s, what string, p *path) {
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		c.add(p, "%s name must not contain control characters", what)
 	}
+}
+
+// printableASCII reports whether s is not empty and holds only printable
+// ASCII (valid UTF-8 without control characters).
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // group checks a group name against the environment.
@@ -651,7 +665,7 @@ func (c *compiler) condition(in *Condition, p *path) cond {
 		c.add(&kp, "unknown key %q; want user_id, version, callee, ip, appkey, attr:NAME or header:NAME", in.Key)
 	}
 	out.key = k
-	out.op = opKinds[in.Op]
+	out.op = opKindOf(in.Op)
 	switch out.op {
 	case 0:
 		c.add(&op, "unknown operator %q; want ==, !=, in, not_in, prefix, ~~, >, >=, <, <=", in.Op)

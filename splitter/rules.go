@@ -289,9 +289,31 @@ const (
 	opLE
 )
 
-var opKinds = map[string]opKind{
-	OpEq: opEq, OpNe: opNe, OpIn: opIn, OpNotIn: opNotIn, OpPrefix: opPrefix,
-	OpRegexp: opRegexp, OpGT: opGT, OpGE: opGE, OpLT: opLT, OpLE: opLE,
+// opKindOf returns the operator's kind; 0 for an unknown operator.
+func opKindOf(op string) opKind {
+	switch op {
+	case OpEq:
+		return opEq
+	case OpNe:
+		return opNe
+	case OpIn:
+		return opIn
+	case OpNotIn:
+		return opNotIn
+	case OpPrefix:
+		return opPrefix
+	case OpRegexp:
+		return opRegexp
+	case OpGT:
+		return opGT
+	case OpGE:
+		return opGE
+	case OpLT:
+		return opLT
+	case OpLE:
+		return opLE
+	}
+	return 0
 }
 
 // cond is one compiled condition.
