@@ -318,7 +318,7 @@ func (m *Manager) bootLocal() (bool, error) {
 		return false, fmt.Errorf("cannot read the table file %q: %w", m.cfg.TablePath, err)
 	}
 	st := State{Scripts: scriptMap(set), At: time.Now().UTC(), Who: "boot", Action: ActionBoot}
-	snap, err := splitter.CompileBytes(data, 0, m.env(set))
+	snap, err := splitter.CompileOwned(data, 0, m.env(set)) // data is this function's
 	if err != nil {
 		return false, fmt.Errorf("invalid table file %q: %w", m.cfg.TablePath, err)
 	}
@@ -365,8 +365,12 @@ func (m *Manager) compileState(st State) (*splitter.Snapshot, *policies.Set, err
 	if !hasTable(st.Table) {
 		return nil, set, nil
 	}
-	// One pass decodes and compiles (ParseTable then Compile validates twice).
-	snap, err := splitter.CompileBytes(st.Table, st.Version, m.env(set))
+	// One pass decodes and compiles (ParseTable then Compile validates
+	// twice), in place: a State's table is never modified (the stores and
+	// the snapshot file hand out bytes of their own, and a kept version
+	// stays as committed), so the snapshot may keep views of it instead
+	// of a copy of tens of MB.
+	snap, err := splitter.CompileOwned(st.Table, st.Version, m.env(set))
 	if err != nil {
 		return nil, nil, err
 	}
