@@ -14,7 +14,11 @@
 // and compiles in one step and lists the problems of both, which is what a
 // push wants (ParseTable then Compile validates twice). JSON is read by a
 // streaming reader straight from the text; its strings are substrings of
-// one copy of the input, which the decoded Table keeps alive. YAML (1.2, via
+// one copy of the input (CompileOwned: of the input itself, which the
+// caller hands over), which the decoded Table keeps alive. The decoded
+// lists and the compiled entries and rules are carved out of shared blocks
+// (arena.go), and appkeys arriving sorted (as canonical JSON has them) are
+// neither sorted again nor looked up for duplicates. YAML (1.2, via
 // yaml.v3; anchors and aliases allowed, bounded against alias bombs) goes
 // through yaml.v3's node tree. A document starting with { or [ that is not
 // valid JSON is tried as YAML flow style; if that fails too the JSON error
@@ -108,7 +112,9 @@
 // and defaults to on when absent; note that the Go zero value of Switch is
 // off. A pushed version is ignored: Compile stamps the version it is given.
 // The table marshals to canonical JSON (encoding/json): appkeys sorted,
-// split as "on"/"off", fields that do not apply left out.
+// split as "on"/"off", fields that do not apply left out. Rules write it
+// by hand (Rule.AppendJSON, AppendJSONString: encode.go), byte for byte
+// what encoding/json writes, at a fraction of its cost.
 //
 // # Layout
 //
@@ -120,7 +126,9 @@
 // entries), masked prefixes, sorted weighted groups, and semver ranges and
 // regexps interned process-wide (up to 10,000 of each) so that 100,000
 // appkeys sharing a handful of them compile each once. Tables of 4,096
-// appkeys or more compile on every core, and the index is built meanwhile.
+// appkeys or more compile on every core, and the index is built meanwhile,
+// unless Env.Base (the snapshot in force) lists the same appkeys: then its
+// index is shared.
 //
 // The index costs a lookup of ~100-150 ns against ~20 ns for a Go map (see
 // BenchmarkLookup): fastcache takes a bucket lock and bumps counters on
