@@ -62,3 +62,29 @@ func ExampleSnapshot_WithSplit() {
 	fmt.Println(before.Group, before.Version, after.Group, after.Version)
 	// Output: canary 1 stable 2
 }
+
+// A table handed over to CompileOwned is decoded in place; AppkeyAt walks
+// its appkeys in name order, and Rule.AppendJSON writes a rule's
+// canonical JSON.
+func ExampleCompileOwned() {
+	body := []byte(`{"appkeys":{"b-app":{"default_group":"vip"},"a-app":{"default_group":"stable","rules":[{"name":"v2","type":"version","match":">=2.0.0","group":"vip"}]}}}`)
+	snap, err := splitter.CompileOwned(body, 1, splitter.Env{Groups: map[string]bool{"stable": true, "vip": true}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// body must not be modified from here on: the snapshot keeps views of it.
+	for i := range snap.Len() {
+		name, a := snap.AppkeyAt(i)
+		var rules []byte
+		for _, r := range a.Rules {
+			rules, _ = r.AppendJSON(rules)
+		}
+		fmt.Printf("%s %s rules=[%s]\n", name, a.DefaultGroup, rules)
+	}
+	fmt.Printf("%s\n", splitter.AppendJSONString(nil, "<a&b>"))
+	// Output:
+	// a-app stable rules=[{"name":"v2","type":"version","group":"vip","match":"\u003e=2.0.0"}]
+	// b-app vip rules=[]
+	// "\u003ca\u0026b\u003e"
+}
