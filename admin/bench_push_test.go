@@ -2,15 +2,18 @@ package admin_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -283,4 +286,163 @@ func BenchmarkHistory(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRequestsDuringPush is BenchmarkDecideDuringPush as the bench
+// harness sees it on one core: requests arrive over the network (a
+// loopback TCP connection, so that the request goroutine waits in the
+// network poller, as the gateway's do) at a fixed schedule, and each
+// request's latency counts from its scheduled send time. Each iteration
+// pushes a table in which every appkey changes (seeds 1 and 2 in turn),
+// unpaced or paced (admin/pace, the Manager's default). Reported: p99 and
+// max latency with no push (steady) and while pushes run, push-ms (wall
+// time of a push) and failed (Decide errors).
+//
+//	go test -run '^$' -bench RequestsDuringPush -benchtime 3x -cpu 1 ./admin/
+func BenchmarkRequestsDuringPush(b *testing.B) {
+	var bodies [2][]byte
+	for i := range bodies {
+		data, err := json.Marshal(splitter.GenerateTable(100_000, int64(i+1)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[i] = data
+	}
+	reqs := make([]splitter.Request, 4096)
+	for i := range reqs {
+		reqs[i] = splitter.Request{Appkey: fmt.Sprintf("app-%06d", (i*7919)%100_000), UserID: "u" + strconv.Itoa(i), Callee: "+8613800000000"}
+	}
+	const (
+		interval = 200 * time.Microsecond // between scheduled requests
+		decides  = 16                     // Decide calls per request
+	)
+	for _, paced := range []bool{false, true} {
+		name := "every-appkey-unpaced"
+		if paced {
+			name = "every-appkey-paced"
+		}
+		b.Run(name, func(b *testing.B) {
+			m, err := admin.NewManager(admin.ManagerConfig{Groups: splitter.GenEnv().Groups, Unpaced: !paced,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := m.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(m.Close)
+			a := admin.Actor{Name: "bench", Role: "admin"}
+			if _, err := m.PushOwnedTable(context.Background(), a, bodies[1], admin.AnyVersion); err != nil {
+				b.Fatal(err)
+			}
+			var failed atomic.Int64
+			serve := startDecideServer(b, m, reqs, decides, &failed)
+			// load sends a request every interval until stop is closed and
+			// returns the latencies from the scheduled send times.
+			load := func(stop <-chan struct{}) []time.Duration {
+				conn, err := net.Dial("tcp", serve)
+				if err != nil {
+					b.Error(err)
+					return nil
+				}
+				defer conn.Close()
+				var buf [8]byte
+				lat := make([]time.Duration, 0, 1<<16)
+				next := time.Now()
+				for i := uint64(0); ; i++ {
+					select {
+					case <-stop:
+						return lat
+					default:
+					}
+					next = next.Add(interval)
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					}
+					binary.LittleEndian.PutUint64(buf[:], i)
+					if _, err := conn.Write(buf[:]); err != nil {
+						b.Error(err)
+						return lat
+					}
+					if _, err := io.ReadFull(conn, buf[:]); err != nil {
+						b.Error(err)
+						return lat
+					}
+					lat = append(lat, time.Since(next))
+				}
+			}
+			during := func(f func()) []time.Duration {
+				stop, got := make(chan struct{}), make(chan []time.Duration)
+				go func() { got <- load(stop) }()
+				f()
+				close(stop)
+				return <-got
+			}
+			steady := during(func() { time.Sleep(time.Second) })
+			var push []time.Duration
+			var pushTime time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				push = append(push, during(func() {
+					start := time.Now()
+					if _, err := m.PushOwnedTable(context.Background(), a, bodies[i%2], admin.AnyVersion); err != nil {
+						b.Error(err)
+					}
+					pushTime += time.Since(start)
+				})...)
+			}
+			b.StopTimer()
+			pct := func(lat []time.Duration, p float64) float64 {
+				if len(lat) == 0 {
+					return 0
+				}
+				slices.Sort(lat)
+				return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Microseconds())
+			}
+			b.ReportMetric(pct(steady, 0.99), "p99-steady-µs")
+			b.ReportMetric(pct(push, 0.99), "p99-push-µs")
+			b.ReportMetric(pct(steady, 1), "max-steady-µs")
+			b.ReportMetric(pct(push, 1), "max-push-µs")
+			b.ReportMetric(float64(pushTime.Milliseconds())/float64(b.N), "push-ms")
+			b.ReportMetric(float64(failed.Load()), "failed")
+		})
+	}
+}
+
+// startDecideServer answers each 8-byte request on a loopback connection
+// with decides Decide calls on the snapshot in force, counting errors in
+// failed, and returns its address. It stops when the benchmark ends.
+func startDecideServer(b *testing.B, m *admin.Manager, reqs []splitter.Request, decides int, failed *atomic.Int64) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				var buf [8]byte
+				for {
+					if _, err := io.ReadFull(conn, buf[:]); err != nil {
+						return
+					}
+					i := int(binary.LittleEndian.Uint64(buf[:]))
+					for k := range decides {
+						if _, err := m.Snapshot().Decide(&reqs[(i*decides+k)%len(reqs)]); err != nil {
+							failed.Add(1)
+						}
+					}
+					if _, err := conn.Write(buf[:]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
