@@ -179,22 +179,12 @@ func BenchmarkDecideDuringPush(b *testing.B) {
 		t.DefaultGroup = splitter.GenGroups[i]
 		bodies[i], _ = json.Marshal(t)
 	}
-	m, err := admin.NewManager(admin.ManagerConfig{Groups: splitter.GenEnv().Groups, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(m.Close)
+	// Unpaced: the deciding loop never waits, so a paced push would leave
+	// it nearly the whole processor on one core and take many seconds
+	// (BenchmarkRequestsDuringPush measures pacing).
+	m := startWithTable(b, admin.ManagerConfig{Unpaced: true}, bodies[1])
 	a := admin.Actor{Name: "bench", Role: "admin"}
-	if _, err := m.PushTable(context.Background(), a, bodies[1], admin.AnyVersion); err != nil {
-		b.Fatal(err)
-	}
-	reqs := make([]splitter.Request, 4096)
-	for i := range reqs {
-		reqs[i] = splitter.Request{Appkey: fmt.Sprintf("app-%06d", (i*7919)%100_000), UserID: "u" + strconv.Itoa(i), Callee: "+8613800000000"}
-	}
+	reqs := benchRequests()
 	var failed int
 	// decide times Decide calls until done is closed (or n calls when done is nil).
 	decide := func(done <-chan struct{}, n int) []time.Duration {
@@ -308,10 +298,7 @@ func BenchmarkRequestsDuringPush(b *testing.B) {
 		}
 		bodies[i] = data
 	}
-	reqs := make([]splitter.Request, 4096)
-	for i := range reqs {
-		reqs[i] = splitter.Request{Appkey: fmt.Sprintf("app-%06d", (i*7919)%100_000), UserID: "u" + strconv.Itoa(i), Callee: "+8613800000000"}
-	}
+	reqs := benchRequests()
 	const (
 		interval = 200 * time.Microsecond // between scheduled requests
 		decides  = 16                     // Decide calls per request
@@ -322,19 +309,8 @@ func BenchmarkRequestsDuringPush(b *testing.B) {
 			name = "every-appkey-paced"
 		}
 		b.Run(name, func(b *testing.B) {
-			m, err := admin.NewManager(admin.ManagerConfig{Groups: splitter.GenEnv().Groups, Unpaced: !paced,
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := m.Start(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(m.Close)
+			m := startWithTable(b, admin.ManagerConfig{Unpaced: !paced}, bodies[1])
 			a := admin.Actor{Name: "bench", Role: "admin"}
-			if _, err := m.PushOwnedTable(context.Background(), a, bodies[1], admin.AnyVersion); err != nil {
-				b.Fatal(err)
-			}
 			var failed atomic.Int64
 			serve := startDecideServer(b, m, reqs, decides, &failed)
 			// load sends a request every interval until stop is closed and
@@ -407,6 +383,35 @@ func BenchmarkRequestsDuringPush(b *testing.B) {
 			b.ReportMetric(float64(failed.Load()), "failed")
 		})
 	}
+}
+
+// startWithTable starts a Manager with cfg (the generated tables' groups,
+// no logs) and pushes table.
+func startWithTable(b *testing.B, cfg admin.ManagerConfig, table []byte) *admin.Manager {
+	cfg.Groups = splitter.GenEnv().Groups
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := admin.NewManager(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	if _, err := m.PushTable(context.Background(), admin.Actor{Name: "bench", Role: "admin"}, table, admin.AnyVersion); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// benchRequests are requests for appkeys spread over a generated table of
+// 100k appkeys.
+func benchRequests() []splitter.Request {
+	reqs := make([]splitter.Request, 4096)
+	for i := range reqs {
+		reqs[i] = splitter.Request{Appkey: fmt.Sprintf("app-%06d", (i*7919)%100_000), UserID: "u" + strconv.Itoa(i), Callee: "+8613800000000"}
+	}
+	return reqs
 }
 
 // startDecideServer answers each 8-byte request on a loopback connection
