@@ -382,22 +382,30 @@ func appendDiffObject(dst []byte, top map[string]any, e, other *tableJSON, chang
 // null for the appkeys e lacks.
 func appendMembers(dst []byte, e, other *tableJSON, changed []memberPair, side int, yield func()) []byte {
 	dst = append(dst, '{')
-	for n, pair := range changed {
-		if yield != nil && n%yieldEvery == 0 {
+	for n := 0; n < len(changed); {
+		if yield != nil {
 			yield()
 		}
 		if n > 0 {
 			dst = append(dst, ',')
 		}
-		if i := pair[side]; i >= 0 {
-			m := e.members[i]
-			dst = append(dst, e.data[m.off:m.end]...)
+		if i := changed[n][side]; i >= 0 {
+			// A run of members that follow each other in e is one copy:
+			// in e.data only a comma separates them. At most yieldEvery
+			// of them, so that pacing keeps its step.
+			k := n + 1
+			for k < len(changed) && k-n < yieldEvery && changed[k][side] == changed[k-1][side]+1 {
+				k++
+			}
+			dst = append(dst, e.data[e.members[i].off:e.members[changed[k-1][side]].end]...)
+			n = k
 			continue
 		}
 		// The appkey is only on the other side: its name is quoted there.
-		m := other.members[pair[1-side]]
+		m := other.members[changed[n][1-side]]
 		dst = append(dst, other.data[m.off:m.val]...)
 		dst = append(dst, "null"...)
+		n++
 	}
 	return append(dst, '}')
 }
