@@ -3,6 +3,8 @@ package splitter
 import (
 	"encoding/json"
 	"math"
+	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -110,5 +112,28 @@ func checkJSONString(t *testing.T, s string) {
 	want, _ := json.Marshal(s)
 	if got := AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
 		t.Fatalf("AppendJSONString(%q) = %s; want x%s", s, got, want)
+	}
+}
+
+// Rule.appendJSON and Condition.appendJSON write the fields by hand: a new
+// field in Rule or Condition must be added to them.
+func TestEncodedFieldsKnown(t *testing.T) {
+	fields := func(typ reflect.Type) []string {
+		var out []string
+		for i := range typ.NumField() {
+			out = append(out, typ.Field(i).Name+" "+string(typ.Field(i).Tag))
+		}
+		return out
+	}
+	want := []string{`Name json:"name"`, `Type json:"type"`, `Group json:"group,omitempty"`, `Users json:"users,omitempty"`,
+		`Ranges json:"ranges,omitempty"`, `Suffixes json:"suffixes,omitempty"`, `Match json:"match,omitempty"`,
+		`Percent json:"percent"`, `HashOn json:"hash_on,omitempty"`, `Weights json:"weights,omitempty"`,
+		`CIDRs json:"cidrs,omitempty"`, `All json:"all,omitempty"`, `Any json:"any,omitempty"`,
+		`Script json:"script,omitempty"`, `Args json:"args,omitempty"`}
+	if got := fields(reflect.TypeFor[Rule]()); !slices.Equal(got, want) {
+		t.Fatalf("Rule fields: got %q; want %q (update Rule.appendJSON)", got, want)
+	}
+	if got, want := fields(reflect.TypeFor[Condition]()), []string{"Key ", "Op ", "Value "}; !slices.Equal(got, want) {
+		t.Fatalf("Condition fields: got %q; want %q (update Condition.appendJSON)", got, want)
 	}
 }
