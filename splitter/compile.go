@@ -97,6 +97,7 @@ type compiled struct {
 	prefixes arena[netip.Prefix]
 	groups   arena[string]
 	weights  arena[int]
+	ranges   arena[[2]int64]
 }
 
 // parallelMin is the table size from which appkeys compile on every core.
@@ -524,7 +525,7 @@ func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
 		}
 	}
 	if len(r.Ranges) > 0 && c.checkEnv {
-		u.ranges = mergeRanges(r.Ranges)
+		u.ranges = mergeRanges(c.mem.ranges.take(len(r.Ranges)), r.Ranges)
 	}
 	sp := p.at("suffixes")
 	if len(r.Suffixes) > MaxSuffixes {
@@ -541,8 +542,9 @@ func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
 
 // mergeRanges sorts ranges by low end and merges overlapping ones, so that
 // matching is a binary search.
-func mergeRanges(in [][2]int64) [][2]int64 {
-	rs := slices.Clone(in)
+// It works in rs, which must be as long as in.
+func mergeRanges(rs, in [][2]int64) [][2]int64 {
+	copy(rs, in)
 	slices.SortFunc(rs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
 	out := rs[:0]
 	for _, r := range rs {

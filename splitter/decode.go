@@ -180,6 +180,7 @@ type decoder struct {
 	ruleArena   arena[Rule]
 	stringArena arena[string]
 	condArena   arena[Condition]
+	rangeArena  arena[[2]int64]
 	// order lists the table's appkeys as decoded (table).
 	order []namedAppkey
 	// sizeHint is how many appkeys the table probably lists (as many as
@@ -646,14 +647,14 @@ func (d *decoder) ranges(p *path) [][2]int64 {
 	if !d.expect(nodeList, p, "a list of [low, high] pairs") {
 		return nil
 	}
-	var out [][2]int64
 	d.r.enter()
+	d.rangeArena.begin()
 	for i := 0; ; i++ {
 		if _, ok := d.r.next(); !ok {
-			return out
+			return d.rangeArena.end()
 		}
 		ip := p.idx(i)
-		out = append(out, [2]int64{})
+		pair := d.rangeArena.add()
 		if d.r.kind() != nodeList {
 			d.add(&ip, "must be a [low, high] pair of integers")
 			d.r.skip()
@@ -670,7 +671,7 @@ func (d *decoder) ranges(p *path) [][2]int64 {
 				continue
 			}
 			jp := ip.idx(j)
-			out[i][j], _ = d.integer(&jp)
+			pair[j], _ = d.integer(&jp)
 		}
 		if j != 2 {
 			d.add(&ip, "must be a [low, high] pair of integers")

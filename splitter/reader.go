@@ -38,6 +38,9 @@ type jsonReader struct {
 	pos    int
 	err    *Problem
 	frames []jsonFrame
+	// unescaped maps the text of strings with escapes to their value
+	// (unescapeShared).
+	unescaped map[string]string
 }
 
 type jsonFrame struct {
@@ -301,7 +304,7 @@ func (j *jsonReader) quoted() (string, bool) {
 			return s[start:i], ascii
 		case c == '\\':
 			j.pos = i
-			return j.unescape(start), false
+			return j.unescapeShared(start), false
 		case c < 0x20:
 			j.pos = i
 			j.fail("control character in a string")
@@ -312,6 +315,44 @@ func (j *jsonReader) quoted() (string, bool) {
 	j.pos = len(s)
 	j.fail("unterminated string")
 	return "", false
+}
+
+// maxUnescaped bounds the strings with escapes a reader remembers.
+const maxUnescaped = 1024
+
+// unescapeShared is unescape for the string at start, whose first escape
+// is at j.pos, returning the same string for the same text: canonical
+// JSON escapes < and > (\u003c), so every version range of a table has
+// escapes, and a handful of ranges repeat over 100k appkeys.
+func (j *jsonReader) unescapeShared(start int) string {
+	s := j.src
+	end := -1 // the closing quote
+	for k := j.pos; k < len(s); k++ {
+		if s[k] == '\\' {
+			k++
+			continue
+		}
+		if s[k] == '"' {
+			end = k
+			break
+		}
+	}
+	if end < 0 {
+		return j.unescape(start) // it reports the error
+	}
+	raw := s[start:end]
+	if v, ok := j.unescaped[raw]; ok {
+		j.pos = end + 1
+		return v
+	}
+	v := j.unescape(start)
+	if j.err == nil && j.pos == end+1 && len(j.unescaped) < maxUnescaped {
+		if j.unescaped == nil {
+			j.unescaped = make(map[string]string)
+		}
+		j.unescaped[raw] = v
+	}
+	return v
 }
 
 func (j *jsonReader) unescape(start int) string {
