@@ -90,6 +90,7 @@ type Manager struct {
 	synced     atomic.Bool           // the state in force is the store's latest
 	stuck      atomic.Bool           // the store's latest cannot be applied here: wait for a newer one
 	sourceName atomic.Pointer[string]
+	paced      pace.Shared // what the pacing of changes learned of the load
 
 	mu     sync.Mutex // serialises changes and syncs; guards the fields below
 	cur    State      // the state in force (Version 0: none yet)
@@ -418,10 +419,12 @@ func (m *Manager) pace() func() (yield func()) {
 	if m.cfg.Unpaced {
 		return nil
 	}
-	return newYield
+	return m.newYield
 }
 
-func newYield() func() { return pace.New(pace.Config{}).Yield }
+// newYield starts the pacing of one goroutine of a change; the Manager's
+// Pacers hand what they learn of the load from one to the next.
+func (m *Manager) newYield() func() { return m.paced.New(pace.Config{}).Yield }
 
 // installState compiles st and puts it in force.
 func (m *Manager) installState(st State, source string) error {

@@ -29,6 +29,7 @@ package pace
 import (
 	"runtime"
 	"runtime/metrics"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -73,6 +74,7 @@ func (c *Config) fill() {
 type Pacer struct {
 	cfg        Config
 	clock      clock
+	shared     *Shared // nil: none
 	sliceStart time.Duration
 	pause      time.Duration
 	idle       bool // the last pause found nothing else to run
@@ -127,12 +129,52 @@ func gcIdleCPU() time.Duration {
 const gcIdleMetric = "/cpu/classes/gc/mark/idle:cpu-seconds"
 
 // New returns a Pacer whose first slice starts now.
-func New(cfg Config) *Pacer { return newPacer(cfg, realClock) }
+func New(cfg Config) *Pacer { return newPacer(cfg, realClock, nil) }
 
-func newPacer(cfg Config, c clock) *Pacer {
-	cfg.fill()
-	return &Pacer{cfg: cfg, clock: c, sliceStart: c.now(), pause: cfg.MinPause}
+// Shared hands what the Pacers of one kind of job learned (the pause they
+// settled on, or that the process is idle) from one Pacer to the next, so
+// that each phase of the job (and the next job) does not start by
+// under-pausing while it learns the load again. Safe for concurrent use.
+type Shared struct {
+	mu    sync.Mutex
+	set   bool
+	pause time.Duration
+	idle  bool
 }
+
+// New returns a Pacer that starts from what s's Pacers learned last and
+// tells s what it learns. A nil s gives New(cfg).
+func (s *Shared) New(cfg Config) *Pacer { return newPacer(cfg, realClock, s) }
+
+func (s *Shared) load() (pause time.Duration, idle, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pause, s.idle, s.set
+}
+
+func (s *Shared) store(pause time.Duration, idle bool) {
+	s.mu.Lock()
+	s.set, s.pause, s.idle = true, pause, idle
+	s.mu.Unlock()
+}
+
+func newPacer(cfg Config, c clock, s *Shared) *Pacer {
+	cfg.fill()
+	// Until it has seen the load, a Pacer assumes a busy process: a first
+	// pause too long costs an idle process once, a first pause too short
+	// holds the requests of a busy one.
+	p := &Pacer{cfg: cfg, clock: c, shared: s, sliceStart: c.now(), pause: min(startPauseSlices*cfg.Slice, cfg.MaxPause)}
+	if s != nil {
+		if pause, idle, ok := s.load(); ok {
+			p.pause, p.idle = pause, idle
+		}
+	}
+	return p
+}
+
+// startPauseSlices is a Pacer's first pause, in slices, when it knows
+// nothing of the load: what leaves 80% of the processor to the others.
+const startPauseSlices = 4
 
 // Yield pauses the job when its slice has run out; a nil Pacer does
 // nothing.
@@ -151,7 +193,8 @@ func (p *Pacer) Yield() {
 		p.Yields++
 		p.sliceStart = t1
 		if cpu1-cpu0 > idleCPU {
-			p.idle, p.pause = false, p.cfg.MinPause
+			p.idle, p.pause = false, min(startPauseSlices*p.cfg.Slice, p.cfg.MaxPause)
+			p.learned()
 		}
 		return
 	}
@@ -161,6 +204,14 @@ func (p *Pacer) Yield() {
 	p.Paused += t1 - t0
 	p.pause = p.next(cpu1-cpu0, t1-t0, t1-p.sliceStart)
 	p.sliceStart = t1
+	p.learned()
+}
+
+// learned hands the Pacer's state to its Shared, if any.
+func (p *Pacer) learned() {
+	if p.shared != nil {
+		p.shared.store(p.pause, p.idle)
+	}
 }
 
 // idleCPU is the most CPU time the rest of the process may use during a

@@ -53,12 +53,12 @@ func (f *fakeClock) work(p *Pacer, d time.Duration) {
 // between slices; when load comes, it pauses again.
 func TestPacerIdleProcessOnlyGosched(t *testing.T) {
 	f := &fakeClock{}
-	p := newPacer(Config{}, f.clock())
+	p := newPacer(Config{}, f.clock(), nil)
 	f.work(p, 100*time.Millisecond)
 	if p.Pauses != 1 || p.Yields < 90 || p.Yields > 110 {
 		t.Fatalf("%d pauses and %d Gosched calls in 100 ms of idle work with 1 ms slices; want 1 and about 100", p.Pauses, p.Yields)
 	}
-	if f.t > 101*time.Millisecond {
+	if f.t > 105*time.Millisecond { // one first pause of 4 slices
 		t.Fatalf("100 ms of idle work took %v", f.t)
 	}
 	f.load = 0.5
@@ -71,7 +71,7 @@ func TestPacerIdleProcessOnlyGosched(t *testing.T) {
 func TestPacerGivesWayToLoad(t *testing.T) {
 	for _, load := range []float64{0.3, 0.5, 0.7} {
 		f := &fakeClock{load: load}
-		p := newPacer(Config{}, f.clock())
+		p := newPacer(Config{}, f.clock(), nil)
 		f.work(p, time.Second)
 		// The job gets what the others leave, less the headroom; their
 		// queue stays within a few slices.
@@ -89,7 +89,7 @@ func TestPacerGivesWayToLoad(t *testing.T) {
 
 func TestPacerPauseBounded(t *testing.T) {
 	f := &fakeClock{load: 1}
-	p := newPacer(Config{MaxPause: 5 * time.Millisecond}, f.clock())
+	p := newPacer(Config{MaxPause: 5 * time.Millisecond}, f.clock(), nil)
 	f.work(p, 20*time.Millisecond)
 	if last := f.sleeps[len(f.sleeps)-1]; last != 5*time.Millisecond {
 		t.Fatalf("saturated, the pause grew to %v; want MaxPause 5ms", last)
@@ -135,4 +135,27 @@ func TestGCIdleMetricExists(t *testing.T) {
 		}
 	}
 	t.Fatalf("the runtime has no metric %s", gcIdleMetric)
+}
+
+// A Pacer from a Shared starts from what the previous one learned.
+func TestSharedHandsOnTheLoad(t *testing.T) {
+	var s Shared
+	f := &fakeClock{load: 0.7}
+	p := newPacer(Config{}, f.clock(), &s)
+	f.work(p, 100*time.Millisecond)
+	learned := f.sleeps[len(f.sleeps)-1]
+	f.sleeps = nil
+	q := newPacer(Config{}, f.clock(), &s)
+	f.work(q, 2*time.Millisecond)
+	if len(f.sleeps) == 0 || f.sleeps[0] < learned*99/100 || f.sleeps[0] > learned*101/100 {
+		t.Fatalf("the next Pacer's first pause is %v; want the learned %v", f.sleeps, learned)
+	}
+	f.load = 0
+	f.work(q, 20*time.Millisecond) // learns that the process is idle
+	f.sleeps = nil
+	r := newPacer(Config{}, f.clock(), &s)
+	f.work(r, 20*time.Millisecond)
+	if len(f.sleeps) != 0 || r.Yields == 0 {
+		t.Fatalf("after an idle phase the next Pacer slept %v; want Gosched only", f.sleeps)
+	}
 }
