@@ -325,6 +325,24 @@ func diffEncodings(before, after *tableJSON, pace func() func()) (json.RawMessag
 			j++
 		}
 	}
+	if len(changed) > 0 && bsize+asize > auditDiffMax {
+		// Too large for the audit log (a push that changes 100k appkeys
+		// would add ~88 MB per entry, kept 10,000 entries deep): the entry
+		// says how many appkeys changed, and where the whole tables are.
+		added, removed := 0, 0
+		for _, c := range changed {
+			switch {
+			case c[0] < 0:
+				added++
+			case c[1] < 0:
+				removed++
+			}
+		}
+		omitted := json.RawMessage(fmt.Sprintf(`{"appkeys_changed":%d,"added":%d,"removed":%d,"bytes":%d,"why":"over the audit log's limit of %d bytes per change; the tables themselves are in the history (GET /admin/v1/table/history?full=1 keeps the last %d versions)"}`,
+			len(changed), added, removed, bsize+asize, auditDiffMax, HistoryDepth))
+		bd["appkeys_omitted"], ad["appkeys_omitted"] = omitted, omitted
+		changed = nil
+	}
 	if len(changed) == 0 {
 		return appendDiffObject(nil, bd, nil, nil, nil, 0, nil), appendDiffObject(nil, ad, nil, nil, nil, 0, nil)
 	}
@@ -426,3 +444,7 @@ func yielder(pace func() func()) func() {
 	}
 	return pace()
 }
+
+// auditDiffMax is the most bytes of appkey entries (both sides together)
+// an audit entry keeps of a push; beyond it the entry has a summary.
+const auditDiffMax = 4 << 20
