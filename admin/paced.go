@@ -27,24 +27,13 @@ type pacedConn struct {
 }
 
 func (c *pacedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	// A read of a large body copies whatever the socket holds (MBs on
+	// loopback) into fresh pages: a few hundred KB per read keep each
+	// slice short.
+	n, err := c.Conn.Read(p[:min(len(p), maxPacedRead)])
 	c.yield()
 	return n, err
 }
 
-// pacedClone copies b a MiB at a time, calling yield (when not nil) after
-// each: copying a pushed table of tens of MB into fresh memory costs the
-// kernel about as much in page faults as the copy itself.
-func pacedClone(b []byte, yield func()) []byte {
-	out := make([]byte, len(b))
-	for off := 0; off < len(b); off += copyChunk {
-		copy(out[off:], b[off:min(off+copyChunk, len(b))])
-		if yield != nil {
-			yield()
-		}
-	}
-	return out
-}
-
-// copyChunk is how much pacedClone copies between two yields.
-const copyChunk = 1 << 20
+// maxPacedRead is the most one Read of an admin connection reads.
+const maxPacedRead = 256 << 10

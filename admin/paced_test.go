@@ -123,18 +123,3 @@ func TestPacedListener(t *testing.T) {
 		t.Fatalf("pacing started %d times with %d yields; want once per connection and a yield per read", g, y)
 	}
 }
-
-func TestPacedClone(t *testing.T) {
-	var c countingPace
-	b := bytes.Repeat([]byte("abc"), copyChunk)
-	got := pacedClone(b, c.pace())
-	if !bytes.Equal(got, b) || &got[0] == &b[0] {
-		t.Fatal("pacedClone did not copy the bytes")
-	}
-	if y := c.yields.Load(); y != 3 {
-		t.Fatalf("%d yields copying 3 MiB; want 3", y)
-	}
-	if got := pacedClone([]byte("x"), nil); string(got) != "x" {
-		t.Fatalf("pacedClone without pacing = %q", got)
-	}
-}

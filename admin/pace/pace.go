@@ -46,7 +46,7 @@ type Config struct {
 	// however busy the process is.
 	MaxPause time.Duration
 	// Headroom is added to the share of the processor the other goroutines
-	// needed (default 0.1), so that they do not run at full utilisation
+	// needed (default 0.05), so that they do not run at full utilisation
 	// (and queue) while the job runs.
 	Headroom float64
 }
@@ -65,7 +65,7 @@ func (c *Config) fill() {
 		c.MaxPause = c.MinPause
 	}
 	if c.Headroom <= 0 {
-		c.Headroom = 0.1
+		c.Headroom = 0.05
 	}
 }
 
@@ -83,16 +83,21 @@ type Pacer struct {
 	Pauses int
 	Paused time.Duration
 	Yields int
+	// GCPauses counts the pauses made long because a collection was
+	// marking.
+	GCPauses int
 }
 
 // clock is what a Pacer reads and does; tests replace it.
 type clock struct {
 	now func() time.Duration // monotonic
-	// cpu is the process's CPU time that counts as the others' demand:
-	// all of it but the garbage collector's idle mark work, which runs
-	// only when nothing else wants the processor (in the job's pauses on
-	// an idle gateway) and would otherwise make them longer and longer.
-	cpu     func() time.Duration
+	// cpu returns the process's CPU time that counts as the others'
+	// demand: all of it but the garbage collector's idle mark work, which
+	// runs only when nothing else wants the processor (in the job's
+	// pauses on an idle gateway) and would otherwise make them longer and
+	// longer; and the collector's other mark work so far, which grows
+	// while a collection is marking.
+	cpu     func() (others, gcMark time.Duration)
 	sleep   func(time.Duration)
 	gosched func()
 }
@@ -101,7 +106,7 @@ var epoch = time.Now()
 
 var realClock = clock{
 	now:     func() time.Duration { return time.Since(epoch) },
-	cpu:     func() time.Duration { return processCPU() - gcIdleCPU() },
+	cpu:     readCPU,
 	sleep:   time.Sleep,
 	gosched: runtime.Gosched,
 }
@@ -115,18 +120,25 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// gcIdleCPU returns the garbage collector's idle mark work so far (the
-// runtime's estimate, updated as each stint of an idle worker ends).
-func gcIdleCPU() time.Duration {
-	s := []metrics.Sample{{Name: gcIdleMetric}}
+// readCPU is realClock.cpu. The collector's figures are the runtime's
+// estimates, updated as each stint of a mark worker ends.
+func readCPU() (others, gcMark time.Duration) {
+	s := []metrics.Sample{{Name: gcIdleMetric}, {Name: gcDedicatedMetric}, {Name: gcAssistMetric}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindFloat64 {
-		return 0
+	var v [3]time.Duration
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindFloat64 {
+			v[i] = time.Duration(s[i].Value.Float64() * float64(time.Second))
+		}
 	}
-	return time.Duration(s[0].Value.Float64() * float64(time.Second))
+	return processCPU() - v[0], v[1] + v[2]
 }
 
-const gcIdleMetric = "/cpu/classes/gc/mark/idle:cpu-seconds"
+const (
+	gcIdleMetric      = "/cpu/classes/gc/mark/idle:cpu-seconds"
+	gcDedicatedMetric = "/cpu/classes/gc/mark/dedicated:cpu-seconds" // fractional workers too
+	gcAssistMetric    = "/cpu/classes/gc/mark/assist:cpu-seconds"
+)
 
 // New returns a Pacer whose first slice starts now.
 func New(cfg Config) *Pacer { return newPacer(cfg, realClock, nil) }
@@ -186,10 +198,11 @@ func (p *Pacer) Yield() {
 	if t0-p.sliceStart < p.cfg.Slice {
 		return
 	}
-	cpu0 := p.clock.cpu()
+	cpu0, gc0 := p.clock.cpu()
 	if p.idle {
 		p.clock.gosched()
-		t1, cpu1 := p.clock.now(), p.clock.cpu()
+		t1 := p.clock.now()
+		cpu1, _ := p.clock.cpu()
 		p.Yields++
 		p.sliceStart = t1
 		if cpu1-cpu0 > idleCPU {
@@ -199,12 +212,21 @@ func (p *Pacer) Yield() {
 		return
 	}
 	p.clock.sleep(p.pause)
-	t1, cpu1 := p.clock.now(), p.clock.cpu()
+	t1 := p.clock.now()
+	cpu1, gc1 := p.clock.cpu()
 	p.Pauses++
 	p.Paused += t1 - t0
-	p.pause = p.next(cpu1-cpu0, t1-t0, t1-p.sliceStart)
+	if gc1 > gc0 {
+		// A collection is marking: its workers take a quarter of the
+		// processor from the others, who need what is left; the job
+		// waits (with the longest pause) until it is done.
+		p.pause = p.cfg.MaxPause
+		p.GCPauses++
+	} else {
+		p.pause = p.next(cpu1-cpu0, t1-t0, t1-p.sliceStart)
+		p.learned()
+	}
 	p.sliceStart = t1
-	p.learned()
 }
 
 // learned hands the Pacer's state to its Shared, if any.
@@ -229,7 +251,7 @@ func (p *Pacer) next(cpu, wall, cycle time.Duration) time.Duration {
 	case busy < 0.05: // nothing else to run
 		p.idle = true
 		return p.cfg.MinPause
-	case busy > 0.9: // the others used the whole pause: give them more
+	case busy > 0.95: // the others used the whole pause: give them more
 		return min(max(2*p.pause, p.cfg.MinPause), p.cfg.MaxPause)
 	}
 	// The others had the work of the whole cycle done within the pause.

@@ -15,14 +15,19 @@ type fakeClock struct {
 	backlog    time.Duration
 	maxBacklog time.Duration
 	sleeps     []time.Duration
+	gc         time.Duration // the collector's mark work so far
+	gcMarking  bool
 }
 
 func (f *fakeClock) clock() clock {
 	return clock{
 		now: func() time.Duration { return f.t },
-		cpu: func() time.Duration { return f.cpu },
+		cpu: func() (time.Duration, time.Duration) { return f.cpu, f.gc },
 		sleep: func(d time.Duration) {
 			f.sleeps = append(f.sleeps, d)
+			if f.gcMarking {
+				f.gc += d / 4
+			}
 			f.backlog += time.Duration(float64(d) * f.load)
 			done := min(f.backlog, d)
 			f.backlog -= done
@@ -77,7 +82,7 @@ func TestPacerGivesWayToLoad(t *testing.T) {
 		// queue stays within a few slices.
 		jobShare := float64(time.Second) / float64(f.t)
 		t.Logf("load %.1f: job share %.3f, max queue %v, last pause %v", load, jobShare, f.maxBacklog, f.sleeps[len(f.sleeps)-1])
-		want := 1 - load - 0.1
+		want := 1 - load - 0.05
 		if jobShare > want+0.03 || jobShare < want-0.05 {
 			t.Errorf("load %.1f: the job had %.2f of the time; want about %.2f", load, jobShare, want)
 		}
@@ -104,6 +109,24 @@ func TestPacerPauseBounded(t *testing.T) {
 	}
 }
 
+// While a collection marks, the job pauses as long as it may; after, it
+// learns the load again.
+func TestPacerWaitsOutACollection(t *testing.T) {
+	f := &fakeClock{load: 0.5}
+	p := newPacer(Config{}, f.clock(), nil)
+	f.work(p, 20*time.Millisecond)
+	f.gcMarking = true
+	f.work(p, 5*time.Millisecond)
+	if p.GCPauses == 0 || f.sleeps[len(f.sleeps)-1] != 20*time.Millisecond {
+		t.Fatalf("%d pauses for a collection, last pause %v; want MaxPause while it marks", p.GCPauses, f.sleeps[len(f.sleeps)-1])
+	}
+	f.gcMarking = false
+	f.work(p, 20*time.Millisecond)
+	if last := f.sleeps[len(f.sleeps)-1]; last >= 20*time.Millisecond {
+		t.Fatalf("after the collection the pause stayed %v", last)
+	}
+}
+
 func TestNilPacer(t *testing.T) {
 	var p *Pacer
 	p.Yield() // does nothing
@@ -125,16 +148,16 @@ func TestProcessCPU(t *testing.T) {
 }
 
 // The runtime names the idle mark work metric the pacer subtracts.
-func TestGCIdleMetricExists(t *testing.T) {
+func TestGCMetricsExist(t *testing.T) {
+	kinds := map[string]metrics.ValueKind{}
 	for _, d := range metrics.All() {
-		if d.Name == gcIdleMetric {
-			if d.Kind != metrics.KindFloat64 {
-				t.Fatalf("%s is of kind %v; want float64", d.Name, d.Kind)
-			}
-			return
+		kinds[d.Name] = d.Kind
+	}
+	for _, name := range []string{gcIdleMetric, gcDedicatedMetric, gcAssistMetric} {
+		if k, ok := kinds[name]; !ok || k != metrics.KindFloat64 {
+			t.Errorf("the runtime's metric %s: kind %v, present %v; want a float64", name, k, ok)
 		}
 	}
-	t.Fatalf("the runtime has no metric %s", gcIdleMetric)
 }
 
 // A Pacer from a Shared starts from what the previous one learned.

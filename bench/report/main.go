@@ -245,7 +245,7 @@ func render(r *Results, chartDir string, pngs []string) string {
 		}
 	}
 	w("\n## Push under load\n\n")
-	w("switchyard paces a push (`admin/pace`): its work runs in 1 ms slices and leaves the requests the share of the core they used plus 10%%, so under load it comes into force later than with no traffic, by design.\n\n")
+	w("switchyard paces a push (`admin/pace`): its work runs in 1 ms slices and leaves the requests the share of the core they used plus 5%% (and waits while a garbage collection marks), so under load it comes into force later than with no traffic, by design.\n\n")
 	if slices.Contains(pngs, "push_latency.png") {
 		w("![push](%s/push_latency.png)\n\n", chartDir)
 	}
