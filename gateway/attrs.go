@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -66,19 +65,6 @@ type taskInput struct {
 	priority    int
 	vars        []splitter.Attr
 	seen        uint16
-}
-
-var inputPool = sync.Pool{New: func() any {
-	in := &taskInput{}
-	in.req.Attrs = make([]splitter.Attr, 0, 8)
-	return in
-}}
-
-func getInput() *taskInput { return inputPool.Get().(*taskInput) }
-
-func putInput(in *taskInput) {
-	in.reset()
-	inputPool.Put(in)
 }
 
 func (in *taskInput) reset() {

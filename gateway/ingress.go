@@ -290,10 +290,9 @@ func isJSONType(ct []byte) bool {
 	return strings.EqualFold(s, "application/json") || len(s) > 5 && strings.EqualFold(s[len(s)-5:], "+json")
 }
 
-var parserPool fastjson.ParserPool
-
-// scratch is what one /v1/route or /v1/calls request works with, pooled
-// as one object: one pool round trip per request instead of three.
+// scratch is what one /v1/route, /v1/calls or /v1/calls/batch request
+// works with, pooled as one object: one pool round trip per request
+// instead of three.
 type scratch struct {
 	parser fastjson.Parser
 	in     taskInput
@@ -310,9 +309,12 @@ var scratchPool = sync.Pool{New: func() any {
 func getScratch() *scratch { return scratchPool.Get().(*scratch) }
 
 // putScratch returns sc to the pool; the task input drops its references
-// to the request's buffers.
+// to the request's buffers, and a batch's large answer buffer is not kept.
 func putScratch(sc *scratch) {
 	sc.in.reset()
+	if cap(sc.out.b) > maxPooledBuf {
+		sc.out.b = make([]byte, 0, 512)
+	}
 	scratchPool.Put(sc)
 }
 
@@ -353,23 +355,16 @@ func (g *Ingress) decideTask(ctx *fasthttp.RequestCtx, snap *splitter.Snapshot, 
 // (scanTask's fast path, else fastjson and parseTask) and takes the table
 // in force; when it returns false it has answered the error.
 func (g *Ingress) parseOne(ctx *fasthttp.RequestCtx, path pathID, sc *scratch, requireCallee bool) (*splitter.Snapshot, bool) {
-	body, e := g.body(ctx, g.cfg.MaxBodyBytes)
-	if e != nil {
-		g.fail(ctx, path, e)
-		return nil, false
-	}
-	snap := g.snap()
-	if snap == nil {
-		g.fail(ctx, path, errNotReady)
+	body, snap, ok := g.readBody(ctx, path, g.cfg.MaxBodyBytes)
+	if !ok {
 		return nil, false
 	}
 	if scanTask(body, &sc.in, requireCallee) {
 		return snap, true
 	}
 	sc.in.reset()
-	v, err := sc.parser.ParseBytes(body)
-	if err != nil {
-		g.fail(ctx, path, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
+	v, ok := g.parseJSON(ctx, path, body, &sc.parser)
+	if !ok {
 		return nil, false
 	}
 	if e := parseTask(v, &sc.in, requireCallee); e != nil {
@@ -379,9 +374,9 @@ func (g *Ingress) parseOne(ctx *fasthttp.RequestCtx, path pathID, sc *scratch, r
 	return snap, true
 }
 
-// parseBody checks and parses the body of a POST with parser, and takes
-// the table in force; when it returns false it has answered the error.
-func (g *Ingress) parseBody(ctx *fasthttp.RequestCtx, path pathID, limit int, parser *fastjson.Parser) (*splitter.Snapshot, *fastjson.Value, bool) {
+// readBody checks the body of a POST and takes the table in force; when
+// it returns false it has answered the error.
+func (g *Ingress) readBody(ctx *fasthttp.RequestCtx, path pathID, limit int) ([]byte, *splitter.Snapshot, bool) {
 	body, e := g.body(ctx, limit)
 	if e != nil {
 		g.fail(ctx, path, e)
@@ -392,12 +387,18 @@ func (g *Ingress) parseBody(ctx *fasthttp.RequestCtx, path pathID, limit int, pa
 		g.fail(ctx, path, errNotReady)
 		return nil, nil, false
 	}
+	return body, snap, true
+}
+
+// parseJSON parses body with parser; when it returns false it has
+// answered the error.
+func (g *Ingress) parseJSON(ctx *fasthttp.RequestCtx, path pathID, body []byte, parser *fastjson.Parser) (*fastjson.Value, bool) {
 	v, err := parser.ParseBytes(body)
 	if err != nil {
 		g.fail(ctx, path, newError(fasthttp.StatusBadRequest, "invalid_json", "the body is not valid JSON: %v", err))
-		return nil, nil, false
+		return nil, false
 	}
-	return snap, v, true
+	return v, true
 }
 
 // decideOne is decideTask and the quota for the single task of /v1/route
@@ -561,9 +562,13 @@ func (g *Ingress) accepted(ctx context.Context, t *queue.Task, r queue.Enqueued)
 // queue is a queue.Batcher), the invalid ones answered with their error.
 func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
 	start := requestStart(ctx)
-	p := parserPool.Get()
-	defer parserPool.Put(p)
-	snap, v, ok := g.parseBody(ctx, pathBatch, g.cfg.MaxBatchBodyBytes, p)
+	sc := getScratch()
+	defer putScratch(sc)
+	body, snap, ok := g.readBody(ctx, pathBatch, g.cfg.MaxBatchBodyBytes)
+	if !ok {
+		return
+	}
+	v, ok := g.parseJSON(ctx, pathBatch, body, &sc.parser)
 	if !ok {
 		return
 	}
@@ -584,7 +589,7 @@ func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
 	decisions := make([]splitter.Decision, len(items))
 	var tasks []*queue.Task
 	var pos []int // index in items of each of tasks
-	in := getInput()
+	in := &sc.in
 	for i, item := range items {
 		d, e := g.decide(ctx, snap, item, in, true)
 		if e == nil {
@@ -605,7 +610,6 @@ func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
 		}
 		in.reset()
 	}
-	putInput(in)
 
 	qctx, cancel := context.WithTimeout(context.Background(), g.cfg.QueueTimeout)
 	defer cancel()
@@ -622,7 +626,7 @@ func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
 		results[pos[j]] = g.accepted(qctx, t, stored[j])
 	}
 
-	b := getBuf()
+	b := &sc.out
 	b.b = append(b.b[:0], `{"results":[`...)
 	for i := range results {
 		if i > 0 {
@@ -634,7 +638,6 @@ func (g *Ingress) batch(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusAccepted)
 	ctx.SetContentType(contentTypeJSON)
 	ctx.SetBody(b.b)
-	putBuf(b)
 	g.stats.request(pathBatch, fasthttp.StatusAccepted)
 	end := monoClock()
 	for i := range decisions {

@@ -14,10 +14,13 @@ type buf struct{ b []byte }
 
 var bufPool = sync.Pool{New: func() any { return &buf{b: make([]byte, 0, 512)} }}
 
+// maxPooledBuf is the largest answer buffer a pool keeps.
+const maxPooledBuf = 1 << 20
+
 func getBuf() *buf { return bufPool.Get().(*buf) }
 
 func putBuf(b *buf) {
-	if cap(b.b) > 1<<20 { // do not keep a huge batch answer around
+	if cap(b.b) > maxPooledBuf { // do not keep a huge batch answer around
 		return
 	}
 	b.b = b.b[:0]
