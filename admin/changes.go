@@ -154,8 +154,8 @@ func (m *Manager) PushTable(ctx context.Context, a Actor, body []byte, ifMatch u
 // PushOwnedTable is PushTable for a body the caller hands over: it must
 // never be modified afterwards, as the table in force keeps views of it
 // (PushTable copies it first: tens of MB for a large table, as costly in
-// page faults as in copying). The admin API's handler pushes its own copy
-// of the request body this way.
+// page faults as in copying). The admin API's handler pushes the body it
+// took from the request this way.
 func (m *Manager) PushOwnedTable(ctx context.Context, a Actor, body []byte, ifMatch uint64) (uint64, error) {
 	return m.pushTable(ctx, a, body, true, ifMatch)
 }

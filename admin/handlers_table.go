@@ -131,8 +131,9 @@ func ifMatch(ctx *fasthttp.RequestCtx) (uint64, bool) {
 	return v, true
 }
 
-// body returns a copy of the request body (the Manager may keep what it
-// parses from it), refusing an empty body or a form upload.
+// body takes the request body for the change (the Manager may keep what
+// it parses from it, so it is no longer the request's), refusing an empty
+// body or a form upload.
 func (s *Server) body(ctx *fasthttp.RequestCtx) ([]byte, bool) {
 	ct := string(ctx.Request.Header.ContentType())
 	if strings.HasPrefix(ct, "multipart/") {
@@ -193,7 +194,7 @@ func (s *Server) getTable(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) putTable(ctx *fasthttp.RequestCtx) {
 	s.runChange(ctx, true, "invalid_table", "not_found", func(c context.Context, a Actor, im uint64, b []byte) (uint64, error) {
-		return s.m.PushOwnedTable(c, a, b, im) // b is this request's copy
+		return s.m.PushOwnedTable(c, a, b, im) // b was taken from the request: nobody else has it
 	})
 }
 
