@@ -140,9 +140,6 @@ const (
 	gcAssistMetric    = "/cpu/classes/gc/mark/assist:cpu-seconds"
 )
 
-// New returns a Pacer whose first slice starts now.
-func New(cfg Config) *Pacer { return newPacer(cfg, realClock, nil) }
-
 // Shared hands what the Pacers of one kind of job learned (the pause they
 // settled on, or that the process is idle) from one Pacer to the next, so
 // that each phase of the job (and the next job) does not start by
@@ -155,7 +152,8 @@ type Shared struct {
 }
 
 // New returns a Pacer that starts from what s's Pacers learned last and
-// tells s what it learns. A nil s gives New(cfg).
+// tells s what it learns; a nil s shares nothing. Its first slice starts
+// now.
 func (s *Shared) New(cfg Config) *Pacer { return newPacer(cfg, realClock, s) }
 
 func (s *Shared) load() (pause time.Duration, idle, ok bool) {
@@ -175,7 +173,7 @@ func newPacer(cfg Config, c clock, s *Shared) *Pacer {
 	// Until it has seen the load, a Pacer assumes a busy process: a first
 	// pause too long costs an idle process once, a first pause too short
 	// holds the requests of a busy one.
-	p := &Pacer{cfg: cfg, clock: c, shared: s, sliceStart: c.now(), pause: min(startPauseSlices*cfg.Slice, cfg.MaxPause)}
+	p := &Pacer{cfg: cfg, clock: c, shared: s, sliceStart: c.now(), pause: cfg.startPause()}
 	if s != nil {
 		if pause, idle, ok := s.load(); ok {
 			p.pause, p.idle = pause, idle
@@ -187,6 +185,10 @@ func newPacer(cfg Config, c clock, s *Shared) *Pacer {
 // startPauseSlices is a Pacer's first pause, in slices, when it knows
 // nothing of the load: what leaves 80% of the processor to the others.
 const startPauseSlices = 4
+
+// startPause is the pause of a Pacer that knows nothing of the load (new,
+// or idle until the others ran again).
+func (c *Config) startPause() time.Duration { return min(startPauseSlices*c.Slice, c.MaxPause) }
 
 // Yield pauses the job when its slice has run out; a nil Pacer does
 // nothing.
@@ -206,7 +208,7 @@ func (p *Pacer) Yield() {
 		p.Yields++
 		p.sliceStart = t1
 		if cpu1-cpu0 > idleCPU {
-			p.idle, p.pause = false, min(startPauseSlices*p.cfg.Slice, p.cfg.MaxPause)
+			p.idle, p.pause = false, p.cfg.startPause()
 			p.learned()
 		}
 		return
