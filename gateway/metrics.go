@@ -104,10 +104,10 @@ func (s *Stats) writeSeries(w io.Writer) {
 	}
 	b = appendType(b, "switchyard_decisions_total", "counter")
 	for _, a := range apps {
-		for _, c := range a.decisions.load() {
-			b = appendSeries(b, "switchyard_decisions_total", a.label, "rule", c.rule, "group", c.group)
-			b = appendUint(b, c.n.Load())
-		}
+		a.decisions.each(func(k *decisionKey, n uint64) {
+			b = appendSeries(b, "switchyard_decisions_total", a.label, "rule", k.rule, "group", k.group)
+			b = appendUint(b, n)
+		})
 		flush()
 	}
 	b = appendType(b, "switchyard_rule_failures_total", "counter")
@@ -129,12 +129,12 @@ func (s *Stats) writeSeries(w io.Writer) {
 	}
 	b = appendType(b, "switchyard_request_duration_seconds", "histogram")
 	for _, a := range apps {
-		b = appendHist(b, "switchyard_request_duration_seconds", a.label, &a.latency)
+		b = appendHist(b, "switchyard_request_duration_seconds", a.label, a.w())
 		flush()
 	}
 	b = appendType(b, "switchyard_group_request_duration_seconds", "histogram")
 	for _, g := range groups {
-		b = appendHist(b, "switchyard_group_request_duration_seconds", g.label, &g.latency)
+		b = appendHist(b, "switchyard_group_request_duration_seconds", g.label, g.w())
 	}
 	w.Write(b)
 }
@@ -176,16 +176,17 @@ func appendUint(b []byte, n uint64) []byte {
 	return append(strconv.AppendUint(b, n, 10), '\n')
 }
 
-// appendHist writes h as a VictoriaMetrics histogram: the non-empty
-// vmrange buckets, _sum and _count. Nothing when h is empty.
-func appendHist(b []byte, name, label string, h *latencyHist) []byte {
-	count := h.count.Load()
+// appendHist writes w's latencies since start as a VictoriaMetrics
+// histogram: the non-empty vmrange buckets, _sum and _count. Nothing when
+// there are none.
+func appendHist(b []byte, name, label string, w window) []byte {
+	var buckets [numBuckets / 2]uint64
+	count, sumNs := w.cumulative(&buckets)
 	if count == 0 {
 		return b
 	}
 	var rng []byte
-	for i := range h.buckets {
-		n := h.buckets[i].Load()
+	for i, n := range buckets {
 		if n == 0 {
 			continue
 		}
@@ -197,7 +198,7 @@ func appendHist(b []byte, name, label string, h *latencyHist) []byte {
 		b = appendUint(b, n)
 	}
 	b = appendSeries(b, name+"_sum", label)
-	b = strconv.AppendFloat(b, float64(h.sumNs.Load())/1e9, 'g', -1, 64)
+	b = strconv.AppendFloat(b, float64(sumNs)/1e9, 'g', -1, 64)
 	b = append(b, '\n')
 	b = appendSeries(b, name+"_count", label)
 	return appendUint(b, count)

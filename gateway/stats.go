@@ -31,11 +31,14 @@ type StatsConfig struct {
 const OtherAppkey = "_other"
 
 // Stats counts what the ingress does, for GET /admin/v1/stats (WriteJSON)
-// and GET /metrics (WritePrometheus). Recording a split task takes atomics
-// only, on a few cache lines of its appkey and group (no mutex, no
+// and GET /metrics (WritePrometheus). Recording a split task takes one map
+// lookup (its appkey) and atomics on a few cache lines (no mutex, no
 // VictoriaMetrics histogram per appkey: their series are written from the
-// atomics by a metrics writer of the set), and allocates only the first
-// time an appkey, rule or group is seen.
+// atomics by a metrics writer of the set): its appkey's window head and
+// decision counters, which share the first lines of appkeyStats, one
+// bucket of the appkey's current latency histogram, and the same two of
+// its group, found through the decision's key rather than a second lookup.
+// It allocates only the first time an appkey, rule or group is seen.
 type Stats struct {
 	set        *metrics.Set
 	maxAppkeys int
@@ -45,6 +48,7 @@ type Stats struct {
 	appkeys  appkeyMap
 	other    *appkeyStats
 	groups   cowMap[string, groupStats]
+	pairs    cowMap[rulePair, decisionKey]
 	requests [numPaths]cowMap[int, metrics.Counter]
 	// codes caches requests' counters by status code (no map lookup on
 	// the hot path); codes outside 0..599 use requests only.
@@ -52,25 +56,31 @@ type Stats struct {
 	queueErr cowMap[string, metrics.Counter]
 }
 
-// appkeyStats is one appkey's counters; the hot ones (window, latency,
-// decisions) are plain atomics.
+// appkeyStats is one appkey's counters, plain atomics. A split task
+// writes the first two or three cache lines (the window's head and the
+// decision counters, see decisionList) and one line of body. The struct
+// is about 6 KiB, a size class whose objects start on a cache line.
 type appkeyStats struct {
-	name      string
-	label     string // appkey="name", escaped
-	w         window
-	latency   latencyHist
+	head      windowHead
 	decisions decisionList
+	body      windowBody
+	name      string
+	label     string                        // appkey="name", escaped
 	failures  cowMap[string, atomic.Uint64] // by rule
 	accepted  cowMap[string, atomic.Uint64] // by group
 	dups      atomic.Uint64
 }
 
+func (a *appkeyStats) w() window { return window{&a.head, &a.body} }
+
 type groupStats struct {
-	name    string
-	label   string // group="name", escaped
-	w       window
-	latency latencyHist
+	head  windowHead
+	body  windowBody
+	name  string
+	label string // group="name", escaped
 }
+
+func (g *groupStats) w() window { return window{&g.head, &g.body} }
 
 // NewStats returns empty statistics.
 func NewStats(cfg StatsConfig) *Stats {
@@ -199,6 +209,17 @@ func (s *Stats) group(name string) *groupStats {
 	})
 }
 
+// decisionKey returns the key of (rule, group), the same for every appkey.
+func (s *Stats) decisionKey(rule, group string) *decisionKey {
+	if k := s.pairs.get(rulePair{rule, group}); k != nil {
+		return k
+	}
+	p := rulePair{strings.Clone(rule), strings.Clone(group)}
+	return s.pairs.getOrCreate(p, func() *decisionKey {
+		return &decisionKey{rule: p.rule, group: p.group, g: s.group(p.group)}
+	})
+}
+
 // request counts one HTTP request answered with code.
 func (s *Stats) request(p pathID, code int) {
 	if code >= 0 && code < len(s.codes[p]) {
@@ -227,9 +248,8 @@ func (s *Stats) taskEnded(d *splitter.Decision, code int, dur time.Duration, end
 	now := wallAt(end)
 	failed := code >= 400
 	a := s.appkey(d.Appkey)
-	a.w.record(now, dur, failed)
-	a.latency.record(dur)
-	a.decisions.inc(d.Rule, d.Group)
+	a.w().record(now, dur, failed)
+	k := a.decisions.inc(s, d.Rule, d.Group)
 	if d.Failures > 0 {
 		f := a.failures.get(d.FailedRule)
 		if f == nil {
@@ -237,54 +257,109 @@ func (s *Stats) taskEnded(d *splitter.Decision, code int, dur time.Duration, end
 		}
 		f.Add(uint64(d.Failures))
 	}
-	g := s.group(d.Group)
-	g.w.record(now, dur, failed)
-	g.latency.record(dur)
+	k.g.w().record(now, dur, failed)
 }
 
-// decisionList counts an appkey's decisions by (rule, group): a short
-// slice scanned on every split (an appkey has a few rules, and a rule a
-// few groups), swapped whole when a pair is first seen. The keys lie side
-// by side in the slice, so a scan reads a few adjacent cache lines and
-// dereferences only the counter that matches.
+// decisionList counts an appkey's decisions by (rule, group). An appkey
+// has a few rules, and a rule a few groups, so the counters are scanned
+// on every split: the first 8 pairs in an array inside appkeyStats (the
+// scan reads the lines right after the window's head, and the counter
+// that matches is in the entry), published by n after their entry is
+// written; further pairs in a slice swapped whole (with a counter
+// allocated each). Entries point to a decisionKey shared by every appkey,
+// which the caches keep: comparing names there costs no miss, and it
+// leads to the group's statistics without a map lookup.
 type decisionList struct {
-	mu   sync.Mutex
-	list atomic.Pointer[[]decisionCount]
+	n     atomic.Int32 // entries of first in use
+	mu    sync.Mutex   // adding a pair
+	more  atomic.Pointer[[]decisionCount]
+	first [8]decisionEntry
 }
+
+type decisionEntry struct {
+	key *decisionKey
+	n   atomic.Uint64
+}
+
+// decisionKey is a (rule, group) pair, made once per Stats (Stats.pairs).
+type decisionKey struct {
+	rule, group string
+	g           *groupStats
+}
+
+type rulePair struct{ rule, group string }
 
 type decisionCount struct {
-	rule, group string
-	n           *atomic.Uint64
+	key *decisionKey
+	n   *atomic.Uint64
 }
 
-func (l *decisionList) load() []decisionCount {
-	if p := l.list.Load(); p != nil {
+func (k *decisionKey) is(rule, group string) bool { return k.rule == rule && k.group == group }
+
+func (l *decisionList) loadMore() []decisionCount {
+	if p := l.more.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
 
-func (l *decisionList) inc(rule, group string) {
-	list := l.load()
-	for i := range list {
-		if c := &list[i]; c.rule == rule && c.group == group {
-			c.n.Add(1)
-			return
-		}
+// each calls f for every pair and its count.
+func (l *decisionList) each(f func(k *decisionKey, n uint64)) {
+	for i := range l.n.Load() {
+		e := &l.first[i]
+		f(e.key, e.n.Load())
+	}
+	for _, c := range l.loadMore() {
+		f(c.key, c.n.Load())
+	}
+}
+
+// inc counts a decision for (rule, group) and returns its key.
+func (l *decisionList) inc(s *Stats, rule, group string) *decisionKey {
+	if k := l.add(rule, group); k != nil {
+		return k
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	old := l.load()
-	for i := range old {
-		if c := &old[i]; c.rule == rule && c.group == group {
-			c.n.Add(1)
-			return
+	if k := l.add(rule, group); k != nil { // added meanwhile
+		return k
+	}
+	k := s.decisionKey(rule, group)
+	if n := l.n.Load(); int(n) < len(l.first) {
+		e := &l.first[n]
+		e.key = k
+		e.n.Store(1)
+		l.n.Store(n + 1)
+		return k
+	}
+	old := l.loadMore()
+	c := decisionCount{key: k, n: new(atomic.Uint64)}
+	c.n.Store(1)
+	more := append(old[:len(old):len(old)], c)
+	l.more.Store(&more)
+	return k
+}
+
+// add counts a decision for a pair already listed and returns its key, or
+// nil.
+func (l *decisionList) add(rule, group string) *decisionKey {
+	n := l.n.Load()
+	for i := range n {
+		if e := &l.first[i]; e.key.is(rule, group) {
+			e.n.Add(1)
+			return e.key
 		}
 	}
-	c := decisionCount{rule: strings.Clone(rule), group: strings.Clone(group), n: new(atomic.Uint64)}
-	c.n.Store(1)
-	n := append(old[:len(old):len(old)], c)
-	l.list.Store(&n)
+	if int(n) < len(l.first) {
+		return nil
+	}
+	for _, c := range l.loadMore() {
+		if c.key.is(rule, group) {
+			c.n.Add(1)
+			return c.key
+		}
+	}
+	return nil
 }
 
 // accepted counts a task the queue stored (or answered as a duplicate).
@@ -353,7 +428,7 @@ type RuleReport struct {
 
 var reportQuantiles = []float64{0.5, 0.9, 0.99, 0.999}
 
-func windowReport(w *window, now int64, uptime time.Duration) WindowReport {
+func windowReport(w window, now int64, uptime time.Duration) WindowReport {
 	var r WindowReport
 	r.RequestsPerSec10s, r.ErrorsPerSec10s = w.rates(now, 10, uptime)
 	r.RequestsPerSec60s, r.ErrorsPerSec60s = w.rates(now, 60, uptime)
@@ -391,10 +466,10 @@ func (s *Stats) Report() *StatsReport {
 		})
 	}
 	add := func(a *appkeyStats) {
-		ar := &AppkeyReport{WindowReport: windowReport(&a.w, now, uptime), Failures: map[string]uint64{}, Accepted: map[string]uint64{}, Dups: a.dups.Load()}
-		for _, c := range a.decisions.load() {
-			ar.Rules = append(ar.Rules, RuleReport{Rule: c.rule, Group: c.group, Decisions: c.n.Load()})
-		}
+		ar := &AppkeyReport{WindowReport: windowReport(a.w(), now, uptime), Failures: map[string]uint64{}, Accepted: map[string]uint64{}, Dups: a.dups.Load()}
+		a.decisions.each(func(k *decisionKey, n uint64) {
+			ar.Rules = append(ar.Rules, RuleReport{Rule: k.rule, Group: k.group, Decisions: n})
+		})
 		sort.Slice(ar.Rules, func(i, j int) bool {
 			if ar.Rules[i].Rule != ar.Rules[j].Rule {
 				return ar.Rules[i].Rule < ar.Rules[j].Rule
@@ -411,7 +486,7 @@ func (s *Stats) Report() *StatsReport {
 		add(s.other)
 	}
 	s.groups.each(func(name string, g *groupStats) {
-		gr := windowReport(&g.w, now, uptime)
+		gr := windowReport(g.w(), now, uptime)
 		r.Groups[name] = &gr
 	})
 	return r

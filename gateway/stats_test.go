@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"switchyard/splitter"
 )
@@ -32,7 +33,7 @@ func TestBuckets(t *testing.T) {
 }
 
 func TestWindow(t *testing.T) {
-	var w window
+	w := window{new(windowHead), new(windowBody)}
 	base := int64(1_700_000_000) * int64(time.Second)
 	// 10 s of 100 requests each (10 of them errors) at 1 ms, then 1 at 1 s.
 	for s := int64(0); s < 10; s++ {
@@ -226,5 +227,45 @@ func TestStatsAppkeysConcurrent(t *testing.T) {
 	}
 	if got := len(rep.Appkeys); got != limit+1 || !rep.AppkeysCapped {
 		t.Fatalf("%d appkeys reported (capped %v); want %d and %s", got, rep.AppkeysCapped, limit, OtherAppkey)
+	}
+}
+
+// TestWindowCumulative records over more 10 s periods than the window
+// keeps: the histogram since start loses no sample and never decreases.
+func TestWindowCumulative(t *testing.T) {
+	w := window{new(windowHead), new(windowBody)}
+	base := int64(1_700_000_000) * int64(time.Second)
+	var prev [numBuckets / 2]uint64
+	var n, sum uint64
+	for s := int64(0); s < 200; s += 3 {
+		for i := range 10 {
+			d := time.Duration(1+i*int(s)) * time.Microsecond
+			w.record(base+s*int64(time.Second), d, false)
+			n++
+			sum += uint64(d)
+		}
+		var c [numBuckets / 2]uint64
+		count, sumNs := w.cumulative(&c)
+		if count != n || sumNs != sum {
+			t.Fatalf("after %d s: %d samples summing %d ns; want %d and %d", s, count, sumNs, n, sum)
+		}
+		for i := range c {
+			if c[i] < prev[i] {
+				t.Fatalf("after %d s bucket %d went from %d to %d", s, i, prev[i], c[i])
+			}
+		}
+		prev = c
+	}
+	if _, n := w.quantiles(base+199*int64(time.Second), []float64{0.5}); n != 230 {
+		t.Fatalf("%d samples in the last 60 to 70 s; want 230 (10 in each of 23 seconds from 132 s)", n)
+	}
+}
+
+// TestAppkeyStatsLayout checks that what a split task writes of its
+// appkey is in the first three cache lines of appkeyStats.
+func TestAppkeyStatsLayout(t *testing.T) {
+	var a appkeyStats
+	if off := unsafe.Offsetof(a.decisions) + unsafe.Offsetof(a.decisions.first); unsafe.Sizeof(a.head) > 64 || off != 64 {
+		t.Fatalf("window head of %d bytes, decision counters at %d; want ≤ 64 and 64", unsafe.Sizeof(a.head), off)
 	}
 }
