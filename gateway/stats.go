@@ -35,9 +35,11 @@ const OtherAppkey = "_other"
 // lookup (its appkey) and atomics on a few cache lines (no mutex, no
 // VictoriaMetrics histogram per appkey: their series are written from the
 // atomics by a metrics writer of the set): its appkey's window head and
-// decision counters, which share the first lines of appkeyStats, one
-// bucket of the appkey's current latency histogram, and the same two of
-// its group, found through the decision's key rather than a second lookup.
+// decision counter, which share the first lines of appkeyStats, one
+// bucket of the appkey's current latency histogram, and the same of its
+// group, found through the decision's key rather than a second lookup.
+// With 1000s of appkeys their statistics do not stay in the CPU's caches
+// between two requests of one appkey, so each line is a likely miss.
 // It allocates only the first time an appkey, rule or group is seen.
 type Stats struct {
 	set        *metrics.Set
@@ -57,9 +59,10 @@ type Stats struct {
 }
 
 // appkeyStats is one appkey's counters, plain atomics. A split task
-// writes the first two or three cache lines (the window's head and the
-// decision counters, see decisionList) and one line of body. The struct
-// is about 6 KiB, a size class whose objects start on a cache line.
+// writes its first line (the window's head, the first two decision
+// counters), the next one when the decision is not one of those
+// (decisionList), and one line of body. The struct is about 6 KiB, a size
+// class whose objects start on a cache line.
 type appkeyStats struct {
 	head      windowHead
 	decisions decisionList
@@ -264,20 +267,19 @@ func (s *Stats) taskEnded(d *splitter.Decision, code int, dur time.Duration, end
 // has a few rules, and a rule a few groups, so the counters are scanned
 // on every split: the first 8 pairs in an array inside appkeyStats (the
 // scan reads the lines right after the window's head, and the counter
-// that matches is in the entry), published by n after their entry is
-// written; further pairs in a slice swapped whole (with a counter
-// allocated each). Entries point to a decisionKey shared by every appkey,
-// which the caches keep: comparing names there costs no miss, and it
-// leads to the group's statistics without a map lookup.
+// that matches is in the entry), each published by storing its key after its count; further
+// pairs in a slice swapped whole (with a counter allocated each). Entries
+// point to a decisionKey shared by every appkey, which the caches keep:
+// comparing names there costs no miss, and it leads to the group's
+// statistics without a map lookup.
 type decisionList struct {
-	n     atomic.Int32 // entries of first in use
-	mu    sync.Mutex   // adding a pair
-	more  atomic.Pointer[[]decisionCount]
 	first [8]decisionEntry
+	mu    sync.Mutex // adding a pair
+	more  atomic.Pointer[[]decisionCount]
 }
 
 type decisionEntry struct {
-	key *decisionKey
+	key atomic.Pointer[decisionKey] // nil: this and the next are unused
 	n   atomic.Uint64
 }
 
@@ -305,9 +307,13 @@ func (l *decisionList) loadMore() []decisionCount {
 
 // each calls f for every pair and its count.
 func (l *decisionList) each(f func(k *decisionKey, n uint64)) {
-	for i := range l.n.Load() {
+	for i := range l.first {
 		e := &l.first[i]
-		f(e.key, e.n.Load())
+		k := e.key.Load()
+		if k == nil {
+			return
+		}
+		f(k, e.n.Load())
 	}
 	for _, c := range l.loadMore() {
 		f(c.key, c.n.Load())
@@ -325,12 +331,12 @@ func (l *decisionList) inc(s *Stats, rule, group string) *decisionKey {
 		return k
 	}
 	k := s.decisionKey(rule, group)
-	if n := l.n.Load(); int(n) < len(l.first) {
-		e := &l.first[n]
-		e.key = k
-		e.n.Store(1)
-		l.n.Store(n + 1)
-		return k
+	for i := range l.first {
+		if e := &l.first[i]; e.key.Load() == nil {
+			e.n.Store(1)
+			e.key.Store(k)
+			return k
+		}
 	}
 	old := l.loadMore()
 	c := decisionCount{key: k, n: new(atomic.Uint64)}
@@ -343,15 +349,16 @@ func (l *decisionList) inc(s *Stats, rule, group string) *decisionKey {
 // add counts a decision for a pair already listed and returns its key, or
 // nil.
 func (l *decisionList) add(rule, group string) *decisionKey {
-	n := l.n.Load()
-	for i := range n {
-		if e := &l.first[i]; e.key.is(rule, group) {
-			e.n.Add(1)
-			return e.key
+	for i := range l.first {
+		e := &l.first[i]
+		k := e.key.Load()
+		if k == nil {
+			return nil
 		}
-	}
-	if int(n) < len(l.first) {
-		return nil
+		if k.is(rule, group) {
+			e.n.Add(1)
+			return k
+		}
 	}
 	for _, c := range l.loadMore() {
 		if c.key.is(rule, group) {

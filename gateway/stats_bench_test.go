@@ -20,6 +20,10 @@ type statsWorkload struct {
 	pick      []uint8               // decision index of task i
 }
 
+func (w *statsWorkload) task(i int) *splitter.Decision {
+	return &w.decisions[w.order[i&(len(w.order)-1)]][w.pick[i&(len(w.pick)-1)]]
+}
+
 func newStatsWorkload(n int) *statsWorkload {
 	rng := rand.New(rand.NewPCG(uint64(n), 11))
 	rules := []string{"r0", "r1", "r2", "r3"}
@@ -98,9 +102,14 @@ func BenchmarkStatsTask(b *testing.B) {
 			b.Run(mode+"-"+strconv.Itoa(n), func(b *testing.B) {
 				st := NewStats(StatsConfig{})
 				end := monoClock()
+				var sink byte
 				run := func(i int) {
-					a := w.order[i&(len(w.order)-1)]
-					d := &w.decisions[a][w.pick[i&(len(w.pick)-1)]]
+					d := w.task(i)
+					// The server's splitter has read the decision and the
+					// appkey's name before Stats does: read the next ones now.
+					if next := w.task(i + 1); len(next.Appkey) > 0 {
+						sink += next.Appkey[len(next.Appkey)-1]
+					}
 					end += int64(10 * time.Microsecond)
 					st.taskEnded(d, 200, time.Duration(20+i&15)*time.Microsecond, end)
 				}
@@ -117,6 +126,7 @@ func BenchmarkStatsTask(b *testing.B) {
 					run(i)
 					i++
 				}
+				ev.sum += uint64(sink)
 			})
 		}
 	}

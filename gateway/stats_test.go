@@ -262,10 +262,13 @@ func TestWindowCumulative(t *testing.T) {
 }
 
 // TestAppkeyStatsLayout checks that what a split task writes of its
-// appkey is in the first three cache lines of appkeyStats.
+// appkey, but for a histogram bucket, is in the first cache line of
+// appkeyStats (with the first two decision counters) and the next one
+// (with 4 more).
 func TestAppkeyStatsLayout(t *testing.T) {
 	var a appkeyStats
-	if off := unsafe.Offsetof(a.decisions) + unsafe.Offsetof(a.decisions.first); unsafe.Sizeof(a.head) > 64 || off != 64 {
-		t.Fatalf("window head of %d bytes, decision counters at %d; want ≤ 64 and 64", unsafe.Sizeof(a.head), off)
+	off := unsafe.Offsetof(a.decisions) + unsafe.Offsetof(a.decisions.first)
+	if s := unsafe.Sizeof(a.head); s != 32 || off != 32 || unsafe.Sizeof(a.decisions.first[0]) != 16 {
+		t.Fatalf("window head of %d bytes, decision counters at %d, each %d bytes; want 32, 32, 16", s, off, unsafe.Sizeof(a.decisions.first[0]))
 	}
 }

@@ -14,9 +14,10 @@ import (
 // It is split in two so that a task touches few cache lines (with 1000s of
 // appkeys their statistics do not stay in the CPU's caches between two
 // requests of one appkey, so each distinct line a task touches is a
-// likely miss). The head, one cache line that its owner puts first,
-// holds what every task updates: the current second's request and error
-// counters, the latency sum since start, and the current 10 s period. The
+// likely miss). The head, 32 bytes that its owner puts first (on the
+// cache line of what else a task reads of the owner), holds what every
+// task updates: the current second's request and error counters, the
+// latency sum since start, and the current 10 s period. The
 // body holds the past: a ring of per-second counters (64 s), written once
 // a second by the first writer of a new second, and a ring of latency
 // histograms, one per 10 s (8 of them, so the last 60 to 70 s are always
@@ -31,19 +32,19 @@ import (
 //
 // The per-second and 10 s figures are for dashboards, not billing: a
 // sample racing with the move of its second, or taken by a writer whose
-// clock reading is late, may be counted in the next (or current) second
-// or period. The cumulative histogram loses nothing.
+// clock reading is late, may be counted in a neighbouring second or
+// period. The cumulative histogram loses nothing.
 type window struct {
 	h *windowHead
 	b *windowBody
 }
 
-// windowHead is the part of a window every task writes (40 bytes).
+// windowHead is the part of a window every task writes (32 bytes).
 type windowHead struct {
 	sec        atomic.Int64  // the second (unix) reqs and errs count
-	reqs, errs atomic.Uint64 // of sec
 	sumNs      atomic.Uint64 // latency of every sample since start
-	tag        atomic.Int64  // the current 10 s period (unix seconds / 10)
+	reqs, errs atomic.Uint32 // of sec
+	tag        atomic.Int32  // the current 10 s period (unix seconds / 10, until the year 2650)
 }
 
 // windowBody is the part of a window a task reads one line of.
@@ -102,7 +103,7 @@ func (w window) record(now int64, d time.Duration, failed bool) {
 	h.sumNs.Add(uint64(max(d, 0)))
 	tag := sec / 10
 	slot := &w.b.hists[tag&7]
-	if h.tag.Load() != tag {
+	if int64(h.tag.Load()) != tag {
 		slot = w.newPeriod(tag)
 	}
 	slot.counts[bucketOf(d)].Add(1)
@@ -122,8 +123,8 @@ func (w window) newSecond(sec int64) {
 	}
 	s := &w.b.secs[t&63]
 	s.sec.Store(-1)
-	s.reqs.Store(uint32(min(r, 1<<32-1)))
-	s.errs.Store(uint32(min(e, 1<<32-1)))
+	s.reqs.Store(r)
+	s.errs.Store(e)
 	s.sec.Store(t)
 }
 
@@ -134,14 +135,14 @@ func (w window) newSecond(sec int64) {
 // current one.
 func (w window) newPeriod(tag int64) *histSlot {
 	h := w.h
-	cur := h.tag.Load()
+	cur := int64(h.tag.Load())
 	if cur > tag {
 		if s := &w.b.hists[tag&7]; s.tag.Load() == tag {
 			return s
 		}
 		return &w.b.hists[cur&7]
 	}
-	if cur == tag || !h.tag.CompareAndSwap(cur, tag) {
+	if cur == tag || !h.tag.CompareAndSwap(int32(cur), int32(tag)) {
 		return &w.b.hists[h.tag.Load()&7] // another writer moved it
 	}
 	s := &w.b.hists[tag&7]
@@ -165,8 +166,8 @@ func (w window) rates(now int64, n int, uptime time.Duration) (reqs, errs float6
 	head := w.h.sec.Load()
 	for s := cur - int64(n) + 1; s <= cur; s++ {
 		if s == head {
-			r += w.h.reqs.Load()
-			e += w.h.errs.Load()
+			r += uint64(w.h.reqs.Load())
+			e += uint64(w.h.errs.Load())
 			continue
 		}
 		slot := &w.b.secs[s&63]
