@@ -78,6 +78,7 @@ func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, actio
 	start := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.holdGC()()
 	if !m.synced.Load() {
 		if err := m.syncLocked(ctx); err != nil {
 			return 0, countRefusal(storeError(err))

@@ -422,12 +422,22 @@ func (m *Manager) pace() func() (yield func()) {
 	return m.newYield
 }
 
+// holdGC holds off garbage collections for a change (pace.HoldGC), when
+// changes are paced.
+func (m *Manager) holdGC() (release func()) {
+	if m.cfg.Unpaced {
+		return func() {}
+	}
+	return pace.HoldGC()
+}
+
 // newYield starts the pacing of one goroutine of a change; the Manager's
 // Pacers hand what they learn of the load from one to the next.
 func (m *Manager) newYield() func() { return m.paced.New(pace.Config{}).Yield }
 
 // installState compiles st and puts it in force.
 func (m *Manager) installState(st State, source string) error {
+	defer m.holdGC()()
 	snap, set, err := m.compileState(st)
 	if err != nil {
 		return err

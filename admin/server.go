@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -77,9 +78,12 @@ func NewServer(cfg Config, m *Manager) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, m: m, creds: creds}
 	s.srv = &fasthttp.Server{
-		Handler:               s.serve,
-		Name:                  "switchyard-admin",
-		MaxRequestBodySize:    cfg.MaxBodyBytes,
+		Handler:            s.serve,
+		Name:               "switchyard-admin",
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		// Bodies reach the handler unread: serve reads them after the
+		// token is checked, into a buffer of their exact size (readBody).
+		StreamRequestBody:     true,
 		ReadTimeout:           5 * time.Minute, // a large table over a slow link
 		WriteTimeout:          5 * time.Minute,
 		IdleTimeout:           2 * time.Minute,
@@ -207,6 +211,14 @@ func (r *route) matches(path []string) (map[string]string, bool) {
 }
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	read := false
+	defer func() {
+		if !read && bodyPending(ctx) {
+			// The rest of an unread body would be taken for the next
+			// request on the connection.
+			ctx.SetConnectionClose()
+		}
+	}()
 	path, err := splitPath(ctx.URI().PathOriginal())
 	if err != nil {
 		writeError(ctx, fasthttp.StatusBadRequest, "bad_path", err.Error())
@@ -244,7 +256,62 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	for k, v := range params {
 		ctx.SetUserValue(k, v)
 	}
+	if n := ctx.Request.Header.ContentLength(); n > holdGCBody || n == -1 {
+		// A large body is most likely a table; the change holds off
+		// collections too, but reading the body allocates as much.
+		defer s.m.holdGC()()
+	}
+	if read = s.readBody(ctx); !read {
+		return
+	}
 	r.h(ctx)
+}
+
+// holdGCBody is the body size from which a request holds off garbage
+// collections (pace.HoldGC) from its read on.
+const holdGCBody = 1 << 20
+
+// bodyPending reports whether the request announced a body (a length or
+// chunks).
+func bodyPending(ctx *fasthttp.RequestCtx) bool {
+	n := ctx.Request.Header.ContentLength()
+	return n > 0 || n == -1
+}
+
+// readBody reads the request's body, which fasthttp streams, into a
+// buffer of the request's own (the handlers see it as ctx.PostBody, and a
+// change may keep it, see body), refusing one over Config.MaxBodyBytes
+// with 413. A body of known length is read into a buffer of exactly that
+// size that is not cleared first (makeNoZero): fasthttp would allocate a
+// cleared one of the next power of two, tens of MB cleared in one go for
+// a large table. The connection's reads are paced (pacedConn).
+func (s *Server) readBody(ctx *fasthttp.RequestCtx) bool {
+	n := ctx.Request.Header.ContentLength()
+	if n > s.cfg.MaxBodyBytes {
+		s.serveError(ctx, fasthttp.ErrBodyTooLarge)
+		return false
+	}
+	stream := ctx.RequestBodyStream()
+	if stream == nil || !bodyPending(ctx) {
+		return true
+	}
+	var b []byte
+	var err error
+	if n > 0 {
+		b = makeNoZero(n)
+		_, err = io.ReadFull(stream, b)
+	} else { // chunked
+		b, err = io.ReadAll(io.LimitReader(stream, int64(s.cfg.MaxBodyBytes)+1))
+		if err == nil && len(b) > s.cfg.MaxBodyBytes {
+			err = fasthttp.ErrBodyTooLarge
+		}
+	}
+	if err != nil {
+		s.serveError(ctx, err)
+		return false
+	}
+	ctx.Request.SetBodyRaw(b)
+	return true
 }
 
 // connLogger sends fasthttp's connection errors (a client that went away,

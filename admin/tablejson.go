@@ -90,7 +90,7 @@ func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.
 	}
 	if nparts <= 1 {
 		// One part is encoded straight after the head: no second copy.
-		out := make([]byte, 0, len(head)+2+encodedSize(prev, n))
+		out := makeNoZero(len(head) + 2 + encodedSize(prev, n))[:0]
 		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, prev, same, yielder(pace))
 		if p.err != nil {
 			return nil, p.err
@@ -105,7 +105,7 @@ func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.
 	for k := range parts {
 		lo, hi := min(k*per, n), min((k+1)*per, n)
 		wg.Go(func() {
-			parts[k] = encodeMembers(make([]byte, 0, encodedSize(prev, hi-lo)), s, lo, hi, enc.names, prev, same, yielder(pace))
+			parts[k] = encodeMembers(makeNoZero(encodedSize(prev, hi-lo))[:0], s, lo, hi, enc.names, prev, same, yielder(pace))
 		})
 	}
 	wg.Wait()
@@ -116,7 +116,7 @@ func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.
 		}
 		size += len(p.data) + 1
 	}
-	out := make([]byte, 0, size)
+	out := makeNoZero(size)[:0]
 	out = append(out, prefix...)
 	out = append(out, '{')
 	enc.members = make([]member, 0, n)

@@ -1,6 +1,7 @@
 package pace
 
 import (
+	"runtime/debug"
 	"runtime/metrics"
 	"testing"
 	"time"
@@ -180,5 +181,34 @@ func TestSharedHandsOnTheLoad(t *testing.T) {
 	f.work(r, 20*time.Millisecond)
 	if len(f.sleeps) != 0 || r.Yields == 0 {
 		t.Fatalf("after an idle phase the next Pacer slept %v; want Gosched only", f.sleeps)
+	}
+}
+
+func TestHoldGC(t *testing.T) {
+	old := debug.SetGCPercent(150)
+	defer debug.SetGCPercent(old)
+	r1 := HoldGC()
+	if p := debug.SetGCPercent(-2); p != 600 {
+		t.Fatalf("GOGC during a hold is %d; want 4 × 150", p)
+	}
+	debug.SetGCPercent(600)
+	r2 := HoldGC() // nested
+	r1()
+	r1() // twice is once
+	if p := debug.SetGCPercent(600); p != 600 {
+		t.Fatalf("GOGC with one hold left is %d; want 600", p)
+	}
+	r2()
+	if p := debug.SetGCPercent(150); p != 150 {
+		t.Fatalf("GOGC after the last release is %d; want 150 back", p)
+	}
+	debug.SetGCPercent(-1)
+	r := HoldGC()
+	if p := debug.SetGCPercent(-1); p >= 0 {
+		t.Fatalf("a hold turned GOGC=off into %d", p)
+	}
+	r()
+	if p := debug.SetGCPercent(150); p >= 0 {
+		t.Fatalf("a hold's release turned GOGC=off into %d", p)
 	}
 }
