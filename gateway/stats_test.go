@@ -272,3 +272,41 @@ func TestAppkeyStatsLayout(t *testing.T) {
 		t.Fatalf("window head of %d bytes, decision counters at %d, each %d bytes; want 32, 32, 16", s, off, unsafe.Sizeof(a.decisions.first[0]))
 	}
 }
+
+// TestStatsDecisionsConcurrent counts more (rule, group) pairs of one
+// appkey than fit inline, from several goroutines (run it with -race):
+// each pair is listed once with every decision counted.
+func TestStatsDecisionsConcurrent(t *testing.T) {
+	const workers, pairs, rounds = 4, 13, 50
+	st := NewStats(StatsConfig{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for r := range rounds {
+				for i := range pairs {
+					k := (i + w*5 + r) % pairs
+					d := splitter.Decision{Appkey: "app", Rule: "r" + strconv.Itoa(k%5), Group: "g" + strconv.Itoa(k)}
+					st.taskEnded(&d, 200, time.Millisecond, monoClock())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	a := st.Report().Appkeys["app"]
+	if a == nil || len(a.Rules) != pairs {
+		t.Fatalf("report %+v; want %d pairs", a, pairs)
+	}
+	for _, r := range a.Rules {
+		if r.Decisions != workers*rounds {
+			t.Fatalf("rule %q group %q counted %d times; want %d", r.Rule, r.Group, r.Decisions, workers*rounds)
+		}
+	}
+	var buf bytes.Buffer
+	st.WritePrometheus(&buf)
+	if want := `switchyard_decisions_total{appkey="app",rule="r2",group="g12"} 200`; !strings.Contains(buf.String(), want) {
+		t.Fatalf("metrics lack %q:\n%s", want, buf.String())
+	}
+	if want := `switchyard_group_request_duration_seconds_count{group="g12"} 200`; !strings.Contains(buf.String(), want) {
+		t.Fatalf("metrics lack %q:\n%s", want, buf.String())
+	}
+}
