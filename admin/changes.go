@@ -79,6 +79,7 @@ func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, actio
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer m.holdGC()()
+	paced := m.paced.Totals()
 	if !m.synced.Load() {
 		if err := m.syncLocked(ctx); err != nil {
 			return 0, countRefusal(storeError(err))
@@ -124,6 +125,10 @@ func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, actio
 	m.synced.Store(true)
 	pushesOK.Inc()
 	applySeconds.UpdateDuration(start)
+	d := m.paced.Totals().Sub(paced)
+	m.log.Info("change in force", "action", action, "target", target, "version", v,
+		"took", time.Since(start).Round(time.Millisecond), "paused", d.Paused.Round(time.Millisecond),
+		"pauses", d.Pauses, "gc_pauses", d.GCPauses, "yields", d.Yields)
 	return v, nil
 }
 

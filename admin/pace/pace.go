@@ -145,10 +145,40 @@ const (
 // that each phase of the job (and the next job) does not start by
 // under-pausing while it learns the load again. Safe for concurrent use.
 type Shared struct {
-	mu    sync.Mutex
-	set   bool
-	pause time.Duration
-	idle  bool
+	mu     sync.Mutex
+	set    bool
+	pause  time.Duration
+	idle   bool
+	totals Totals
+}
+
+// Totals counts what the Pacers of a Shared did: pauses made, their
+// length, those made long because a collection was marking, and the
+// yields (runtime.Gosched) of an idle process.
+type Totals struct {
+	Pauses, GCPauses, Yields int
+	Paused                   time.Duration
+}
+
+// Totals returns what s's Pacers did so far.
+func (s *Shared) Totals() Totals {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.totals
+}
+
+// Sub returns t minus an earlier u.
+func (t Totals) Sub(u Totals) Totals {
+	return Totals{Pauses: t.Pauses - u.Pauses, GCPauses: t.GCPauses - u.GCPauses, Yields: t.Yields - u.Yields, Paused: t.Paused - u.Paused}
+}
+
+func (s *Shared) count(d Totals) {
+	s.mu.Lock()
+	s.totals.Pauses += d.Pauses
+	s.totals.GCPauses += d.GCPauses
+	s.totals.Yields += d.Yields
+	s.totals.Paused += d.Paused
+	s.mu.Unlock()
 }
 
 // New returns a Pacer that starts from what s's Pacers learned last and
@@ -206,6 +236,9 @@ func (p *Pacer) Yield() {
 		t1 := p.clock.now()
 		cpu1, _ := p.clock.cpu()
 		p.Yields++
+		if p.shared != nil {
+			p.shared.count(Totals{Yields: 1})
+		}
 		p.sliceStart = t1
 		if cpu1-cpu0 > idleCPU {
 			p.idle, p.pause = false, p.cfg.startPause()
@@ -218,7 +251,9 @@ func (p *Pacer) Yield() {
 	cpu1, gc1 := p.clock.cpu()
 	p.Pauses++
 	p.Paused += t1 - t0
+	d := Totals{Pauses: 1, Paused: t1 - t0}
 	if gc1 > gc0 {
+		d.GCPauses = 1
 		// A collection is marking: its workers take a quarter of the
 		// processor from the others, who need what is left; the job
 		// waits (with the longest pause) until it is done.
@@ -227,6 +262,9 @@ func (p *Pacer) Yield() {
 	} else {
 		p.pause = p.next(cpu1-cpu0, t1-t0, t1-p.sliceStart)
 		p.learned()
+	}
+	if p.shared != nil {
+		p.shared.count(d)
 	}
 	p.sliceStart = t1
 }
