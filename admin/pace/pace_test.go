@@ -182,6 +182,15 @@ func TestSharedHandsOnTheLoad(t *testing.T) {
 	if len(f.sleeps) != 0 || r.Yields == 0 {
 		t.Fatalf("after an idle phase the next Pacer slept %v; want Gosched only", f.sleeps)
 	}
+	// The Shared totals what its Pacers did.
+	want := Totals{Pauses: p.Pauses + q.Pauses + r.Pauses, GCPauses: p.GCPauses + q.GCPauses + r.GCPauses,
+		Yields: p.Yields + q.Yields + r.Yields, Paused: p.Paused + q.Paused + r.Paused}
+	if got := s.Totals(); got != want || want.Pauses == 0 || want.Yields == 0 {
+		t.Fatalf("Shared.Totals() = %+v; want the sum of its Pacers' %+v", got, want)
+	}
+	if d := s.Totals().Sub(Totals{Pauses: 1, Yields: 1}); d.Pauses != want.Pauses-1 || d.Yields != want.Yields-1 {
+		t.Fatalf("Totals.Sub: %+v", d)
+	}
 }
 
 func TestHoldGC(t *testing.T) {
