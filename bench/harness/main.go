@@ -573,9 +573,10 @@ func medianRPS(scenario, server string) float64 {
 	return v[len(v)/2]
 }
 
-// pushSection: open-loop load at 70% of the server's median peak; after a
-// third of the run a table of n other appkeys' rules (seed 2, then back to
-// seed 1 …) is pushed. Latency counts from the scheduled send time.
+// pushSection: open-loop load at 70% of the server's median peak (and,
+// in one more round, at 35%); after a third of the run a table of n other
+// appkeys' rules (seed 2, then back to seed 1 …) is pushed. Latency counts
+// from the scheduled send time.
 func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte) error {
 	in2, err := generate(scenario+"-seed2", n, false, 2, syIngress, syAdmin, "")
 	if err != nil {
@@ -617,15 +618,23 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 	if opt.quick {
 		dur = 8 * time.Second
 	}
-	rounds := max(1, opt.rounds-1)
+	// Rounds at 70% of the peak, then one at 35%: how a push fares under
+	// heavy load, and under the load a gateway is usually sized for.
+	var loads []int
+	for range max(1, opt.rounds-1) {
+		loads = append(loads, 70)
+	}
+	loads = append(loads, 35)
+	heavyRounds := len(loads) - 1
 	next := 1 // table index pushed next; both servers hold table 0 now
-	for r := 1; r <= rounds; r++ {
+	for i, load := range loads {
+		r := i + 1
 		for _, server := range []string{"switchyard", "nginx"} {
 			peak := medianRPS(scenario, server)
 			if peak == 0 {
 				return fmt.Errorf("no peak measured for %s", server)
 			}
-			rate := int(0.7 * peak)
+			rate := int(float64(load) / 100 * peak)
 			addr := syIngress
 			if server == "nginx" {
 				addr = nginxAddr
@@ -646,15 +655,15 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 				return 200, nil
 			}
 			var perfPid int
-			if server == "switchyard" && r == rounds {
+			if server == "switchyard" && r == heavyRounds {
 				perfPid = sy.pid()
 			}
 			run, err := pushRun(server, r, addr, in.bodies, rate, dur, doPush, perfPid)
 			if err != nil {
 				return err
 			}
-			run.Appkeys, run.PeakRPS = n, peak
-			log.Printf("harness: push %s round %d: rate %d push %d ms errors %d p99 steady %.0f push %.0f µs", server, r, rate, run.PushMs, run.Errors, run.SteadyP99us, run.PushP99us)
+			run.Appkeys, run.PeakRPS, run.LoadPct = n, peak, load
+			log.Printf("harness: push %s round %d: load %d%% rate %d push %d ms errors %d p99 steady %.0f push %.0f µs", server, r, load, rate, run.PushMs, run.Errors, run.SteadyP99us, run.PushP99us)
 			res.Push = append(res.Push, run)
 		}
 		next = 1 - next

@@ -94,7 +94,8 @@ type PushRun struct {
 	Server      string  `json:"server"`
 	Round       int     `json:"round"`
 	Appkeys     int     `json:"appkeys"`
-	Rate        int     `json:"rate"` // 70% of the server's median peak
+	LoadPct     int     `json:"load_pct"` // Rate as a percentage of PeakRPS: 70, or 35 in the lighter round
+	Rate        int     `json:"rate"`     // LoadPct% of the server's median peak
 	PeakRPS     float64 `json:"peak_rps"`
 	PushStartMs int     `json:"push_start_ms"`
 	PushMs      int     `json:"push_ms"` // the PUT's round trip: validated and in force
