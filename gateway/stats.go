@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"hash/maphash"
 	"io"
 	"sort"
 	"strconv"
@@ -31,16 +32,16 @@ type StatsConfig struct {
 const OtherAppkey = "_other"
 
 // Stats counts what the ingress does, for GET /admin/v1/stats (WriteJSON)
-// and GET /metrics (WritePrometheus). Recording a split task takes one map
-// lookup (its appkey) and atomics on a few cache lines (no mutex, no
-// VictoriaMetrics histogram per appkey: their series are written from the
-// atomics by a metrics writer of the set): its appkey's window head and
-// decision counter, which share the first lines of appkeyStats, one
-// bucket of the appkey's current latency histogram, and the same of its
-// group, found through the decision's key rather than a second lookup.
-// With 1000s of appkeys their statistics do not stay in the CPU's caches
-// between two requests of one appkey, so each line is a likely miss.
-// It allocates only the first time an appkey, rule or group is seen.
+// and GET /metrics (WritePrometheus). Recording a split task takes one
+// lookup (its appkey in appkeyIndex) and atomics on a few cache lines (no
+// mutex, no VictoriaMetrics histogram per appkey: their series are written
+// from the atomics by a metrics writer of the set): its appkey's window
+// head and decision counter, which share the first lines of appkeyStats,
+// one bucket of the appkey's current latency histogram, and the same of
+// its group, found through the decision's key rather than a second
+// lookup. With 1000s of appkeys their statistics do not stay in the CPU's
+// caches between two requests of one appkey, so each line is a likely
+// miss. It allocates only the first time an appkey, rule or group is seen.
 type Stats struct {
 	set        *metrics.Set
 	maxAppkeys int
@@ -95,6 +96,7 @@ func NewStats(cfg StatsConfig) *Stats {
 	}
 	s := &Stats{set: cfg.Set, maxAppkeys: cfg.MaxAppkeys, start: time.Now(),
 		now: func() int64 { return time.Now().UnixNano() }}
+	s.appkeys.seed = maphash.MakeSeed()
 	s.other = newAppkeyStats(OtherAppkey)
 	s.set.GetOrCreateGauge("switchyard_stats_appkeys_tracked", func() float64 { return float64(s.appkeys.tracked.Load()) })
 	s.set.RegisterMetricsWriter(s.writeSeries)
@@ -106,21 +108,61 @@ func newAppkeyStats(name string) *appkeyStats {
 }
 
 // appkeyMap finds an appkey's stats by name without a lock in the steady
-// state: read is an immutable map swapped whole; appkeys seen since the
-// last swap wait in dirty (under mu) and are moved into a new read map
-// once dirty holds an eighth of read, so the first pass over many appkeys
-// costs amortized O(1) per appkey rather than a map copy each.
+// state: read is an immutable index swapped whole; appkeys seen since the
+// last swap wait in dirty (under mu) and are moved into a new index once
+// dirty holds an eighth of read, so the first pass over many appkeys
+// costs amortized O(1) per appkey rather than a copy each.
 type appkeyMap struct {
-	read    atomic.Pointer[map[string]*appkeyStats]
+	seed    maphash.Seed
+	read    atomic.Pointer[appkeyIndex]
 	nDirty  atomic.Int64
 	tracked atomic.Int64
 	mu      sync.Mutex
 	dirty   map[string]*appkeyStats
 }
 
-func (m *appkeyMap) get(name string) *appkeyStats {
+// appkeyIndex is an open-addressing hash table (linear probing, at most
+// three quarters full) of appkeys. A slot holds an appkey's hash and name next to
+// its pointer, so a lookup reads one slot's cache line (rarely two), and
+// the name's bytes while the CPU goes on to the appkeyStats. A Go map
+// reads a control word, then the slot, in two lines each a likely miss
+// with 1000s of appkeys.
+type appkeyIndex struct {
+	mask  uint64
+	n     int
+	slots []appkeySlot
+}
+
+type appkeySlot struct {
+	hash uint64
+	name string
+	a    *appkeyStats
+}
+
+func (x *appkeyIndex) get(h uint64, name string) *appkeyStats {
+	for i := h & x.mask; ; i = (i + 1) & x.mask {
+		s := &x.slots[i]
+		if s.a == nil {
+			return nil
+		}
+		if s.hash == h && s.name == name {
+			return s.a
+		}
+	}
+}
+
+func (x *appkeyIndex) put(h uint64, a *appkeyStats) {
+	i := h & x.mask
+	for x.slots[i].a != nil {
+		i = (i + 1) & x.mask
+	}
+	x.slots[i] = appkeySlot{h, a.name, a}
+	x.n++
+}
+
+func (m *appkeyMap) get(h uint64, name string) *appkeyStats {
 	if r := m.read.Load(); r != nil {
-		return (*r)[name]
+		return r.get(h, name)
 	}
 	return nil
 }
@@ -128,7 +170,8 @@ func (m *appkeyMap) get(name string) *appkeyStats {
 // getOrCreate returns the stats of name, creating them while fewer than
 // limit appkeys are tracked; it returns nil past the limit.
 func (m *appkeyMap) getOrCreate(name string, limit int64) *appkeyStats {
-	if a := m.get(name); a != nil {
+	h := maphash.String(m.seed, name)
+	if a := m.get(h, name); a != nil {
 		return a
 	}
 	if m.nDirty.Load() == 0 && m.tracked.Load() >= limit {
@@ -139,7 +182,7 @@ func (m *appkeyMap) getOrCreate(name string, limit int64) *appkeyStats {
 	if a := m.dirty[name]; a != nil {
 		return a
 	}
-	if a := m.get(name); a != nil { // promoted meanwhile
+	if a := m.get(h, name); a != nil { // promoted meanwhile
 		return a
 	}
 	if m.tracked.Load() >= limit {
@@ -152,40 +195,52 @@ func (m *appkeyMap) getOrCreate(name string, limit int64) *appkeyStats {
 	m.dirty[a.name] = a
 	m.nDirty.Store(int64(len(m.dirty)))
 	n := m.tracked.Add(1)
-	if r := m.read.Load(); r == nil || len(m.dirty) > len(*r)/8 || n >= limit {
+	if r := m.read.Load(); r == nil || len(m.dirty) > r.n/8 || n >= limit {
 		m.promoteLocked()
 	}
 	return a
 }
 
 func (m *appkeyMap) promoteLocked() {
-	var old map[string]*appkeyStats
-	if r := m.read.Load(); r != nil {
-		old = *r
+	old := m.read.Load()
+	n := len(m.dirty)
+	if old != nil {
+		n += old.n
 	}
-	n := make(map[string]*appkeyStats, len(old)+len(m.dirty))
-	for k, v := range old {
-		n[k] = v
+	size := 16
+	for 3*size < 4*n {
+		size *= 2
 	}
-	for k, v := range m.dirty {
-		n[k] = v
+	x := &appkeyIndex{mask: uint64(size - 1), slots: make([]appkeySlot, size)}
+	if old != nil {
+		for _, s := range old.slots {
+			if s.a != nil {
+				x.put(s.hash, s.a)
+			}
+		}
 	}
-	m.read.Store(&n)
+	for name, a := range m.dirty {
+		x.put(maphash.String(m.seed, name), a)
+	}
+	m.read.Store(x)
 	clear(m.dirty)
 	m.nDirty.Store(0)
 }
 
-// each calls f for every appkey tracked, in no order.
+// each calls f for every appkey tracked, once each, in no order.
 func (m *appkeyMap) each(f func(*appkeyStats)) {
 	m.mu.Lock()
 	all := make([]*appkeyStats, 0, len(m.dirty))
 	for _, a := range m.dirty {
 		all = append(all, a)
 	}
+	r := m.read.Load() // with dirty: a promotion moves appkeys from one to the other
 	m.mu.Unlock()
-	if r := m.read.Load(); r != nil {
-		for _, a := range *r {
-			f(a)
+	if r != nil {
+		for _, s := range r.slots {
+			if s.a != nil {
+				f(s.a)
+			}
 		}
 	}
 	for _, a := range all {

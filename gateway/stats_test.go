@@ -310,3 +310,39 @@ func TestStatsDecisionsConcurrent(t *testing.T) {
 		t.Fatalf("metrics lack %q:\n%s", want, buf.String())
 	}
 }
+
+// TestAppkeyMap grows the appkey index past several promotions: every
+// appkey is found with the stats it got first, listed once by each, and
+// past the limit new appkeys get nil.
+func TestAppkeyMap(t *testing.T) {
+	const limit = 3000
+	st := NewStats(StatsConfig{MaxAppkeys: limit})
+	m := &st.appkeys
+	got := map[string]*appkeyStats{}
+	for i := range limit {
+		name := "app-" + strconv.Itoa(i)
+		a := m.getOrCreate(name, limit)
+		if a == nil || a.name != name {
+			t.Fatalf("getOrCreate(%q) = %v", name, a)
+		}
+		got[name] = a
+	}
+	for name, a := range got {
+		if b := m.getOrCreate(name, limit); b != a {
+			t.Fatalf("%q found as %p; want %p", name, b, a)
+		}
+	}
+	if a := m.getOrCreate("app-new", limit); a != nil {
+		t.Fatalf("an appkey past the limit got stats %q", a.name)
+	}
+	seen := map[*appkeyStats]int{}
+	m.each(func(a *appkeyStats) { seen[a]++ })
+	for name, a := range got {
+		if seen[a] != 1 {
+			t.Fatalf("each listed %q %d times; want 1", name, seen[a])
+		}
+	}
+	if len(seen) != limit {
+		t.Fatalf("each listed %d appkeys; want %d", len(seen), limit)
+	}
+}
