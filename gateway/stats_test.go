@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -344,5 +345,51 @@ func TestAppkeyMap(t *testing.T) {
 	}
 	if len(seen) != limit {
 		t.Fatalf("each listed %d appkeys; want %d", len(seen), limit)
+	}
+}
+
+// TestWindowCumulativeConcurrent records from several goroutines whose
+// clock crosses many 10 s periods while another reads the histogram since
+// start (run it with -race): no bucket ever decreases, and at the end
+// every sample is counted.
+func TestWindowCumulativeConcurrent(t *testing.T) {
+	const workers, each = 4, 5000
+	w := window{new(windowHead), new(windowBody)}
+	base := int64(1_700_000_000) * int64(time.Second)
+	var clock atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range each {
+				now := base + clock.Add(int64(5*time.Millisecond)) // a period every 2000 samples
+				w.record(now, time.Duration(1+i%500)*time.Microsecond, false)
+			}
+		})
+	}
+	var prev [numBuckets / 2]uint64
+	check := func() {
+		var c [numBuckets / 2]uint64
+		w.cumulative(&c)
+		for i := range c {
+			if c[i] < prev[i] {
+				t.Fatalf("bucket %d went from %d to %d", i, prev[i], c[i])
+			}
+		}
+		prev = c
+	}
+	go func() { wg.Wait(); close(done) }()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			check()
+		}
+	}
+	check()
+	var c [numBuckets / 2]uint64
+	if n, _ := w.cumulative(&c); n != workers*each {
+		t.Fatalf("%d samples since start; want %d", n, workers*each)
 	}
 }
