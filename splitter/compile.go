@@ -98,6 +98,7 @@ type compiled struct {
 	groups   arena[string]
 	weights  arena[int]
 	ranges   arena[[2]int64]
+	slots    arena[uint32] // of stringSets
 }
 
 // parallelMin is the table size from which appkeys compile on every core.
@@ -507,10 +508,7 @@ func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
 		}
 	}
 	if len(r.Users) >= userSetMin && c.checkEnv { // checkEnv: building, not just checking
-		u.set = make(map[string]struct{}, len(r.Users))
-		for _, id := range r.Users {
-			u.set[id] = struct{}{}
-		}
+		u.set = newStringSet(r.Users, c.mem.slots.take)
 	} else {
 		u.list = r.Users
 	}
@@ -681,10 +679,7 @@ func (c *compiler) condition(in *Condition, p *path) cond {
 			c.add(&vp, "has %d values; at most %d are allowed", len(list), MaxListValues)
 		}
 		if len(list) >= userSetMin && c.checkEnv {
-			out.set = make(map[string]struct{}, len(list))
-			for _, v := range list {
-				out.set[v] = struct{}{}
-			}
+			out.set = newStringSet(list, c.mem.slots.take)
 		} else {
 			out.list = list
 		}

@@ -68,9 +68,9 @@ func keyValue(r *Request, k Key, buf *[64]byte) (string, bool) {
 // userRule matches user_id exactly, by integer range or by suffix.
 type userRule struct {
 	group    string
-	list     []string            // exact ids when there are few
-	set      map[string]struct{} // exact ids when there are many
-	ranges   [][2]int64          // sorted by low end, merged
+	list     []string   // exact ids when there are few
+	set      stringSet  // exact ids when there are many
+	ranges   [][2]int64 // sorted by low end, merged
 	suffixes []string
 }
 
@@ -82,8 +82,8 @@ func (u *userRule) match(r *Request) (string, bool, error) {
 	if id == "" {
 		return "", false, nil
 	}
-	if u.set != nil {
-		if _, ok := u.set[id]; ok {
+	if u.set.slots != nil {
+		if u.set.has(id) {
 			return u.group, true, nil
 		}
 	} else {
@@ -320,9 +320,9 @@ func opKindOf(op string) opKind {
 type cond struct {
 	key  Key
 	op   opKind
-	s    string              // ==, !=, prefix
-	list []string            // in, not_in with few values
-	set  map[string]struct{} // in, not_in with many values
+	s    string    // ==, !=, prefix
+	list []string  // in, not_in with few values
+	set  stringSet // in, not_in with many values
 	re   *regexp.Regexp
 	num  float64
 }
@@ -379,9 +379,8 @@ func (c *cond) eval(r *Request, buf *[64]byte) bool {
 }
 
 func (c *cond) contains(v string) bool {
-	if c.set != nil {
-		_, ok := c.set[v]
-		return ok
+	if c.set.slots != nil {
+		return c.set.has(v)
 	}
 	for _, x := range c.list {
 		if x == v {
