@@ -128,13 +128,15 @@ func (s *Stats) writeSeries(w io.Writer) {
 		}
 	}
 	b = appendType(b, "switchyard_request_duration_seconds", "histogram")
+	h := newHistNames("switchyard_request_duration_seconds")
 	for _, a := range apps {
-		b = appendHist(b, "switchyard_request_duration_seconds", a.label, a.w())
+		b = h.append(b, a.label, a.w())
 		flush()
 	}
 	b = appendType(b, "switchyard_group_request_duration_seconds", "histogram")
+	h = newHistNames("switchyard_group_request_duration_seconds")
 	for _, g := range groups {
-		b = appendHist(b, "switchyard_group_request_duration_seconds", g.label, g.w())
+		b = h.append(b, g.label, g.w())
 	}
 	w.Write(b)
 }
@@ -176,30 +178,41 @@ func appendUint(b []byte, n uint64) []byte {
 	return append(strconv.AppendUint(b, n, 10), '\n')
 }
 
-// appendHist writes w's latencies since start as a VictoriaMetrics
+// histNames are the series names of a histogram family.
+type histNames struct{ bucket, sum, count string }
+
+func newHistNames(family string) histNames {
+	return histNames{family + "_bucket", family + "_sum", family + "_count"}
+}
+
+// vmranges are the vmrange labels of the cumulative buckets.
+var vmranges = func() (r [numBuckets / 2]string) {
+	for i := range r {
+		lo, hi := histRange(i)
+		r[i] = strconv.FormatFloat(lo, 'e', 3, 64) + "..." + strconv.FormatFloat(hi, 'e', 3, 64)
+	}
+	return r
+}()
+
+// append writes w's latencies since start as a VictoriaMetrics
 // histogram: the non-empty vmrange buckets, _sum and _count. Nothing when
 // there are none.
-func appendHist(b []byte, name, label string, w window) []byte {
+func (h histNames) append(b []byte, label string, w window) []byte {
 	var buckets [numBuckets / 2]uint64
 	count, sumNs := w.cumulative(&buckets)
 	if count == 0 {
 		return b
 	}
-	var rng []byte
 	for i, n := range buckets {
 		if n == 0 {
 			continue
 		}
-		lo, hi := histRange(i)
-		rng = strconv.AppendFloat(rng[:0], lo, 'e', 3, 64)
-		rng = append(rng, "..."...)
-		rng = strconv.AppendFloat(rng, hi, 'e', 3, 64)
-		b = appendSeries(b, name+"_bucket", label, "vmrange", string(rng))
+		b = appendSeries(b, h.bucket, label, "vmrange", vmranges[i])
 		b = appendUint(b, n)
 	}
-	b = appendSeries(b, name+"_sum", label)
+	b = appendSeries(b, h.sum, label)
 	b = strconv.AppendFloat(b, float64(sumNs)/1e9, 'g', -1, 64)
 	b = append(b, '\n')
-	b = appendSeries(b, name+"_count", label)
+	b = appendSeries(b, h.count, label)
 	return appendUint(b, count)
 }

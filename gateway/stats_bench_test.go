@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -138,4 +139,23 @@ func reportCPU(b *testing.B) func() {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	return func() { b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op") }
+}
+
+// BenchmarkStatsWritePrometheus writes the series of 10000 appkeys (what
+// a scrape of GET /metrics costs besides the request counters).
+func BenchmarkStatsWritePrometheus(b *testing.B) {
+	w := newStatsWorkload(10000)
+	st := NewStats(StatsConfig{})
+	end := monoClock()
+	for i := range 4 * len(w.order) {
+		end += int64(10 * time.Microsecond)
+		st.taskEnded(w.task(i), 200, time.Duration(20+i&15)*time.Microsecond, end)
+	}
+	var buf bytes.Buffer
+	defer reportCPU(b)()
+	for b.Loop() {
+		buf.Reset()
+		st.WritePrometheus(&buf)
+	}
+	b.ReportMetric(float64(buf.Len()), "bytes")
 }
