@@ -322,11 +322,11 @@ func (s *Stats) taskEnded(d *splitter.Decision, code int, dur time.Duration, end
 // has a few rules, and a rule a few groups, so the counters are scanned
 // on every split: the first 8 pairs in an array inside appkeyStats (the
 // scan reads the lines right after the window's head, and the counter
-// that matches is in the entry), each published by storing its key after its count; further
-// pairs in a slice swapped whole (with a counter allocated each). Entries
-// point to a decisionKey shared by every appkey, which the caches keep:
-// comparing names there costs no miss, and it leads to the group's
-// statistics without a map lookup.
+// that matches is in the entry), each published by storing its key after
+// its count; further pairs in a slice swapped whole (with a counter
+// allocated each). Entries point to a decisionKey shared by every appkey,
+// which the caches keep: comparing names there costs no miss, and it
+// leads to the group's statistics without a map lookup.
 type decisionList struct {
 	first [8]decisionEntry
 	mu    sync.Mutex // adding a pair
