@@ -291,7 +291,7 @@ func (p *Pacer) next(cpu, wall, cycle time.Duration) time.Duration {
 	case busy < 0.05: // nothing else to run
 		p.idle = true
 		return p.cfg.MinPause
-	case busy > 0.95: // the others used the whole pause: give them more
+	case busy > 0.99: // the others used the whole pause: give them more
 		return min(max(2*p.pause, p.cfg.MinPause), p.cfg.MaxPause)
 	}
 	// The others had the work of the whole cycle done within the pause.
