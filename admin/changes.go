@@ -191,7 +191,9 @@ func (m *Manager) pushTable(ctx context.Context, a Actor, body []byte, owned boo
 			return nil, nil
 		}
 		p := &plan{table: canon, enc: enc, scripts: cur.Scripts, set: set, snap: snap, rebuild: func(v uint64) (*splitter.Snapshot, error) {
-			return splitter.Compile(snap.Table().Clone(), v, m.env(set))
+			// canon is never modified (it is the state's table): the
+			// snapshot may keep views of it.
+			return splitter.CompileOwned(canon, v, m.env(set))
 		}}
 		if prev != nil {
 			p.before, p.after = diffEncodings(prev, enc, m.pace())
@@ -222,13 +224,13 @@ func (m *Manager) withAppkey(ctx context.Context, a Actor, ifMatch uint64, actio
 		if snap == nil {
 			return nil, ErrNoTable
 		}
-		before, ok := appkeyJSON(snap.Table(), name)
+		before, ok := appkeyJSON(snap, name)
 		if !ok && ak == nil {
 			return nil, fmt.Errorf("%w: appkey %q has no entry", ErrNotFound, name)
 		}
 		build := func(v uint64) (*splitter.Snapshot, error) { return snap.WithAppkey(name, ak, v, m.env(set)) }
-		return m.planFromSnapshot(cur, snap, name, set, build, v, before, func(t *splitter.Table) json.RawMessage {
-			after, _ := appkeyJSON(t, name)
+		return m.planFromSnapshot(cur, snap, name, set, build, v, before, func(next *splitter.Snapshot) json.RawMessage {
+			after, _ := appkeyJSON(next, name)
 			return after
 		})
 	})
@@ -245,13 +247,13 @@ func (m *Manager) SetSplit(ctx context.Context, a Actor, name string, on bool, i
 		if snap == nil {
 			return nil, ErrNoTable
 		}
-		if _, ok := appkeyJSON(snap.Table(), name); !ok {
+		if _, ok := appkeyJSON(snap, name); !ok {
 			return nil, fmt.Errorf("%w: appkey %q has no entry", ErrNotFound, name)
 		}
 		before, _ := json.Marshal(map[string]string{"split": onOff(!on)})
 		after, _ := json.Marshal(map[string]string{"split": onOff(on)})
 		build := func(v uint64) (*splitter.Snapshot, error) { return snap.WithSplit(name, on, v) }
-		return m.planFromSnapshot(cur, snap, name, set, build, v, before, func(*splitter.Table) json.RawMessage { return after })
+		return m.planFromSnapshot(cur, snap, name, set, build, v, before, func(*splitter.Snapshot) json.RawMessage { return after })
 	})
 }
 
@@ -264,7 +266,7 @@ func onOff(on bool) string {
 
 // planFromSnapshot completes a plan whose next snapshot derives from snap,
 // the one in force, by a change to appkey name only.
-func (m *Manager) planFromSnapshot(cur State, snap *splitter.Snapshot, name string, set *policies.Set, build func(uint64) (*splitter.Snapshot, error), v uint64, before json.RawMessage, after func(*splitter.Table) json.RawMessage) (*plan, error) {
+func (m *Manager) planFromSnapshot(cur State, snap *splitter.Snapshot, name string, set *policies.Set, build func(uint64) (*splitter.Snapshot, error), v uint64, before json.RawMessage, after func(*splitter.Snapshot) json.RawMessage) (*plan, error) {
 	next, err := build(v)
 	if err != nil {
 		return nil, err
@@ -277,7 +279,7 @@ func (m *Manager) planFromSnapshot(cur State, snap *splitter.Snapshot, name stri
 	if err != nil {
 		return nil, err
 	}
-	return &plan{table: enc.data, enc: enc, scripts: cur.Scripts, set: set, snap: next, rebuild: build, before: before, after: after(next.Table())}, nil
+	return &plan{table: enc.data, enc: enc, scripts: cur.Scripts, set: set, snap: next, rebuild: build, before: before, after: after(next)}, nil
 }
 
 // encoding returns the encoding of snap's table, the one in force, which
@@ -288,7 +290,7 @@ func (m *Manager) encoding(snap *splitter.Snapshot) (*tableJSON, error) {
 	if snap == nil {
 		return nil, nil
 	}
-	if m.enc != nil && m.enc.table == snap.Table() {
+	if m.enc != nil && m.enc.snap == snap {
 		return m.enc, nil
 	}
 	enc, err := encodeTableLike(snap, nil, m.pace())
@@ -351,7 +353,9 @@ func (m *Manager) PutScript(ctx context.Context, a Actor, name, src string, ifMa
 		}
 		scripts[name] = src
 		p := &plan{table: cur.Table, scripts: scripts, set: next, rebuild: func(v uint64) (*splitter.Snapshot, error) {
-			return splitter.Compile(snap.Table().Clone(), v, m.env(next))
+			// The table in force, compiled again (paced) from its canonical
+			// JSON, which is never modified.
+			return splitter.CompileOwned(cur.Table, v, m.env(next))
 		}}
 		if snap != nil {
 			if p.snap, err = p.rebuild(v); err != nil {
@@ -453,14 +457,10 @@ func (m *Manager) Record(ctx context.Context, a Actor, action, target string, be
 }
 
 // appkeyJSON returns one appkey's entry as JSON.
-func appkeyJSON(t *splitter.Table, name string) (json.RawMessage, bool) {
-	a, ok := t.Appkeys[name]
-	if !ok || a == nil {
+func appkeyJSON(s *splitter.Snapshot, name string) (json.RawMessage, bool) {
+	b, ok := s.AppkeyJSON(name)
+	if !ok || string(b) == "null" {
 		return nil, false
 	}
-	data, err := json.Marshal(a)
-	if err != nil {
-		return nil, false
-	}
-	return data, true
+	return b, true
 }

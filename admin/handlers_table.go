@@ -213,7 +213,7 @@ func (s *Server) getAppkey(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusNotFound, "no_table", "no table is loaded yet; PUT /admin/v1/table")
 		return
 	}
-	entry, ok := appkeyJSON(snap.Table(), name)
+	entry, ok := appkeyJSON(snap, name)
 	if !ok {
 		writeError(ctx, fasthttp.StatusNotFound, "unknown_appkey", fmt.Sprintf("appkey %q has no entry in table version %d", name, snap.Version()))
 		return

@@ -14,14 +14,13 @@ import (
 
 // tableJSON is a table's canonical JSON (what json.Marshal writes for it,
 // without the version) together with where each appkey's member
-// ("name":{…}) lies in it. A change to one appkey then re-encodes only that
-// appkey and copies the others' bytes: a kill-switch flip on a table of a
-// million appkeys costs a copy, not an encoding/json run over all of them.
-// A whole pushed table copies the bytes of every appkey equal to the one
-// in force (encodeTableLike), and the audit diff compares members
+// ("name":{…}) lies in it. The snapshot keeps each appkey's canonical JSON
+// (splitter.Snapshot.AppkeyJSONAt), so encoding a table is a copy of those
+// bytes: a kill-switch flip on a table of a million appkeys costs a copy,
+// not an encoding run over all of them. The audit diff compares members
 // (diffEncodings) instead of decoding both tables.
 type tableJSON struct {
-	table   *splitter.Table
+	snap    *splitter.Snapshot // the snapshot encoded
 	data    []byte
 	names   []string // the appkeys, sorted as encoding/json sorts map keys
 	members []member // names[i]'s member is members[i]
@@ -29,11 +28,9 @@ type tableJSON struct {
 	rest    []byte   // data with the appkeys object replaced by null
 }
 
-// member is one appkey's bytes in tableJSON.data, valid while the table
-// still holds the same *Appkey under that name: the member runs from off
+// member is one appkey's bytes in tableJSON.data: the member runs from off
 // to end, its value from val.
 type member struct {
-	a             *splitter.Appkey
 	off, val, end int
 }
 
@@ -45,33 +42,27 @@ var (
 )
 
 // encodeTable encodes s's table. prev, when not nil, is the encoding of
-// the table s was derived from by a change to one appkey; every other
-// appkey whose *Appkey is unchanged is copied from it.
+// the table s derives from; it only sizes the buffer.
 func encodeTable(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
-	return encode(s, prev, func(a, b *splitter.Appkey) bool { return a == b }, pace)
+	return encode(s, prev, pace)
 }
 
-// encodeTableLike encodes s's table, decoded afresh (a push), copying
-// from prev (when not nil) the bytes of every appkey whose entry is equal
-// in content (sameAppkey).
+// encodeTableLike is encodeTable for a table decoded afresh (a push).
 func encodeTableLike(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
-	return encode(s, prev, sameAppkey, pace)
+	return encode(s, prev, pace)
 }
 
 // encode encodes s's table, walking its appkeys in name order
-// (Snapshot.AppkeyAt), and copying an appkey's bytes from prev when same
-// says its entry in prev writes the same JSON. pace, when not nil, paces
-// each goroutine of the work (splitter.Env.Pace).
-func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.Appkey) bool, pace func() func()) (*tableJSON, error) {
-	t := s.Table()
-	c := *t
-	c.Version, c.Appkeys = 0, nil
-	head, err := json.Marshal(&c)
+// (Snapshot.AppkeyJSONAt) and copying each one's canonical JSON, which the
+// snapshot keeps. prev, when not nil, sizes the buffer. pace, when not
+// nil, paces each goroutine of the work (splitter.Env.Pace).
+func encode(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
+	head, err := json.Marshal(&splitter.Table{DefaultGroup: s.DefaultGroup()})
 	if err != nil {
 		return nil, fmt.Errorf("BUG: cannot encode a policy table: %w", err)
 	}
-	enc := &tableJSON{table: t}
-	if t.Appkeys == nil {
+	enc := &tableJSON{snap: s}
+	if s.AppkeysNull() {
 		enc.data, enc.rest, enc.null = head, head, true
 		return enc, nil
 	}
@@ -91,7 +82,7 @@ func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.
 	if nparts <= 1 {
 		// One part is encoded straight after the head: no second copy.
 		out := makeNoZero(len(head) + 2 + encodedSize(prev, n))[:0]
-		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, prev, same, yielder(pace))
+		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, yielder(pace))
 		if p.err != nil {
 			return nil, p.err
 		}
@@ -105,7 +96,7 @@ func encode(s *splitter.Snapshot, prev *tableJSON, same func(old, cur *splitter.
 	for k := range parts {
 		lo, hi := min(k*per, n), min((k+1)*per, n)
 		wg.Go(func() {
-			parts[k] = encodeMembers(makeNoZero(encodedSize(prev, hi-lo))[:0], s, lo, hi, enc.names, prev, same, yielder(pace))
+			parts[k] = encodeMembers(makeNoZero(encodedSize(prev, hi-lo))[:0], s, lo, hi, enc.names, yielder(pace))
 		})
 	}
 	wg.Wait()
@@ -158,94 +149,45 @@ type encodedPart struct {
 
 // encodeMembers appends the members of s's appkeys lo to hi-1, separated
 // by commas, to dst, and sets their names in names; it calls yield (when
-// not nil) before each appkey.
-func encodeMembers(dst []byte, s *splitter.Snapshot, lo, hi int, names []string, prev *tableJSON, same func(old, cur *splitter.Appkey) bool, yield func()) encodedPart {
+// not nil) before each appkey. The snapshot holds each appkey's canonical
+// JSON already: a member is its name and those bytes.
+func encodeMembers(dst []byte, s *splitter.Snapshot, lo, hi int, names []string, yield func()) encodedPart {
 	p := encodedPart{data: dst, members: make([]member, 0, hi-lo)}
-	// The appkeys and prev's names are both sorted: walk them together
-	// (no hashing).
-	j := 0
-	if prev != nil && lo < hi {
-		first, _ := s.AppkeyAt(lo)
-		j, _ = slices.BinarySearch(prev.names, first)
-	}
 	for k := lo; k < hi; k++ {
-		if yield != nil {
+		if yield != nil && k%64 == 0 {
 			yield()
 		}
 		if k > lo {
 			p.data = append(p.data, ',')
 		}
-		name, a := s.AppkeyAt(k)
+		name, v := s.AppkeyJSONAt(k)
 		names[k] = name
 		off := len(p.data)
-		if pm, ok := prev.member(name, &j); ok && same(pm.a, a) {
-			p.data = append(p.data, prev.data[pm.off:pm.end]...)
-			p.members = append(p.members, member{a: a, off: off, val: off + pm.val - pm.off, end: len(p.data)})
-			continue
-		}
 		p.data = append(splitter.AppendJSONString(p.data, name), ':')
 		val := len(p.data)
-		var err error
-		if p.data, err = appendAppkey(p.data, a); err != nil {
-			p.err = fmt.Errorf("BUG: cannot encode appkey %q: %w", name, err)
-			return p
-		}
-		p.members = append(p.members, member{a: a, off: off, val: val, end: len(p.data)})
+		p.data = append(p.data, v...)
+		p.members = append(p.members, member{off: off, val: val, end: len(p.data)})
 	}
 	return p
 }
 
-// appendAppkey appends what json.Marshal writes for a, without having
-// encoding/json validate and compact each rule's MarshalJSON output once
-// more (half the cost of encoding a large table), and without a copy of
-// each rule (splitter.Rule.AppendJSON). TestAppkeyFieldsKnown
-// fails when splitter.Appkey gains a field this does not write.
-func appendAppkey(dst []byte, a *splitter.Appkey) ([]byte, error) {
-	if a == nil {
-		return append(dst, "null"...), nil
-	}
-	dst = append(dst, `{"split":`...)
-	sw, err := a.Split.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	dst = append(dst, sw...)
-	if a.DefaultGroup != "" {
-		dst = splitter.AppendJSONString(append(dst, `,"default_group":`...), a.DefaultGroup)
-	}
-	if len(a.Rules) > 0 {
-		dst = append(dst, `,"rules":[`...)
-		for k := range a.Rules {
-			if k > 0 {
-				dst = append(dst, ',')
-			}
-			if dst, err = a.Rules[k].AppendJSON(dst); err != nil {
-				return nil, err
-			}
-		}
-		dst = append(dst, ']')
-	}
-	return append(dst, '}'), nil
-}
+// appendAppkey appends what json.Marshal writes for a
+// (splitter.Appkey.AppendJSON).
+func appendAppkey(dst []byte, a *splitter.Appkey) ([]byte, error) { return a.AppendJSON(dst) }
 
 // rebind returns e for s, whose table was compiled again from e.data (so
-// equal in content, with other pointers); nil when s does not list e's
-// appkeys.
+// equal in content); nil when s does not list e's appkeys.
 func (e *tableJSON) rebind(s *splitter.Snapshot) *tableJSON {
-	t := s.Table()
-	if e.null != (t.Appkeys == nil) || len(e.names) != s.Len() {
+	if e.null != s.AppkeysNull() || len(e.names) != s.Len() {
 		return nil
 	}
-	r := *e
-	r.table = t
-	r.members = slices.Clone(e.members)
 	for i, name := range e.names {
-		got, a := s.AppkeyAt(i)
-		if got != name {
+		if got, _ := s.AppkeyJSONAt(i); got != name {
 			return nil
 		}
-		r.members[i].a = a
 	}
+	r := *e
+	r.snap = s
 	return &r
 }
 

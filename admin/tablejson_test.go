@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -136,8 +135,8 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 	})
 }
 
-// appendAppkey writes splitter.Appkey's fields by hand: a new field there
-// must be added to it.
+// splitter.Appkey.AppendJSON writes Appkey's fields by hand: a new field
+// there must be added to it.
 func TestAppkeyFieldsKnown(t *testing.T) {
 	var got []string
 	typ := reflect.TypeFor[splitter.Appkey]()
@@ -146,7 +145,7 @@ func TestAppkeyFieldsKnown(t *testing.T) {
 	}
 	want := []string{`Split json:"split"`, `DefaultGroup json:"default_group,omitempty"`, `Rules json:"rules,omitempty"`}
 	if !slices.Equal(got, want) {
-		t.Fatalf("splitter.Appkey fields: got %q; want %q (update appendAppkey)", got, want)
+		t.Fatalf("splitter.Appkey fields: got %q; want %q (update splitter.Appkey.AppendJSON)", got, want)
 	}
 }
 
@@ -160,53 +159,6 @@ func marshalTable(t *testing.T, tab *splitter.Table) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// sameAppkey compares splitter.Rule's fields by hand: a new field there
-// must be added to it.
-func TestRuleFieldsKnown(t *testing.T) {
-	var got []string
-	typ := reflect.TypeFor[splitter.Rule]()
-	for i := range typ.NumField() {
-		got = append(got, typ.Field(i).Name)
-	}
-	want := []string{"Name", "Type", "Group", "Users", "Ranges", "Suffixes", "Match", "Percent", "HashOn", "Weights", "CIDRs", "All", "Any", "Script", "Args"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("splitter.Rule fields: got %q; want %q (update sameRule)", got, want)
-	}
-}
-
-func TestSameAppkey(t *testing.T) {
-	tab := splitter.GenerateTableWith(200, 5, splitter.GenOptions{LuaScript: "region_route"})
-	for name, a := range tab.Appkeys {
-		c := a.Clone()
-		if !sameAppkey(a, c) {
-			t.Fatalf("%s: a clone is not the same", name)
-		}
-		if len(c.Rules) == 0 {
-			continue
-		}
-		r := &c.Rules[len(c.Rules)-1]
-		switch {
-		case r.Args != nil:
-			r.Args = map[string]any{"sh": "west"}
-		case len(r.All) > 0:
-			r.All[0].Value = []string{"bj"}
-		case r.Weights != nil:
-			r.Weights = map[string]int{"stable": 1}
-		default:
-			r.Name += "x"
-		}
-		if sameAppkey(a, c) {
-			t.Fatalf("%s: a changed last rule %+v counts as the same", name, *r)
-		}
-	}
-	zero := &splitter.Appkey{Rules: []splitter.Rule{{Name: "c", Type: "canary", Percent: 0}}}
-	neg := zero.Clone()
-	neg.Rules[0].Percent = math.Copysign(0, -1)
-	if sameAppkey(zero, neg) {
-		t.Fatal("percent 0 and -0 count as the same; want them different (they encode differently)")
-	}
 }
 
 // diffEncodingsByMarshal is how diffEncodings wrote the audit diff before

@@ -93,3 +93,20 @@ func (a *arena[T]) one() *T {
 	a.end()
 	return p
 }
+
+// byteBlocks copies byte strings (the entries' canonical JSON) into shared
+// blocks of maxBlockBytes, which hold no pointers; a longer one gets a
+// block of its own.
+type byteBlocks struct {
+	buf []byte
+}
+
+// copy returns a copy of b, with its capacity capped.
+func (a *byteBlocks) copy(b []byte) []byte {
+	if len(b) > cap(a.buf)-len(a.buf) {
+		a.buf = make([]byte, 0, max(maxBlockBytes, len(b)))
+	}
+	n := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[n:len(a.buf):len(a.buf)]
+}

@@ -59,6 +59,7 @@ type compiler struct {
 	problems
 	mem      compiled
 	interned map[string]string // internName's answers, looked up without a lock
+	scratch  []byte            // an entry's JSON, before it is copied to mem.src
 }
 
 // maxLocalInterned bounds a compiler's own copy of internName's answers.
@@ -99,6 +100,7 @@ type compiled struct {
 	weights  arena[int]
 	ranges   arena[[2]int64]
 	slots    arena[uint32] // of stringSets
+	src      byteBlocks    // the entries' canonical JSON
 }
 
 // parallelMin is the table size from which appkeys compile on every core.
@@ -106,8 +108,9 @@ const parallelMin = 4096
 
 // Compile validates the whole table against env and builds its snapshot.
 // Any problem returns a *ValidationError listing all of them, and nothing
-// is built. t must not be modified afterwards (the snapshot keeps it as
-// its source, see Snapshot.Table).
+// is built. t must not be modified afterwards: the compiled rules share
+// its lists (the snapshot keeps each appkey's canonical JSON, see
+// Snapshot.Table, not t).
 func Compile(t *Table, version uint64, env Env) (*Snapshot, error) {
 	if t == nil {
 		return nil, &ValidationError{Problems: []Problem{{Message: "no table"}}}
@@ -282,9 +285,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 	if pacedIdx {
 		idx = newIndexPaced(names, c.env.yielder())
 	}
-	tc := *t
-	tc.Version = version
-	return newSnapshot(&tc, version, entries, idx)
+	return newSnapshot(t.DefaultGroup, t.Appkeys == nil, version, entries, idx)
 }
 
 func (c *compiler) name(s, what string, p *path) {
@@ -349,7 +350,14 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *
 		return nil
 	}
 	e := c.mem.entries.one()
-	*e = entry{name: name, split: bool(a.Split), defaultGroup: c.intern(a.DefaultGroup), src: a}
+	*e = entry{name: name, split: bool(a.Split), defaultGroup: c.intern(a.DefaultGroup)}
+	if c.checkEnv { // building: keep the source as canonical JSON
+		var err error
+		if c.scratch, err = a.AppendJSON(c.scratch[:0]); err != nil {
+			c.add(p, "cannot be encoded as JSON: %v", err)
+		}
+		e.src = c.mem.src.copy(c.scratch)
+	}
 	dp := p.at("default_group")
 	if a.DefaultGroup != "" {
 		c.group(a.DefaultGroup, &dp)

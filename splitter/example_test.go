@@ -63,9 +63,10 @@ func ExampleSnapshot_WithSplit() {
 	// Output: canary 1 stable 2
 }
 
-// A table handed over to CompileOwned is decoded in place; AppkeyAt walks
-// its appkeys in name order, and Rule.AppendJSON writes a rule's
-// canonical JSON.
+// A table handed over to CompileOwned is decoded in place; AppkeyJSONAt
+// walks its appkeys in name order with each one's canonical JSON (what
+// json.Marshal writes), which the snapshot keeps instead of the decoded
+// table.
 func ExampleCompileOwned() {
 	body := []byte(`{"appkeys":{"b-app":{"default_group":"vip"},"a-app":{"default_group":"stable","rules":[{"name":"v2","type":"version","match":">=2.0.0","group":"vip"}]}}}`)
 	snap, err := splitter.CompileOwned(body, 1, splitter.Env{Groups: map[string]bool{"stable": true, "vip": true}})
@@ -75,16 +76,12 @@ func ExampleCompileOwned() {
 	}
 	// body must not be modified from here on: the snapshot keeps views of it.
 	for i := range snap.Len() {
-		name, a := snap.AppkeyAt(i)
-		var rules []byte
-		for _, r := range a.Rules {
-			rules, _ = r.AppendJSON(rules)
-		}
-		fmt.Printf("%s %s rules=[%s]\n", name, a.DefaultGroup, rules)
+		name, js := snap.AppkeyJSONAt(i)
+		fmt.Printf("%s %s\n", name, js)
 	}
 	fmt.Printf("%s\n", splitter.AppendJSONString(nil, "<a&b>"))
 	// Output:
-	// a-app stable rules=[{"name":"v2","type":"version","group":"vip","match":"\u003e=2.0.0"}]
-	// b-app vip rules=[]
+	// a-app {"split":"on","default_group":"stable","rules":[{"name":"v2","type":"version","group":"vip","match":"\u003e=2.0.0"}]}
+	// b-app {"split":"on","default_group":"vip"}
 	// "\u003ca\u0026b\u003e"
 }

@@ -3,7 +3,6 @@ package splitter
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -18,8 +17,8 @@ var errGroupDown = errors.New("the rule's group is down")
 // concurrent use. Keep the current one in an atomic.Pointer and swap it.
 type Snapshot struct {
 	version      uint64
-	table        *Table
 	defaultGroup string
+	nullAppkeys  bool     // the table's Appkeys was nil ("appkeys": null)
 	entries      []*entry // sorted by name
 	idx          *index
 }
@@ -30,7 +29,11 @@ type entry struct {
 	split        bool
 	defaultGroup string // resolved: the appkey's, else the table's
 	rules        []compiledRule
-	src          *Appkey
+	// src is the appkey's canonical JSON (Appkey.AppendJSON): the
+	// snapshot keeps its source as bytes, not as the decoded Appkey, whose
+	// pointers the garbage collector would mark on every cycle (about half
+	// of a large table's pointerful heap).
+	src []byte
 }
 
 // Decision is the outcome of one split.
@@ -51,7 +54,7 @@ type Decision struct {
 	FailedRule string
 }
 
-func newSnapshot(t *Table, version uint64, entries []*entry, idx *index) *Snapshot {
+func newSnapshot(defaultGroup string, null bool, version uint64, entries []*entry, idx *index) *Snapshot {
 	if idx == nil {
 		names := make([]string, len(entries))
 		for i, e := range entries {
@@ -59,15 +62,42 @@ func newSnapshot(t *Table, version uint64, entries []*entry, idx *index) *Snapsh
 		}
 		idx = newIndex(names)
 	}
-	return &Snapshot{version: version, table: t, defaultGroup: t.DefaultGroup, entries: entries, idx: idx}
+	return &Snapshot{version: version, defaultGroup: defaultGroup, nullAppkeys: null, entries: entries, idx: idx}
 }
 
 // Version returns the table version the snapshot was compiled as.
 func (s *Snapshot) Version() uint64 { return s.version }
 
-// Table returns the source table, with Version set. Callers must not
-// modify it.
-func (s *Snapshot) Table() *Table { return s.table }
+// Table returns the source table, with Version set, decoded afresh from
+// the snapshot's canonical JSON of each appkey (it costs about as much as
+// a push's decoding; the admin API reads AppkeyJSON instead). The caller
+// owns it.
+func (s *Snapshot) Table() *Table {
+	t := &Table{Version: s.version, DefaultGroup: s.defaultGroup}
+	if !s.nullAppkeys {
+		t.Appkeys = make(map[string]*Appkey, len(s.entries))
+	}
+	for _, e := range s.entries {
+		t.Appkeys[e.name] = e.appkey()
+	}
+	return t
+}
+
+// DefaultGroup returns the table's default_group.
+func (s *Snapshot) DefaultGroup() string { return s.defaultGroup }
+
+// AppkeysNull reports whether the table's appkeys were null rather than
+// an object (the canonical encoding differs).
+func (s *Snapshot) AppkeysNull() bool { return s.nullAppkeys }
+
+// appkey decodes e's source.
+func (e *entry) appkey() *Appkey {
+	a, err := decodeAppkeyJSON(e.src)
+	if err != nil {
+		panic(fmt.Sprintf("BUG: the canonical JSON of appkey %q does not decode: %v", e.name, err))
+	}
+	return a
+}
 
 // Len returns the number of appkeys listed.
 func (s *Snapshot) Len() int { return len(s.entries) }
@@ -87,12 +117,28 @@ func (s *Snapshot) listsExactly(names []string) bool {
 }
 
 // AppkeyAt returns the i-th appkey listed, in name order (as encoding/json
-// orders map keys), and its entry in Table().Appkeys, for 0 <= i < Len():
-// a walk over the table in order without a map lookup per appkey. The
-// entry must not be modified.
+// orders map keys), and its entry, decoded afresh (the caller owns it),
+// for 0 <= i < Len().
 func (s *Snapshot) AppkeyAt(i int) (string, *Appkey) {
 	e := s.entries[i]
+	return e.name, e.appkey()
+}
+
+// AppkeyJSONAt returns the i-th appkey listed, in name order, and its
+// entry's canonical JSON (what json.Marshal writes for it), for
+// 0 <= i < Len(). The bytes must not be modified.
+func (s *Snapshot) AppkeyJSONAt(i int) (string, []byte) {
+	e := s.entries[i]
 	return e.name, e.src
+}
+
+// AppkeyJSON returns appkey name's entry as canonical JSON, and whether
+// the table lists it. The bytes must not be modified.
+func (s *Snapshot) AppkeyJSON(name string) ([]byte, bool) {
+	if e := s.lookup(name); e != nil && e.name == name {
+		return e.src, true
+	}
+	return nil, false
 }
 
 func (s *Snapshot) lookup(appkey string) *entry {
@@ -162,41 +208,36 @@ func (e *entry) decide(r *Request, h Health, version uint64) Decision {
 // WithAppkey returns a snapshot with appkey name's entry replaced by a
 // (added when new, deleted when a is nil), compiled against env; the other
 // entries are shared with s, which is left unchanged. Deleting an appkey
-// that is not listed is an error. The new snapshot keeps a as its source:
-// a must not be modified afterwards. A problem returns a *ValidationError
+// that is not listed is an error. The new snapshot keeps a's canonical
+// JSON, not a. A problem returns a *ValidationError
 // with paths as in a whole table ("appkeys.NAME.rules[0].group").
 func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (*Snapshot, error) {
 	pos, listed := slices.BinarySearchFunc(s.entries, name, func(e *entry, n string) int {
 		return strings.Compare(e.name, n)
 	})
-	t := *s.table
-	t.Version = version
-	t.Appkeys = maps.Clone(s.table.Appkeys)
 	if a == nil {
 		if !listed {
 			return nil, fmt.Errorf("cannot delete appkey %q: %w", name, ErrUnknownAppkey)
 		}
-		delete(t.Appkeys, name)
 		entries := slices.Delete(slices.Clone(s.entries), pos, pos+1)
-		return newSnapshot(&t, version, entries, nil), nil
+		return newSnapshot(s.defaultGroup, s.nullAppkeys && len(entries) == 0, version, entries, nil), nil
 	}
 	c := compiler{env: env, checkEnv: true}
 	var root path
 	ap := root.at("appkeys")
 	p := ap.at(name)
 	c.name(name, "appkey", &p)
-	e := c.entry(name, a, s.table.DefaultGroup, &p)
+	e := c.entry(name, a, s.defaultGroup, &p)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
-	t.Appkeys[name] = a
 	if listed {
 		entries := slices.Clone(s.entries)
 		entries[pos] = e
-		return newSnapshot(&t, version, entries, s.idx), nil
+		return newSnapshot(s.defaultGroup, false, version, entries, s.idx), nil
 	}
 	entries := slices.Insert(slices.Clone(s.entries), pos, e)
-	return newSnapshot(&t, version, entries, nil), nil
+	return newSnapshot(s.defaultGroup, false, version, entries, nil), nil
 }
 
 // WithSplit returns a snapshot with appkey name's kill-switch set; s is
@@ -209,16 +250,16 @@ func (s *Snapshot) WithSplit(name string, on bool, version uint64) (*Snapshot, e
 	pos, _ := slices.BinarySearchFunc(s.entries, name, func(e *entry, n string) int {
 		return strings.Compare(e.name, n)
 	})
-	a := *e.src
+	a := e.appkey()
 	a.Split = Switch(on)
+	src, err := a.AppendJSON(nil)
+	if err != nil {
+		return nil, fmt.Errorf("BUG: cannot encode appkey %q: %w", name, err)
+	}
 	ne := *e
 	ne.split = on
-	ne.src = &a
-	t := *s.table
-	t.Version = version
-	t.Appkeys = maps.Clone(s.table.Appkeys)
-	t.Appkeys[name] = &a
+	ne.src = src
 	entries := slices.Clone(s.entries)
 	entries[pos] = &ne
-	return newSnapshot(&t, version, entries, s.idx), nil
+	return newSnapshot(s.defaultGroup, s.nullAppkeys, version, entries, s.idx), nil
 }

@@ -449,3 +449,89 @@ func TestCompileSharesBaseIndex(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot keeps each appkey's canonical JSON, not the decoded table:
+// Table, AppkeyAt and AppkeyJSON give back what was compiled, and the
+// decoded Appkeys can be collected.
+func TestSnapshotKeepsCanonicalJSON(t *testing.T) {
+	tab := GenerateTable(300, 3)
+	want, err := json.Marshal(func() *Table { c := *tab; c.Version = 9; return &c }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Compile(tab, 9, GenEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := json.Marshal(s.Table()); err != nil || string(got) != string(want) {
+		t.Fatalf("Table() marshals to other bytes than the compiled table (%v)", err)
+	}
+	for i := range s.Len() {
+		name, js := s.AppkeyJSONAt(i)
+		w, _ := json.Marshal(tab.Appkeys[name])
+		if string(js) != string(w) {
+			t.Fatalf("AppkeyJSONAt(%d) %s: %s; want %s", i, name, js, w)
+		}
+		if b, ok := s.AppkeyJSON(name); !ok || string(b) != string(w) {
+			t.Fatalf("AppkeyJSON(%s): %s, %v", name, b, ok)
+		}
+		if n, a := s.AppkeyAt(i); n != name || a == tab.Appkeys[name] {
+			t.Fatalf("AppkeyAt(%d) = %s, %p: want %s decoded afresh", i, n, a, name)
+		}
+	}
+	if _, ok := s.AppkeyJSON("no-such-app"); ok {
+		t.Fatal("AppkeyJSON of an unlisted appkey: ok")
+	}
+	off, err := s.WithSplit(s.entries[0].name, false, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := off.AppkeyJSON(s.entries[0].name); !strings.HasPrefix(string(b), `{"split":"off"`) {
+		t.Fatalf("after WithSplit off: %s", b)
+	}
+
+	// The decoded table is not kept.
+	collected := make(chan struct{})
+	func() {
+		tab := GenerateTable(50, 4)
+		for _, a := range tab.Appkeys {
+			runtime.AddCleanup(a, func(ch chan struct{}) { close(ch) }, collected)
+			break
+		}
+		if s, err = Compile(tab, 1, GenEnv()); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for done := false; !done; {
+		runtime.GC()
+		select {
+		case <-collected:
+			done = true
+		case <-time.After(10 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("a compiled table's Appkey is never collected: the snapshot keeps the decoded table")
+			}
+		}
+	}
+	runtime.KeepAlive(s)
+}
+
+// A table with "appkeys": null encodes so, and gains an object when an
+// appkey is added.
+func TestSnapshotNullAppkeys(t *testing.T) {
+	s, err := Compile(&Table{DefaultGroup: "stable"}, 1, GenEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.AppkeysNull() || s.Table().Appkeys != nil {
+		t.Fatalf("null appkeys: AppkeysNull %v, Table().Appkeys %v", s.AppkeysNull(), s.Table().Appkeys)
+	}
+	n, err := s.WithAppkey("app-1", &Appkey{Split: true}, 2, GenEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.AppkeysNull() || len(n.Table().Appkeys) != 1 {
+		t.Fatalf("after adding an appkey: AppkeysNull %v, %d appkeys", n.AppkeysNull(), len(n.Table().Appkeys))
+	}
+}
