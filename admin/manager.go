@@ -91,6 +91,7 @@ type Manager struct {
 	stuck      atomic.Bool           // the store's latest cannot be applied here: wait for a newer one
 	sourceName atomic.Pointer[string]
 	paced      pace.Shared // what the pacing of changes learned of the load
+	started    atomic.Bool // Start has booted
 
 	mu     sync.Mutex // serialises changes and syncs; guards the fields below
 	cur    State      // the state in force (Version 0: none yet)
@@ -191,6 +192,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.started.Store(true)
 	ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Add(2)
 	go func() {
@@ -423,9 +425,11 @@ func (m *Manager) pace() func() (yield func()) {
 }
 
 // holdGC holds off garbage collections for a change (pace.HoldGC), when
-// changes are paced.
+// changes are paced and the Manager has started: at boot nothing is served
+// yet, and a hold would only raise the peak heap (and so the resident
+// memory) of compiling the first table.
 func (m *Manager) holdGC() (release func()) {
-	if m.cfg.Unpaced {
+	if m.cfg.Unpaced || !m.started.Load() {
 		return func() {}
 	}
 	return pace.HoldGC()
