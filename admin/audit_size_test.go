@@ -11,19 +11,7 @@ import (
 // audit entry, not the entries; a smaller one keeps them.
 func TestAuditDiffOfAHugePushIsASummary(t *testing.T) {
 	encodeSeed := func(n int, seed int64) *tableJSON {
-		b, err := json.Marshal(splitter.GenerateTable(n, seed))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := splitter.CompileBytes(b, 1, splitter.GenEnv())
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := encodeTableLike(s, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
+		return compileEncoded(t, splitter.GenerateTable(n, seed), splitter.GenEnv())
 	}
 	before, after := encodeSeed(20000, 1), encodeSeed(20000, 2)
 	if len(before.data)+len(after.data) <= auditDiffMax {

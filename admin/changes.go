@@ -182,7 +182,7 @@ func (m *Manager) pushTable(ctx context.Context, a Actor, body []byte, owned boo
 			return nil, err
 		}
 		// Appkeys the push leaves as they are keep their bytes.
-		enc, err := encodeTableLike(snap, prev, m.pace())
+		enc, err := encodeTable(snap, prev, m.pace())
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +293,7 @@ func (m *Manager) encoding(snap *splitter.Snapshot) (*tableJSON, error) {
 	if m.enc != nil && m.enc.snap == snap {
 		return m.enc, nil
 	}
-	enc, err := encodeTableLike(snap, nil, m.pace())
+	enc, err := encodeTable(snap, nil, m.pace())
 	if err != nil {
 		return nil, err
 	}

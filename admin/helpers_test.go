@@ -233,3 +233,18 @@ func compactJSON(t *testing.T, s string) string {
 	}
 	return b.String()
 }
+
+// compileEncoded compiles tab against env and encodes it as the Manager
+// would (encodeTable, no previous encoding, unpaced).
+func compileEncoded(t testing.TB, tab *splitter.Table, env splitter.Env) *tableJSON {
+	t.Helper()
+	s, err := splitter.Compile(tab, 1, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := encodeTable(s, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc
+}

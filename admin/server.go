@@ -78,12 +78,10 @@ func NewServer(cfg Config, m *Manager) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, m: m, creds: creds}
 	s.srv = &fasthttp.Server{
-		Handler:            s.serve,
-		Name:               "switchyard-admin",
-		MaxRequestBodySize: cfg.MaxBodyBytes,
-		// Bodies reach the handler unread: serve reads them after the
-		// token is checked, into a buffer of their exact size (readBody).
-		StreamRequestBody:     true,
+		Handler:               s.serve,
+		Name:                  "switchyard-admin",
+		MaxRequestBodySize:    cfg.MaxBodyBytes,
+		StreamRequestBody:     true,            // serve reads a body after the token check (readBody)
 		ReadTimeout:           5 * time.Minute, // a large table over a slow link
 		WriteTimeout:          5 * time.Minute,
 		IdleTimeout:           2 * time.Minute,

@@ -41,22 +41,12 @@ var (
 	encodeParts       = func() int { return runtime.GOMAXPROCS(0) }
 )
 
-// encodeTable encodes s's table. prev, when not nil, is the encoding of
-// the table s derives from; it only sizes the buffer.
-func encodeTable(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
-	return encode(s, prev, pace)
-}
-
-// encodeTableLike is encodeTable for a table decoded afresh (a push).
-func encodeTableLike(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
-	return encode(s, prev, pace)
-}
-
-// encode encodes s's table, walking its appkeys in name order
+// encodeTable encodes s's table, walking its appkeys in name order
 // (Snapshot.AppkeyJSONAt) and copying each one's canonical JSON, which the
-// snapshot keeps. prev, when not nil, sizes the buffer. pace, when not
-// nil, paces each goroutine of the work (splitter.Env.Pace).
-func encode(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
+// snapshot keeps. prev (the encoding in force), when not nil, sizes the
+// buffer. pace, when not nil, paces each goroutine of the work
+// (splitter.Env.Pace).
+func encodeTable(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
 	head, err := json.Marshal(&splitter.Table{DefaultGroup: s.DefaultGroup()})
 	if err != nil {
 		return nil, fmt.Errorf("BUG: cannot encode a policy table: %w", err)
@@ -83,9 +73,6 @@ func encode(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJS
 		// One part is encoded straight after the head: no second copy.
 		out := makeNoZero(len(head) + 2 + encodedSize(prev, n))[:0]
 		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, yielder(pace))
-		if p.err != nil {
-			return nil, p.err
-		}
 		enc.members = p.members
 		enc.data = append(append(p.data, '}'), suffix...)
 		return enc, nil
@@ -102,9 +89,6 @@ func encode(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJS
 	wg.Wait()
 	size := len(head) + 2
 	for _, p := range parts {
-		if p.err != nil {
-			return nil, p.err
-		}
 		size += len(p.data) + 1
 	}
 	out := makeNoZero(size)[:0]
@@ -144,7 +128,6 @@ func encodedSize(prev *tableJSON, n int) int {
 type encodedPart struct {
 	data    []byte
 	members []member
-	err     error
 }
 
 // encodeMembers appends the members of s's appkeys lo to hi-1, separated
@@ -171,10 +154,6 @@ func encodeMembers(dst []byte, s *splitter.Snapshot, lo, hi int, names []string,
 	return p
 }
 
-// appendAppkey appends what json.Marshal writes for a
-// (splitter.Appkey.AppendJSON).
-func appendAppkey(dst []byte, a *splitter.Appkey) ([]byte, error) { return a.AppendJSON(dst) }
-
 // rebind returns e for s, whose table was compiled again from e.data (so
 // equal in content); nil when s does not list e's appkeys.
 func (e *tableJSON) rebind(s *splitter.Snapshot) *tableJSON {
@@ -189,25 +168,6 @@ func (e *tableJSON) rebind(s *splitter.Snapshot) *tableJSON {
 	r := *e
 	r.snap = s
 	return &r
-}
-
-// member returns appkey name's member. Successive calls must ask for
-// names in increasing order: *j is where the previous call stopped in
-// e.names.
-func (e *tableJSON) member(name string, j *int) (member, bool) {
-	if e == nil {
-		return member{}, false
-	}
-	for ; *j < len(e.names); *j++ {
-		// Equal first: walking an unchanged list of names, that is one
-		// comparison per name instead of two.
-		if n := e.names[*j]; n == name {
-			return e.members[*j], true
-		} else if n > name {
-			break
-		}
-	}
-	return member{}, false
 }
 
 // diffEncodings is diffTables for two encoded tables: it compares their

@@ -21,14 +21,8 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 	}
 	tab.Version = 99
 	want := marshalTable
-	snap, err := splitter.Compile(tab, 1, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := encodeTable(snap, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := compileEncoded(t, tab, env)
+	snap := enc.snap
 	if got, w := string(enc.data), want(t, snap.Table()); got != w {
 		t.Fatalf("whole encoding differs from encoding/json:\n got %.300s\nwant %.300s", got, w)
 	}
@@ -92,7 +86,7 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 	parallelEncodeMin = 100 // several parts even on one core's worth of appkeys
 	encodeParts = func() int { return 3 }
 	old := compile(splitter.GenerateTable(333, 3))
-	prev, err := encodeTableLike(old, nil, nil)
+	prev, err := encodeTable(old, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +98,7 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 		tab := old.Table().Clone() // equal content, other pointers
 		change(tab)
 		next := compile(tab)
-		enc, err := encodeTableLike(next, prev, nil)
+		enc, err := encodeTable(next, prev, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,15 +197,7 @@ func TestDiffEncodingsMatchesEncodingJSON(t *testing.T) {
 	}
 	encode := func(tab *splitter.Table) *tableJSON {
 		t.Helper()
-		s, err := splitter.Compile(tab, 1, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		enc, err := encodeTableLike(s, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return enc
+		return compileEncoded(t, tab, env)
 	}
 	prev := encode(base)
 	f := func(what string, change func(*splitter.Table)) {

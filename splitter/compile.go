@@ -181,12 +181,11 @@ func ParseTable(data []byte) (*Table, error) {
 // /admin/v1/appkeys/{appkey}) with the same rules as ParseTable; paths are
 // relative to the entry ("rules[0].percent").
 func ParseAppkey(data []byte) (*Appkey, error) {
-	var a *Appkey
-	var root path
-	list, ok := decodeDoc(data, false, func(d *decoder) { a = d.appkey(&root) })
+	a, list, ok := decodeAppkey(data)
 	if !ok {
 		return nil, &ValidationError{Problems: list}
 	}
+	var root path
 	var c compiler
 	// The table default is not known here: Compile (WithAppkey) checks.
 	c.entry("", a, "", &root)
@@ -194,6 +193,15 @@ func ParseAppkey(data []byte) (*Appkey, error) {
 		return nil, &ValidationError{Problems: sortProblems(list)}
 	}
 	return a, nil
+}
+
+// decodeAppkey decodes one appkey's entry into a new Appkey of its own
+// (its strings are copies), with the decoding's problems, or the
+// document's one syntax problem (ok false).
+func decodeAppkey(data []byte) (a *Appkey, problems []Problem, ok bool) {
+	var root path
+	problems, ok = decodeDoc(data, false, func(d *decoder) { a = d.appkey(&root) })
+	return a, problems, ok
 }
 
 // namedAppkey is an appkey's entry with its name.

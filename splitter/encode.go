@@ -56,9 +56,7 @@ func (a *Appkey) AppendJSON(dst []byte) ([]byte, error) {
 // decodeAppkeyJSON decodes an appkey's canonical JSON (Appkey.AppendJSON)
 // into a new Appkey of its own (its strings are copies).
 func decodeAppkeyJSON(src []byte) (*Appkey, error) {
-	var a *Appkey
-	var root path
-	list, ok := decodeDoc(src, false, func(d *decoder) { a = d.appkey(&root) })
+	a, list, ok := decodeAppkey(src)
 	if !ok || len(list) > 0 {
 		return nil, &ValidationError{Problems: list}
 	}
