@@ -4,13 +4,11 @@ import "unsafe"
 
 // arena carves the many small lists of a decoded table (each appkey's
 // rules, each rule's users, each match rule's conditions) and its Appkey
-// structs, and the compiled entries and rules of a snapshot, out of
-// shared blocks, instead of one allocation per list: a
+// structs out of shared blocks, instead of one allocation per list: a
 // 100k-appkey push otherwise makes a million small objects, and on one
 // core the garbage collector's work for them is as large as the
-// decoding's. A block lives as long as one of its lists does: a table
-// whose appkeys are replaced one by one keeps a few blocks of old ones
-// (of at most maxBlockBytes each), as its strings keep the pushed text.
+// decoding's. A decoded table lives only until it is compiled: a
+// snapshot's compiled form is in a store (store.go).
 //
 // One list at a time is built: begin, then add its elements, then end,
 // which returns it with its capacity capped (an append to it copies it,
@@ -92,21 +90,4 @@ func (a *arena[T]) one() *T {
 	p := a.add()
 	a.end()
 	return p
-}
-
-// byteBlocks copies byte strings (the entries' canonical JSON) into shared
-// blocks of maxBlockBytes, which hold no pointers; a longer one gets a
-// block of its own.
-type byteBlocks struct {
-	buf []byte
-}
-
-// copy returns a copy of b, with its capacity capped.
-func (a *byteBlocks) copy(b []byte) []byte {
-	if len(b) > cap(a.buf)-len(a.buf) {
-		a.buf = make([]byte, 0, max(maxBlockBytes, len(b)))
-	}
-	n := len(a.buf)
-	a.buf = append(a.buf, b...)
-	return a.buf[n:len(a.buf):len(a.buf)]
 }

@@ -106,6 +106,7 @@ func compileRange(s string) (*versionMemo, error) {
 	if m, ok := rangeCache.load(s); ok {
 		return m.(*versionMemo), nil
 	}
+	s = strings.Clone(s) // the constraint keeps parts of it; s may alias a pushed body
 	c, err := semver.NewConstraint(s)
 	if err != nil {
 		return nil, err
@@ -120,6 +121,7 @@ func compileRegexp(s string) (*regexp.Regexp, error) {
 	if re, ok := regexpCache.load(s); ok {
 		return re.(*regexp.Regexp), nil
 	}
+	s = strings.Clone(s) // the expression keeps it; s may alias a pushed body
 	re, err := regexp.Compile(s)
 	if err != nil {
 		return nil, err

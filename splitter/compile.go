@@ -57,9 +57,11 @@ type compiler struct {
 	luaGroups map[string]string
 	bindMu    *sync.Mutex // serialises Env.Scripts.Bind across workers
 	problems
-	mem      compiled
+	st       *store            // what the entries compile into (created on first use)
+	storeID  uint32            // st's index in the snapshot's stores
 	interned map[string]string // internName's answers, looked up without a lock
-	scratch  []byte            // an entry's JSON, before it is copied to mem.src
+	scratch  []byte            // an entry's JSON, before it is copied to st
+	gscratch []string          // a weighted rule's groups, sorted
 }
 
 // maxLocalInterned bounds a compiler's own copy of internName's answers.
@@ -80,27 +82,6 @@ func (c *compiler) intern(s string) string {
 		c.interned[v] = v
 	}
 	return v
-}
-
-// compiled holds the arenas a compiler carves a snapshot's entries and
-// rules from (arena.go), one allocation per block instead of several per
-// appkey.
-type compiled struct {
-	entries  arena[entry]
-	rules    arena[compiledRule]
-	users    arena[userRule]
-	versions arena[versionRule]
-	canaries arena[canaryRule]
-	weighted arena[weightedRule]
-	ips      arena[ipRule]
-	matches  arena[matchRule]
-	conds    arena[cond]
-	prefixes arena[netip.Prefix]
-	groups   arena[string]
-	weights  arena[int]
-	ranges   arena[[2]int64]
-	slots    arena[uint32] // of stringSets
-	src      byteBlocks    // the entries' canonical JSON
 }
 
 // parallelMin is the table size from which appkeys compile on every core.
@@ -231,15 +212,28 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 			list = append(list, namedAppkey{name, a})
 		}
 	}
+	// What runs before the entries compile is paced too: on 100k
+	// appkeys it took 7 ms, a stall for every request on one core.
+	yield := c.env.yielder()
 	// Sorted: problems come out in a stable order, and the entries slice
 	// is laid out the same way for the same table.
 	byName := func(a, b namedAppkey) int { return strings.Compare(a.name, b.name) }
-	if !slices.IsSortedFunc(list, byName) {
-		slices.SortFunc(list, byName)
-	}
+	sorted := true
 	names := make([]string, len(list))
 	for i := range list {
+		if yield != nil && i%yieldEvery == 0 {
+			yield()
+		}
 		names[i] = list[i].name
+		if i > 0 && names[i-1] >= names[i] {
+			sorted = false
+		}
+	}
+	if !sorted { // not canonical JSON: tables built in Go, YAML
+		slices.SortFunc(list, byName)
+		for i := range list {
+			names[i] = list[i].name
+		}
 	}
 	// The index needs only the names: build it while the entries compile.
 	var idx *index
@@ -247,7 +241,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 	pacedIdx := false
 	if c.checkEnv {
 		switch b := c.env.Base; {
-		case b != nil && b.listsExactly(names):
+		case b != nil && b.listsExactly(names, yield):
 			idx = b.idx
 		case c.env.Pace != nil:
 			pacedIdx = true // after the entries, on this goroutine
@@ -255,9 +249,8 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 			idxDone.Go(func() { idx = newIndex(names) })
 		}
 	}
-	entries := make([]*entry, len(list))
-	compileSpan := func(c *compiler, lo, hi int) {
-		yield := c.env.yielder()
+	entries := make([]entry, len(list))
+	compileSpan := func(c *compiler, lo, hi int, yield func()) {
 		for i := lo; i < hi; i++ {
 			if yield != nil {
 				yield()
@@ -267,9 +260,12 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 			entries[i] = c.entry(list[i].name, list[i].a, t.DefaultGroup, &p)
 		}
 	}
+	var stores []*store
 	workers := min(runtime.GOMAXPROCS(0), len(list)/parallelMin)
 	if workers <= 1 {
-		compileSpan(c, 0, len(list))
+		c.st = &store{bulk: true}
+		compileSpan(c, 0, len(list), yield)
+		stores = []*store{c.st.seal()}
 	} else {
 		var mu sync.Mutex
 		c.bindMu = &mu
@@ -277,13 +273,14 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		var wg sync.WaitGroup
 		chunk := (len(list) + workers - 1) / workers
 		for w := range subs {
-			subs[w] = compiler{env: c.env, checkEnv: c.checkEnv, bindMu: &mu}
+			subs[w] = compiler{env: c.env, checkEnv: c.checkEnv, bindMu: &mu, st: &store{bulk: true}, storeID: uint32(w)}
 			lo, hi := w*chunk, min((w+1)*chunk, len(list))
-			wg.Go(func() { compileSpan(&subs[w], lo, hi) })
+			wg.Go(func() { compileSpan(&subs[w], lo, hi, subs[w].env.yielder()) })
 		}
 		wg.Wait()
 		for w := range subs {
 			c.list = append(c.list, subs[w].list...)
+			stores = append(stores, subs[w].st.seal())
 		}
 	}
 	idxDone.Wait()
@@ -291,9 +288,11 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		return nil
 	}
 	if pacedIdx {
-		idx = newIndexPaced(names, c.env.yielder())
+		idx = newIndexPaced(names, yield)
 	}
-	return newSnapshot(t.DefaultGroup, t.Appkeys == nil, version, entries, idx)
+	// Interned: t's strings may alias a pushed body, which the snapshot
+	// must not keep.
+	return newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, stores, idx)
 }
 
 func (c *compiler) name(s, what string, p *path) {
@@ -351,39 +350,48 @@ func (c *compiler) group(g string, p *path) bool {
 	return false
 }
 
-// entry validates and compiles one appkey; p is the appkey's path.
-func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *entry {
+// entry validates and compiles one appkey into c.st; p is the appkey's
+// path.
+func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) entry {
+	if c.st == nil {
+		c.st = new(store)
+	}
+	st := c.st
 	if a == nil {
 		c.add(p, "must be an object with split, default_group and rules")
-		return nil
+		return entry{}
 	}
-	e := c.mem.entries.one()
-	*e = entry{name: name, split: bool(a.Split), defaultGroup: c.intern(a.DefaultGroup)}
-	if c.checkEnv { // building: keep the source as canonical JSON
+	e := entry{split: bool(a.Split), store: c.storeID, srcStore: c.storeID}
+	if c.checkEnv { // building: keep the name, and the source as canonical JSON
+		e.name = st.addStr(name)
 		var err error
 		if c.scratch, err = a.AppendJSON(c.scratch[:0]); err != nil {
 			c.add(p, "cannot be encoded as JSON: %v", err)
 		}
-		e.src = c.mem.src.copy(c.scratch)
+		e.src = st.addBytes(c.scratch)
 	}
 	dp := p.at("default_group")
+	dg := a.DefaultGroup
 	if a.DefaultGroup != "" {
 		c.group(a.DefaultGroup, &dp)
 	} else if tableDefault == "" && c.checkEnv {
 		c.add(&dp, "missing: set it, or the table's default_group")
 	} else {
-		e.defaultGroup = c.intern(tableDefault)
+		dg = tableDefault
 	}
+	e.defaultGroup = st.name(c.intern(dg))
 	rp := p.at("rules")
 	if len(a.Rules) > MaxRules {
 		c.add(&rp, "has %d rules; at most %d are allowed", len(a.Rules), MaxRules)
-		return nil
+		return e
 	}
-	e.rules = c.mem.rules.take(len(a.Rules))
+	var rules []rule
+	e.rules, rules = st.rules.take(len(a.Rules))
 	for i := range a.Rules {
 		r := &a.Rules[i]
 		ip := rp.idx(i)
-		e.rules[i] = compiledRule{name: c.intern(r.Name), m: c.rule(name, r, &ip)}
+		rules[i].name = st.addStr(r.Name)
+		c.rule(name, r, &ip, &rules[i])
 		for j := range i {
 			if a.Rules[j].Name == r.Name && r.Name != "" {
 				np := ip.at("name")
@@ -395,7 +403,8 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) *
 	return e
 }
 
-func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
+// rule validates r and compiles it into out.
+func (c *compiler) rule(appkey string, r *Rule, p *path, out *rule) {
 	np := p.at("name")
 	c.name(r.Name, "rule", &np)
 	tp := p.at("type")
@@ -406,20 +415,20 @@ func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
 		} else {
 			c.add(&tp, "unknown rule type %q; want one of user, version, canary, weighted, ip, match, lua", r.Type)
 		}
-		return nil
+		return
 	}
 	c.inapplicable(r, allowed, p)
-	var group string
 	if allowed&fGroup != 0 {
 		gp := p.at("group")
 		if c.group(r.Group, &gp) {
-			group = c.intern(r.Group)
+			out.group = c.st.name(c.intern(r.Group))
 		}
 	}
 	switch r.Type {
 	case TypeUser:
-		return c.userRule(r, group, p)
+		c.userRule(r, p, out)
 	case TypeVersion:
+		out.kind = kindVersion
 		mp := p.at("match")
 		switch {
 		case r.Match == "":
@@ -430,13 +439,12 @@ func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
 			memo, err := compileRange(r.Match)
 			if err != nil {
 				c.add(&mp, "bad version range %q: %v", r.Match, err)
-				return nil
+				return
 			}
-			v := c.mem.versions.one()
-			*v = versionRule{group: group, memo: memo}
-			return v
+			out.n = c.st.memo(memo)
 		}
 	case TypeCanary:
+		out.kind = kindCanary
 		pp := p.at("percent")
 		hundredths := math.Round(r.Percent * 100)
 		switch {
@@ -444,21 +452,20 @@ func (c *compiler) rule(appkey string, r *Rule, p *path) matcher {
 			c.add(&pp, "must be between 0 and 100; got %v", r.Percent)
 		case math.Abs(r.Percent*100-hundredths) > 1e-6:
 			c.add(&pp, "has a resolution of 0.01; got %v", r.Percent)
+		default:
+			out.n = uint32(hundredths)
 		}
-		key := c.hashOn(r.HashOn, p)
-		cr := c.mem.canaries.one()
-		*cr = canaryRule{group: group, prefix: newHashPrefix(appkey, r.Name), key: key, threshold: uint32(hundredths)}
-		return cr
+		out.key = c.st.addKey(c.hashOn(r.HashOn, p))
+		out.prefix = newHashPrefix(appkey, r.Name)
 	case TypeWeighted:
-		return c.weightedRule(appkey, r, p)
+		c.weightedRule(appkey, r, p, out)
 	case TypeIP:
-		return c.ipRule(r, group, p)
+		c.ipRule(r, p, out)
 	case TypeMatch:
-		return c.matchRule(r, group, p)
+		c.matchRule(r, p, out)
 	case TypeLua:
-		return c.luaRule(r, p)
+		c.luaRule(r, p, out)
 	}
-	return nil
 }
 
 // inapplicable reports set fields the rule's type does not take (for
@@ -507,12 +514,11 @@ func (c *compiler) hashOn(s string, p *path) Key {
 	return k
 }
 
-func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
+func (c *compiler) userRule(r *Rule, p *path, out *rule) {
+	out.kind = kindUser
 	if len(r.Users)+len(r.Ranges)+len(r.Suffixes) == 0 {
 		c.add(p, "a user rule needs users, ranges or suffixes")
 	}
-	u := c.mem.users.one()
-	*u = userRule{group: group, suffixes: r.Suffixes}
 	up := p.at("users")
 	if len(r.Users) > MaxUsers {
 		c.add(&up, "has %d users; at most %d are allowed (use ranges or suffixes)", len(r.Users), MaxUsers)
@@ -523,10 +529,12 @@ func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
 			c.add(&ip, "must not be empty")
 		}
 	}
-	if len(r.Users) >= userSetMin && c.checkEnv { // checkEnv: building, not just checking
-		u.set = newStringSet(r.Users, c.mem.slots.take)
-	} else {
-		u.list = r.Users
+	if c.checkEnv { // building, not just checking
+		if len(r.Users) >= userSetMin {
+			out.set = c.st.newStringSet(r.Users)
+		} else {
+			out.a = c.st.addStrs(r.Users)
+		}
 	}
 	rp := p.at("ranges")
 	if len(r.Ranges) > MaxRanges {
@@ -539,7 +547,9 @@ func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
 		}
 	}
 	if len(r.Ranges) > 0 && c.checkEnv {
-		u.ranges = mergeRanges(c.mem.ranges.take(len(r.Ranges)), r.Ranges)
+		sp, rs := c.st.ranges.take(len(r.Ranges))
+		sp.n = uint32(len(mergeRanges(rs, r.Ranges)))
+		out.b = sp
 	}
 	sp := p.at("suffixes")
 	if len(r.Suffixes) > MaxSuffixes {
@@ -551,7 +561,9 @@ func (c *compiler) userRule(r *Rule, group string, p *path) matcher {
 			c.add(&ip, "must not be empty (it would match every user)")
 		}
 	}
-	return u
+	if c.checkEnv {
+		out.c = c.st.addStrs(r.Suffixes)
+	}
 }
 
 // mergeRanges sorts ranges by low end and merges overlapping ones, so that
@@ -574,26 +586,29 @@ func mergeRanges(rs, in [][2]int64) [][2]int64 {
 	return out
 }
 
-func (c *compiler) weightedRule(appkey string, r *Rule, p *path) matcher {
+func (c *compiler) weightedRule(appkey string, r *Rule, p *path, out *rule) {
+	out.kind = kindWeighted
+	out.prefix = newHashPrefix(appkey, r.Name)
+	out.key = c.st.addKey(c.hashOn(r.HashOn, p))
 	wp := p.at("weights")
-	w := c.mem.weighted.one()
-	*w = weightedRule{prefix: newHashPrefix(appkey, r.Name), key: c.hashOn(r.HashOn, p)}
 	if len(r.Weights) == 0 {
 		c.add(&wp, "missing weights, e.g. {stable: 90, canary: 10}")
-		return w
+		return
 	}
 	if len(r.Weights) > MaxGroups {
 		c.add(&wp, "has %d groups; at most %d are allowed", len(r.Weights), MaxGroups)
-		return w
+		return
 	}
-	groups := c.mem.groups.take(len(r.Weights))[:0]
+	groups := c.gscratch[:0]
 	for g := range r.Weights {
 		groups = append(groups, g)
 	}
 	slices.Sort(groups)
-	// Filtered in place: only positive weights take part.
-	w.groups, w.weights = groups[:0], c.mem.weights.take(len(groups))[:0]
-	bad := false
+	c.gscratch = groups
+	// Only positive weights take part.
+	gs, gl := c.st.groups.take(len(groups))
+	ws, wl := c.st.weights.take(len(groups))
+	n, total, bad := 0, 0, false
 	for _, g := range groups {
 		gp := wp.at(g)
 		c.group(g, &gp)
@@ -605,18 +620,20 @@ func (c *compiler) weightedRule(appkey string, r *Rule, p *path) matcher {
 			bad = true
 			c.add(&gp, "weight must be at most %d; got %d", maxWeight, wt)
 		case wt > 0:
-			w.groups = append(w.groups, c.intern(g))
-			w.weights = append(w.weights, wt)
-			w.total += wt
+			gl[n], wl[n] = c.st.name(c.intern(g)), int32(wt)
+			n++
+			total += wt
 		}
 	}
-	if w.total == 0 && !bad {
+	gs.n, ws.n = uint32(n), uint32(n)
+	out.a, out.b, out.n = gs, ws, uint32(total)
+	if total == 0 && !bad {
 		c.add(&wp, "weights must add up to more than 0")
 	}
-	return w
 }
 
-func (c *compiler) ipRule(r *Rule, group string, p *path) matcher {
+func (c *compiler) ipRule(r *Rule, p *path, out *rule) {
+	out.kind = kindIP
 	cp := p.at("cidrs")
 	if len(r.CIDRs) == 0 {
 		c.add(&cp, `missing cidrs, e.g. ["10.0.0.0/8", "fd00::/8"]`)
@@ -624,8 +641,8 @@ func (c *compiler) ipRule(r *Rule, group string, p *path) matcher {
 	if len(r.CIDRs) > MaxCIDRs {
 		c.add(&cp, "has %d cidrs; at most %d are allowed", len(r.CIDRs), MaxCIDRs)
 	}
-	m := c.mem.ips.one()
-	*m = ipRule{group: group, prefixes: c.mem.prefixes.take(len(r.CIDRs))[:0]}
+	sp, pl := c.st.prefixes.take(len(r.CIDRs))
+	n := 0
 	for i, s := range r.CIDRs {
 		ip := cp.idx(i)
 		pf, err := netip.ParsePrefix(s)
@@ -641,46 +658,42 @@ func (c *compiler) ipRule(r *Rule, group string, p *path) matcher {
 			c.add(&ip, "bad CIDR %q: an IPv4-mapped prefix never matches (addresses are unmapped); write the IPv4 prefix", s)
 			continue
 		}
-		m.prefixes = append(m.prefixes, pf.Masked())
+		pl[n] = prefixOf(pf)
+		n++
 	}
-	return m
+	sp.n = uint32(n)
+	out.a = sp
 }
 
-func (c *compiler) matchRule(r *Rule, group string, p *path) matcher {
+func (c *compiler) matchRule(r *Rule, p *path, out *rule) {
+	out.kind = kindMatch
 	if len(r.All)+len(r.Any) == 0 {
 		c.add(p, `a match rule needs all or any conditions, e.g. all: [["attr:region", "in", ["bj", "tj"]]]`)
 	}
 	if len(r.All)+len(r.Any) > MaxConditions {
 		c.add(p, "has %d conditions; at most %d are allowed", len(r.All)+len(r.Any), MaxConditions)
 	}
-	m := c.mem.matches.one()
-	*m = matchRule{group: group}
 	ap, yp := p.at("all"), p.at("any")
-	m.all = c.conditions(r.All, &ap)
-	m.any = c.conditions(r.Any, &yp)
-	return m
+	out.a = c.conditions(r.All, &ap)
+	out.b = c.conditions(r.Any, &yp)
 }
 
-func (c *compiler) conditions(cs []Condition, p *path) []cond {
-	if len(cs) == 0 {
-		return nil
-	}
-	out := c.mem.conds.take(len(cs))
+func (c *compiler) conditions(cs []Condition, p *path) span {
+	sp, out := c.st.conds.take(len(cs))
 	for i := range cs {
 		ip := p.idx(i)
-		out[i] = c.condition(&cs[i], &ip)
+		c.condition(&cs[i], &ip, &out[i])
 	}
-	return out
+	return sp
 }
 
-func (c *compiler) condition(in *Condition, p *path) cond {
+func (c *compiler) condition(in *Condition, p *path, out *cond) {
 	kp, op, vp := p.idx(0), p.idx(1), p.idx(2)
-	var out cond
 	k, ok := ParseKey(in.Key)
 	if !ok || k.Kind == KeyRandom {
 		c.add(&kp, "unknown key %q; want user_id, version, callee, ip, appkey, attr:NAME or header:NAME", in.Key)
 	}
-	out.key = k
+	out.key = c.st.addKey(k)
 	out.op = opKindOf(in.Op)
 	switch out.op {
 	case 0:
@@ -694,10 +707,13 @@ func (c *compiler) condition(in *Condition, p *path) cond {
 		if len(list) > MaxListValues {
 			c.add(&vp, "has %d values; at most %d are allowed", len(list), MaxListValues)
 		}
-		if len(list) >= userSetMin && c.checkEnv {
-			out.set = newStringSet(list, c.mem.slots.take)
+		if !c.checkEnv {
+			break
+		}
+		if len(list) >= userSetMin {
+			out.set = c.st.newStringSet(list)
 		} else {
-			out.list = list
+			out.s = c.st.addStrs(list)
 		}
 	case opGT, opGE, opLT, opLE:
 		switch v := in.Value.(type) {
@@ -723,7 +739,9 @@ func (c *compiler) condition(in *Condition, p *path) cond {
 			c.add(&vp, "is %d bytes; at most %d are allowed", len(s), MaxPatternLen)
 			break
 		}
-		out.s = s
+		if c.checkEnv {
+			out.s = c.st.addStr(s)
+		}
 		switch out.op {
 		case opEq:
 			if s == "" {
@@ -735,24 +753,24 @@ func (c *compiler) condition(in *Condition, p *path) cond {
 				c.add(&vp, "bad regular expression %q: %v", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 				break
 			}
-			out.re = re
+			out.re = c.st.re(re)
 		}
 	}
-	return out
 }
 
-func (c *compiler) luaRule(r *Rule, p *path) matcher {
+func (c *compiler) luaRule(r *Rule, p *path, out *rule) {
+	out.kind = kindLua
 	if r.Script == "" {
 		sp := p.at("script")
 		c.add(&sp, "missing script name")
-		return nil
+		return
 	}
 	if !c.checkEnv {
-		return nil
+		return
 	}
 	if c.env.Scripts == nil {
 		c.add(p, "lua rule %q: no Lua runtime is configured", r.Name)
-		return nil
+		return
 	}
 	if c.bindMu != nil {
 		c.bindMu.Lock()
@@ -761,7 +779,7 @@ func (c *compiler) luaRule(r *Rule, p *path) matcher {
 	pol, err := c.env.Scripts.Bind(r.Script, r.Args)
 	if err != nil {
 		c.add(p, "lua script %q: %v", r.Script, err)
-		return nil
+		return
 	}
 	if c.luaGroups == nil {
 		c.luaGroups = make(map[string]string, len(c.env.Groups))
@@ -769,5 +787,6 @@ func (c *compiler) luaRule(r *Rule, p *path) matcher {
 			c.luaGroups[g] = g
 		}
 	}
-	return &luaRule{policy: pol, groups: c.luaGroups}
+	out.n = uint32(len(c.st.luas))
+	c.st.luas = append(c.st.luas, luaRule{policy: pol, groups: c.luaGroups})
 }

@@ -1,51 +1,73 @@
 package splitter
 
 import (
+	"encoding/binary"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"unsafe"
 )
 
-// matcher is one compiled rule. match reports whether r matches and the
-// group it goes to; err is a rule failure (counted, treated as no match).
-// match must not allocate for the native rule types.
-type matcher interface {
-	match(r *Request) (group string, ok bool, err error)
+// ruleKind is a compiled rule's type.
+type ruleKind uint8
+
+const (
+	kindUser ruleKind = iota + 1
+	kindVersion
+	kindCanary
+	kindWeighted
+	kindIP
+	kindMatch
+	kindLua
+)
+
+// rule is one compiled rule of any type, in a store (see store.go): what
+// its fields hold depends on kind.
+type rule struct {
+	name   span
+	key    keyRef // canary, weighted: hash_on
+	kind   ruleKind
+	group  uint32     // in the store's names: user, version, canary, ip, match
+	prefix hashPrefix // canary, weighted: of appkey and rule name
+	// canary: the threshold, round(percent*100) buckets of 10000;
+	// weighted: the total weight; version: its memo; lua: its policy.
+	n uint32
+	// user: a the exact ids when there are few, set when there are many,
+	// b the ranges (sorted by low end, merged), c the suffixes;
+	// weighted: a the groups (sorted; weight > 0 only), b the weights;
+	// ip: a the prefixes; match: a all (every one must hold), b any (one
+	// must hold, when there are any).
+	a, b, c span
+	set     stringSet
 }
 
-// compiledRule is a rule ready to run.
-type compiledRule struct {
-	name string
-	m    matcher
-}
-
-// match dispatches on the concrete rule type rather than through the
-// interface: an interface call would make r escape, so every caller's
-// Request would be moved to the heap.
-func (c *compiledRule) match(r *Request) (string, bool, error) {
-	switch m := c.m.(type) {
-	case *userRule:
-		return m.match(r)
-	case *versionRule:
-		return m.match(r)
-	case *canaryRule:
-		return m.match(r)
-	case *weightedRule:
-		return m.match(r)
-	case *ipRule:
-		return m.match(r)
-	case *matchRule:
-		return m.match(r)
-	case *luaRule:
-		return m.match(r)
+// match reports whether r matches the rule and the group it goes to; err
+// is a rule failure (counted, treated as no match). It does not allocate
+// for the native rule types.
+func (st *store) match(ru *rule, r *Request) (group string, ok bool, err error) {
+	switch ru.kind {
+	case kindUser:
+		ok = st.matchUser(ru, r)
+	case kindVersion:
+		ok = r.Version != "" && st.memos[ru.n].check(r.Version)
+	case kindCanary:
+		ok = st.matchCanary(ru, r)
+	case kindWeighted:
+		return st.matchWeighted(ru, r)
+	case kindIP:
+		ok = st.matchIP(ru, r)
+	case kindMatch:
+		ok = st.matchConds(ru, r)
+	case kindLua:
+		return st.luas[ru.n].match(r)
 	}
-	panic(fmt.Sprintf("BUG: rule %q has matcher %T", c.name, c.m))
+	if !ok {
+		return "", false, nil
+	}
+	return st.names[ru.group], true, nil
 }
 
 // errLuaGroup is a Lua policy returning a group that is not configured.
@@ -65,48 +87,36 @@ func keyValue(r *Request, k Key, buf *[64]byte) (string, bool) {
 	return unsafe.String(unsafe.SliceData(b), len(b)), true
 }
 
-// userRule matches user_id exactly, by integer range or by suffix.
-type userRule struct {
-	group    string
-	list     []string   // exact ids when there are few
-	set      stringSet  // exact ids when there are many
-	ranges   [][2]int64 // sorted by low end, merged
-	suffixes []string
-}
-
-// userSetMin is where a map beats scanning a slice of ids.
+// userSetMin is where a hash set beats scanning a list of ids.
 const userSetMin = 16
 
-func (u *userRule) match(r *Request) (string, bool, error) {
+// matchUser matches user_id exactly, by integer range or by suffix.
+func (st *store) matchUser(ru *rule, r *Request) bool {
 	id := r.UserID
 	if id == "" {
-		return "", false, nil
+		return false
 	}
-	if u.set.slots != nil {
-		if u.set.has(id) {
-			return u.group, true, nil
+	if ru.set.slots.n > 0 {
+		if st.has(ru.set, id) {
+			return true
 		}
-	} else {
-		for _, x := range u.list {
-			if x == id {
-				return u.group, true, nil
-			}
-		}
+	} else if st.inList(ru.a, id) {
+		return true
 	}
-	if len(u.ranges) > 0 {
+	if ranges := st.ranges.list(ru.b); len(ranges) > 0 {
 		if n, ok := parseDecimal(id); ok {
-			i := sort.Search(len(u.ranges), func(i int) bool { return u.ranges[i][1] >= n })
-			if i < len(u.ranges) && u.ranges[i][0] <= n {
-				return u.group, true, nil
+			i := sort.Search(len(ranges), func(i int) bool { return ranges[i][1] >= n })
+			if i < len(ranges) && ranges[i][0] <= n {
+				return true
 			}
 		}
 	}
-	for _, s := range u.suffixes {
-		if strings.HasSuffix(id, s) {
-			return u.group, true, nil
+	for _, s := range st.strs.list(ru.c) {
+		if strings.HasSuffix(id, st.str(s)) {
+			return true
 		}
 	}
-	return "", false, nil
+	return false
 }
 
 // parseDecimal parses a base-10 int64 with an optional sign, without the
@@ -140,124 +150,116 @@ func parseDecimal(s string) (int64, bool) {
 	return int64(n), true
 }
 
-// versionRule matches the request's version against a semver range.
-type versionRule struct {
-	group string
-	memo  *versionMemo
-}
-
-func (v *versionRule) match(r *Request) (string, bool, error) {
-	if r.Version == "" || !v.memo.check(r.Version) {
-		return "", false, nil
-	}
-	return v.group, true, nil
-}
-
-// canaryRule puts round(percent*100) buckets out of 10000 in the canary.
-type canaryRule struct {
-	group     string
-	prefix    hashPrefix // of appkey and rule name
-	key       Key
-	threshold uint32
-}
-
-func (c *canaryRule) match(r *Request) (string, bool, error) {
+// matchCanary puts round(percent*100) buckets out of 10000 in the canary.
+func (st *store) matchCanary(ru *rule, r *Request) bool {
 	var bucket uint32
-	if c.key.Kind == KeyRandom {
+	if ru.key.kind == KeyRandom {
 		bucket = rand.Uint32N(10000)
 	} else {
 		var buf [64]byte
-		k, ok := keyValue(r, c.key, &buf)
+		k, ok := keyValue(r, st.key(ru.key), &buf)
 		if !ok {
-			return "", false, nil
+			return false
 		}
-		bucket = c.prefix.withKey(k).bucket() // CanaryBucket(appkey, rule, k)
+		bucket = ru.prefix.withKey(k).bucket() // CanaryBucket(appkey, rule, k)
 	}
-	if bucket < c.threshold {
-		return c.group, true, nil
-	}
-	return "", false, nil
+	return bucket < ru.n
 }
 
-// weightedRule picks a group by rendezvous hashing, or at random by weight.
-type weightedRule struct {
-	prefix  hashPrefix // of appkey and rule name
-	key     Key
-	groups  []string // sorted; weight > 0 only
-	weights []int
-	total   int
-}
-
-func (w *weightedRule) match(r *Request) (string, bool, error) {
-	if w.key.Kind == KeyRandom {
-		n := rand.IntN(w.total)
-		for i, wt := range w.weights {
+// matchWeighted picks a group by rendezvous hashing, or at random by
+// weight.
+func (st *store) matchWeighted(ru *rule, r *Request) (string, bool, error) {
+	groups, weights := st.groups.list(ru.a), st.weights.list(ru.b)
+	if ru.key.kind == KeyRandom {
+		n := rand.Int32N(int32(ru.n))
+		for i, wt := range weights {
 			if n < wt {
-				return w.groups[i], true, nil
+				return st.names[groups[i]], true, nil
 			}
 			n -= wt
 		}
-		return w.groups[len(w.groups)-1], true, nil // unreachable
+		return st.names[groups[len(groups)-1]], true, nil // unreachable
 	}
 	var buf [64]byte
-	k, ok := keyValue(r, w.key, &buf)
+	k, ok := keyValue(r, st.key(ru.key), &buf)
 	if !ok {
 		return "", false, nil
 	}
 	// h.score(g, w) is RendezvousScore(appkey, rule, k, g, w).
-	h := w.prefix.withKey(k)
-	best, bestScore := 0, h.score(w.groups[0], w.weights[0])
-	for i := 1; i < len(w.groups); i++ {
+	h := ru.prefix.withKey(k)
+	best, bestScore := 0, h.score(st.names[groups[0]], int(weights[0]))
+	for i := 1; i < len(groups); i++ {
 		// Strictly greater: a tie keeps the lexically smaller group.
-		if s := h.score(w.groups[i], w.weights[i]); s > bestScore {
+		if s := h.score(st.names[groups[i]], int(weights[i])); s > bestScore {
 			best, bestScore = i, s
 		}
 	}
-	return w.groups[best], true, nil
+	return st.names[groups[best]], true, nil
 }
 
-// ipRule matches the client address against prefixes.
-type ipRule struct {
-	group    string
-	prefixes []netip.Prefix
+// prefix is a masked netip.Prefix as two 64-bit halves of its 16-byte
+// form (IPv4 as IPv4-mapped), with the masks: no pointer (a netip.Addr
+// has one, for its zone), and a match is two ANDs.
+type prefix struct {
+	hi, lo, mhi, mlo uint64
+	is4              bool
 }
 
-func (p *ipRule) match(r *Request) (string, bool, error) {
+func prefixOf(p netip.Prefix) prefix {
+	a := p.Masked().Addr().As16()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	var m [16]byte
+	for i := range bits {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	return prefix{hi: binary.BigEndian.Uint64(a[:8]), lo: binary.BigEndian.Uint64(a[8:]),
+		mhi: binary.BigEndian.Uint64(m[:8]), mlo: binary.BigEndian.Uint64(m[8:]), is4: p.Addr().Is4()}
+}
+
+// contains is netip.Prefix.Contains for an address without a zone.
+func (p *prefix) contains(ip netip.Addr, hi, lo uint64) bool {
+	return ip.Is4() == p.is4 && hi&p.mhi == p.hi && lo&p.mlo == p.lo
+}
+
+// matchIP matches the client address against prefixes.
+func (st *store) matchIP(ru *rule, r *Request) bool {
 	if !r.IP.IsValid() {
-		return "", false, nil
+		return false
 	}
-	ip := r.IP.Unmap().WithZone("")
-	for _, pf := range p.prefixes {
-		if pf.Contains(ip) {
-			return p.group, true, nil
+	ip := r.IP.Unmap()
+	a := ip.As16()
+	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+	prefixes := st.prefixes.list(ru.a)
+	for i := range prefixes {
+		if prefixes[i].contains(ip, hi, lo) {
+			return true
 		}
 	}
-	return "", false, nil
+	return false
 }
 
-// matchRule tests conditions on request attributes.
-type matchRule struct {
-	group string
-	all   []cond // every one must hold
-	any   []cond // one must hold, when there are any
-}
-
-func (m *matchRule) match(r *Request) (string, bool, error) {
+// matchConds tests conditions on request attributes.
+func (st *store) matchConds(ru *rule, r *Request) bool {
 	var buf [64]byte
-	for i := range m.all {
-		if !m.all[i].eval(r, &buf) {
-			return "", false, nil
+	all := st.conds.list(ru.a)
+	for i := range all {
+		if !st.eval(&all[i], r, &buf) {
+			return false
 		}
 	}
-	if len(m.any) == 0 {
-		return m.group, true, nil
+	anyOf := st.conds.list(ru.b)
+	if len(anyOf) == 0 {
+		return true
 	}
-	for i := range m.any {
-		if m.any[i].eval(r, &buf) {
-			return m.group, true, nil
+	for i := range anyOf {
+		if st.eval(&anyOf[i], r, &buf) {
+			return true
 		}
 	}
-	return "", false, nil
+	return false
 }
 
 // The match operators (SPEC §2).
@@ -318,48 +320,48 @@ func opKindOf(op string) opKind {
 
 // cond is one compiled condition.
 type cond struct {
-	key  Key
-	op   opKind
-	s    string    // ==, !=, prefix
-	list []string  // in, not_in with few values
-	set  stringSet // in, not_in with many values
-	re   *regexp.Regexp
-	num  float64
+	key keyRef
+	op  opKind
+	s   span      // ==, !=, prefix: in text; in, not_in with few values: in strs
+	set stringSet // in, not_in with many values
+	re  uint32    // ~~: in res
+	num float64
 }
 
 // eval reports whether the condition holds. A missing or empty value makes
 // every condition false, != and not_in included.
-func (c *cond) eval(r *Request, buf *[64]byte) bool {
+func (st *store) eval(c *cond, r *Request, buf *[64]byte) bool {
+	k := st.key(c.key)
 	if c.op == opRegexp {
 		// Not through buf: regexp keeps its input in pooled state, which
 		// would move buf to the heap on every call. (Only ~~ on the ip
 		// key pays for formatting the address.)
 		var v string
-		if c.key.Kind == KeyIP {
+		if k.Kind == KeyIP {
 			if !r.IP.IsValid() {
 				return false
 			}
 			v = r.IP.Unmap().String()
-		} else if v, _ = r.Value(c.key); v == "" {
+		} else if v, _ = r.Value(k); v == "" {
 			return false
 		}
-		return c.re.MatchString(v)
+		return st.res[c.re].MatchString(v)
 	}
-	v, ok := keyValue(r, c.key, buf)
+	v, ok := keyValue(r, k, buf)
 	if !ok {
 		return false
 	}
 	switch c.op {
 	case opEq:
-		return v == c.s
+		return v == st.str(c.s)
 	case opNe:
-		return v != c.s
+		return v != st.str(c.s)
 	case opIn:
-		return c.contains(v)
+		return st.contains(c, v)
 	case opNotIn:
-		return !c.contains(v)
+		return !st.contains(c, v)
 	case opPrefix:
-		return strings.HasPrefix(v, c.s)
+		return strings.HasPrefix(v, st.str(c.s))
 	}
 	f, ok := parseNumber(v)
 	if !ok {
@@ -378,16 +380,11 @@ func (c *cond) eval(r *Request, buf *[64]byte) bool {
 	return false
 }
 
-func (c *cond) contains(v string) bool {
-	if c.set.slots != nil {
-		return c.set.has(v)
+func (st *store) contains(c *cond, v string) bool {
+	if c.set.slots.n > 0 {
+		return st.has(c.set, v)
 	}
-	for _, x := range c.list {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return st.inList(c.s, v)
 }
 
 // parseNumber parses a decimal number (sign, digits, one dot, exponent).
@@ -441,7 +438,7 @@ type luaRule struct {
 
 func (l *luaRule) match(r *Request) (string, bool, error) {
 	// The policy gets a copy: handing r to an interface method would make
-	// it escape for every rule type (see compiledRule.match).
+	// it escape for every rule type (see store.match).
 	rc := *r
 	g, ok, err := l.policy.Split(&rc)
 	if err != nil {

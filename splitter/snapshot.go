@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -18,22 +19,24 @@ var errGroupDown = errors.New("the rule's group is down")
 type Snapshot struct {
 	version      uint64
 	defaultGroup string
-	nullAppkeys  bool     // the table's Appkeys was nil ("appkeys": null)
-	entries      []*entry // sorted by name
+	nullAppkeys  bool    // the table's Appkeys was nil ("appkeys": null)
+	entries      []entry // sorted by name
+	stores       []*store
 	idx          *index
 }
 
-// entry is one compiled appkey.
+// entry is one compiled appkey. Its name and rules are in
+// Snapshot.stores[store], its source in stores[srcStore].
 type entry struct {
-	name         string
-	split        bool
-	defaultGroup string // resolved: the appkey's, else the table's
-	rules        []compiledRule
+	name  span
+	rules span
 	// src is the appkey's canonical JSON (Appkey.AppendJSON): the
 	// snapshot keeps its source as bytes, not as the decoded Appkey, whose
-	// pointers the garbage collector would mark on every cycle (about half
-	// of a large table's pointerful heap).
-	src []byte
+	// pointers the garbage collector would mark on every cycle.
+	src             span
+	defaultGroup    uint32 // resolved (the appkey's, else the table's), in names
+	store, srcStore uint32
+	split           bool
 }
 
 // Decision is the outcome of one split.
@@ -54,16 +57,23 @@ type Decision struct {
 	FailedRule string
 }
 
-func newSnapshot(defaultGroup string, null bool, version uint64, entries []*entry, idx *index) *Snapshot {
+func newSnapshot(defaultGroup string, null bool, version uint64, entries []entry, stores []*store, idx *index) *Snapshot {
+	s := &Snapshot{version: version, defaultGroup: defaultGroup, nullAppkeys: null, entries: entries, stores: stores, idx: idx}
 	if idx == nil {
 		names := make([]string, len(entries))
-		for i, e := range entries {
-			names[i] = e.name
+		for i := range entries {
+			names[i] = s.name(&entries[i])
 		}
-		idx = newIndex(names)
+		s.idx = newIndex(names)
 	}
-	return &Snapshot{version: version, defaultGroup: defaultGroup, nullAppkeys: null, entries: entries, idx: idx}
+	return s
 }
+
+// name returns e's appkey name.
+func (s *Snapshot) name(e *entry) string { return s.stores[e.store].str(e.name) }
+
+// src returns e's canonical JSON, which must not be modified.
+func (s *Snapshot) src(e *entry) []byte { return s.stores[e.srcStore].text.list(e.src) }
 
 // Version returns the table version the snapshot was compiled as.
 func (s *Snapshot) Version() uint64 { return s.version }
@@ -77,8 +87,9 @@ func (s *Snapshot) Table() *Table {
 	if !s.nullAppkeys {
 		t.Appkeys = make(map[string]*Appkey, len(s.entries))
 	}
-	for _, e := range s.entries {
-		t.Appkeys[e.name] = e.appkey()
+	for i := range s.entries {
+		e := &s.entries[i]
+		t.Appkeys[s.name(e)] = s.appkey(e)
 	}
 	return t
 }
@@ -91,10 +102,10 @@ func (s *Snapshot) DefaultGroup() string { return s.defaultGroup }
 func (s *Snapshot) AppkeysNull() bool { return s.nullAppkeys }
 
 // appkey decodes e's source.
-func (e *entry) appkey() *Appkey {
-	a, err := decodeAppkeyJSON(e.src)
+func (s *Snapshot) appkey(e *entry) *Appkey {
+	a, err := decodeAppkeyJSON(s.src(e))
 	if err != nil {
-		panic(fmt.Sprintf("BUG: the canonical JSON of appkey %q does not decode: %v", e.name, err))
+		panic(fmt.Sprintf("BUG: the canonical JSON of appkey %q does not decode: %v", s.name(e), err))
 	}
 	return a
 }
@@ -103,13 +114,17 @@ func (e *entry) appkey() *Appkey {
 func (s *Snapshot) Len() int { return len(s.entries) }
 
 // listsExactly reports whether s lists exactly the appkeys names, which
-// are sorted: then an index of s serves a snapshot of names too.
-func (s *Snapshot) listsExactly(names []string) bool {
+// are sorted: then an index of s serves a snapshot of names too. It calls
+// yield, when not nil, every yieldEvery names.
+func (s *Snapshot) listsExactly(names []string, yield func()) bool {
 	if len(s.entries) != len(names) {
 		return false
 	}
-	for i, e := range s.entries {
-		if e.name != names[i] {
+	for i := range s.entries {
+		if yield != nil && i%yieldEvery == 0 {
+			yield()
+		}
+		if s.name(&s.entries[i]) != names[i] {
 			return false
 		}
 	}
@@ -120,23 +135,23 @@ func (s *Snapshot) listsExactly(names []string) bool {
 // orders map keys), and its entry, decoded afresh (the caller owns it),
 // for 0 <= i < Len().
 func (s *Snapshot) AppkeyAt(i int) (string, *Appkey) {
-	e := s.entries[i]
-	return e.name, e.appkey()
+	e := &s.entries[i]
+	return s.name(e), s.appkey(e)
 }
 
 // AppkeyJSONAt returns the i-th appkey listed, in name order, and its
 // entry's canonical JSON (what json.Marshal writes for it), for
 // 0 <= i < Len(). The bytes must not be modified.
 func (s *Snapshot) AppkeyJSONAt(i int) (string, []byte) {
-	e := s.entries[i]
-	return e.name, e.src
+	e := &s.entries[i]
+	return s.name(e), s.src(e)
 }
 
 // AppkeyJSON returns appkey name's entry as canonical JSON, and whether
 // the table lists it. The bytes must not be modified.
 func (s *Snapshot) AppkeyJSON(name string) ([]byte, bool) {
-	if e := s.lookup(name); e != nil && e.name == name {
-		return e.src, true
+	if e := s.lookup(name); e != nil && s.name(e) == name {
+		return s.src(e), true
 	}
 	return nil, false
 }
@@ -146,7 +161,7 @@ func (s *Snapshot) lookup(appkey string) *entry {
 	if !ok || int(i) >= len(s.entries) {
 		return nil
 	}
-	return s.entries[i]
+	return &s.entries[i]
 }
 
 // Decide splits one request: the first matching rule of its appkey picks
@@ -175,30 +190,32 @@ func (s *Snapshot) DecideWith(r *Request, h Health) (Decision, error) {
 		}
 		return Decision{Appkey: r.Appkey, Group: s.defaultGroup, Version: s.version}, nil
 	}
-	return e.decide(r, h, s.version), nil
+	return s.decide(e, r, h), nil
 }
 
 // decide runs the entry's rules for r.
-func (e *entry) decide(r *Request, h Health, version uint64) Decision {
-	d := Decision{Appkey: e.name, Group: e.defaultGroup, Version: version}
+func (s *Snapshot) decide(e *entry, r *Request, h Health) Decision {
+	st := s.stores[e.store]
+	d := Decision{Appkey: st.str(e.name), Group: st.names[e.defaultGroup], Version: s.version}
 	if !e.split {
 		return d
 	}
-	for i := range e.rules {
-		c := &e.rules[i]
-		g, ok, err := c.match(r)
+	rules := st.rules.list(e.rules)
+	for i := range rules {
+		c := &rules[i]
+		g, ok, err := st.match(c, r)
 		if err == nil && ok && h != nil && !h.Up(g) {
 			err = errGroupDown
 		}
 		if err != nil {
 			if d.Failures == 0 {
-				d.FailedRule = c.name
+				d.FailedRule = st.str(c.name)
 			}
 			d.Failures++
 			continue
 		}
 		if ok {
-			d.Group, d.Rule = g, c.name
+			d.Group, d.Rule = g, st.str(c.name)
 			return d
 		}
 	}
@@ -212,17 +229,15 @@ func (e *entry) decide(r *Request, h Health, version uint64) Decision {
 // JSON, not a. A problem returns a *ValidationError
 // with paths as in a whole table ("appkeys.NAME.rules[0].group").
 func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (*Snapshot, error) {
-	pos, listed := slices.BinarySearchFunc(s.entries, name, func(e *entry, n string) int {
-		return strings.Compare(e.name, n)
-	})
+	pos, listed := s.search(name)
 	if a == nil {
 		if !listed {
 			return nil, fmt.Errorf("cannot delete appkey %q: %w", name, ErrUnknownAppkey)
 		}
 		entries := slices.Delete(slices.Clone(s.entries), pos, pos+1)
-		return newSnapshot(s.defaultGroup, s.nullAppkeys && len(entries) == 0, version, entries, nil), nil
+		return newSnapshot(s.defaultGroup, s.nullAppkeys && len(entries) == 0, version, entries, s.stores, nil), nil
 	}
-	c := compiler{env: env, checkEnv: true}
+	c := compiler{env: env, checkEnv: true, st: new(store), storeID: uint32(len(s.stores))}
 	var root path
 	ap := root.at("appkeys")
 	p := ap.at(name)
@@ -231,35 +246,40 @@ func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (
 	if err := c.err(); err != nil {
 		return nil, err
 	}
+	stores := append(slices.Clip(s.stores), c.st.seal())
 	if listed {
 		entries := slices.Clone(s.entries)
 		entries[pos] = e
-		return newSnapshot(s.defaultGroup, false, version, entries, s.idx), nil
+		return newSnapshot(s.defaultGroup, false, version, entries, stores, s.idx).compacted(), nil
 	}
 	entries := slices.Insert(slices.Clone(s.entries), pos, e)
-	return newSnapshot(s.defaultGroup, false, version, entries, nil), nil
+	return newSnapshot(s.defaultGroup, false, version, entries, stores, nil).compacted(), nil
+}
+
+// search returns where appkey name is, or would be, in s.entries.
+func (s *Snapshot) search(name string) (int, bool) {
+	return sort.Find(len(s.entries), func(i int) int { return strings.Compare(name, s.name(&s.entries[i])) })
 }
 
 // WithSplit returns a snapshot with appkey name's kill-switch set; s is
 // left unchanged. The appkey must be listed.
 func (s *Snapshot) WithSplit(name string, on bool, version uint64) (*Snapshot, error) {
-	e := s.lookup(name)
-	if e == nil {
+	pos, listed := s.search(name)
+	if !listed {
 		return nil, fmt.Errorf("cannot set split of appkey %q: %w", name, ErrUnknownAppkey)
 	}
-	pos, _ := slices.BinarySearchFunc(s.entries, name, func(e *entry, n string) int {
-		return strings.Compare(e.name, n)
-	})
-	a := e.appkey()
+	e := &s.entries[pos]
+	a := s.appkey(e)
 	a.Split = Switch(on)
 	src, err := a.AppendJSON(nil)
 	if err != nil {
 		return nil, fmt.Errorf("BUG: cannot encode appkey %q: %w", name, err)
 	}
+	st := new(store)
 	ne := *e
 	ne.split = on
-	ne.src = src
+	ne.src, ne.srcStore = st.addBytes(src), uint32(len(s.stores))
 	entries := slices.Clone(s.entries)
-	entries[pos] = &ne
-	return newSnapshot(s.defaultGroup, s.nullAppkeys, version, entries, s.idx), nil
+	entries[pos] = ne
+	return newSnapshot(s.defaultGroup, s.nullAppkeys, version, entries, append(slices.Clip(s.stores), st), s.idx).compacted(), nil
 }

@@ -406,12 +406,13 @@ func TestCompileBytesAnyAppkeyOrder(t *testing.T) {
 		if got := tableJSON(t, s); got != string(canonical) {
 			t.Fatalf("table differs:\n got %.200s\nwant %.200s", got, canonical)
 		}
-		if !slices.IsSortedFunc(s.entries, func(a, b *entry) int { return strings.Compare(a.name, b.name) }) {
+		if !slices.IsSortedFunc(s.entries, func(a, b entry) int { return strings.Compare(s.name(&a), s.name(&b)) }) {
 			t.Fatal("entries are not sorted by name")
 		}
-		for i, e := range s.entries {
-			if j, ok := s.idx.lookup(e.name); !ok || int(j) != i {
-				t.Fatalf("index: %s at %d, %v; want %d", e.name, j, ok, i)
+		for i := range s.entries {
+			name := s.name(&s.entries[i])
+			if j, ok := s.idx.lookup(name); !ok || int(j) != i {
+				t.Fatalf("index: %s at %d, %v; want %d", name, j, ok, i)
 			}
 		}
 	}
@@ -442,9 +443,10 @@ func TestCompileSharesBaseIndex(t *testing.T) {
 		t.Fatalf("same appkeys share the index: %v; other appkeys: %v; want true, false", same.idx == base.idx, moved.idx == base.idx)
 	}
 	for _, s := range []*Snapshot{same, moved} {
-		for i, e := range s.entries {
-			if j, ok := s.idx.lookup(e.name); !ok || int(j) != i {
-				t.Fatalf("version %d: %s at %d, %v; want %d", s.Version(), e.name, j, ok, i)
+		for i := range s.entries {
+			name := s.name(&s.entries[i])
+			if j, ok := s.idx.lookup(name); !ok || int(j) != i {
+				t.Fatalf("version %d: %s at %d, %v; want %d", s.Version(), name, j, ok, i)
 			}
 		}
 	}
@@ -482,11 +484,11 @@ func TestSnapshotKeepsCanonicalJSON(t *testing.T) {
 	if _, ok := s.AppkeyJSON("no-such-app"); ok {
 		t.Fatal("AppkeyJSON of an unlisted appkey: ok")
 	}
-	off, err := s.WithSplit(s.entries[0].name, false, 10)
+	off, err := s.WithSplit(s.name(&s.entries[0]), false, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := off.AppkeyJSON(s.entries[0].name); !strings.HasPrefix(string(b), `{"split":"off"`) {
+	if b, _ := off.AppkeyJSON(s.name(&s.entries[0])); !strings.HasPrefix(string(b), `{"split":"off"`) {
 		t.Fatalf("after WithSplit off: %s", b)
 	}
 

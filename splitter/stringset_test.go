@@ -12,18 +12,19 @@ func TestStringSet(t *testing.T) {
 			list[i] = fmt.Sprintf("u%d", i*3)
 		}
 		list = append(list, list[0]) // a duplicate is harmless
-		s := newStringSet(list, func(n int) []uint32 { return make([]uint32, n) })
-		if len(s.slots)&(len(s.slots)-1) != 0 || len(s.slots) < 2*len(list) {
-			t.Fatalf("%d ids: %d slots; want a power of two at least twice as many", len(list), len(s.slots))
+		var st store
+		s := st.newStringSet(list)
+		if n := int(s.slots.n); n&(n-1) != 0 || n < 2*len(list) {
+			t.Fatalf("%d ids: %d slots; want a power of two at least twice as many", len(list), n)
 		}
 		for i := range 3 * n {
 			id := fmt.Sprintf("u%d", i)
-			if got, want := s.has(id), i%3 == 0; got != want {
+			if got, want := st.has(s, id), i%3 == 0; got != want {
 				t.Fatalf("%d ids: has(%q) = %v; want %v", n, id, got, want)
 			}
 		}
 		for _, id := range []string{"", "u", "u-1", "x0", "u0 "} {
-			if s.has(id) {
+			if st.has(s, id) {
 				t.Fatalf("%d ids: has(%q) = true", n, id)
 			}
 		}
@@ -35,7 +36,8 @@ func BenchmarkStringSet(b *testing.B) {
 	for i := range list {
 		list[i] = fmt.Sprintf("user-%06d", i)
 	}
-	s := newStringSet(list, func(n int) []uint32 { return make([]uint32, n) })
+	var st store
+	s := st.newStringSet(list)
 	m := make(map[string]struct{}, len(list))
 	for _, x := range list {
 		m[x] = struct{}{}
@@ -43,7 +45,7 @@ func BenchmarkStringSet(b *testing.B) {
 	probe := []string{"user-000500", "user-999999"}
 	b.Run("stringSet", func(b *testing.B) {
 		for i := range b.N {
-			if s.has(probe[i&1]) != (i&1 == 0) {
+			if st.has(s, probe[i&1]) != (i&1 == 0) {
 				b.Fatal("wrong")
 			}
 		}
