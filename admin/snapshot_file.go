@@ -16,7 +16,7 @@ import (
 var snapshotAsyncMin = 1 << 20
 
 // writeChunk is how much of the snapshot file one write call writes.
-const writeChunk = 1 << 20
+const writeChunk = 128 << 10
 
 // snapshotWriter writes the snapshot file, in the background for large
 // states; only the newest pending state is written, and a small state
@@ -81,9 +81,10 @@ func (m *Manager) logSnapshotError(err error) {
 // writes a temporary file in the same directory, syncs it and renames it
 // over path.
 //
-// The parts are written a MiB at a time, calling yield (when not nil)
-// after each: the kernel's work of writing tens of MB runs on the
-// gateway's core, and would otherwise hold request handling as long.
+// The parts are written and synced (syncRange) writeChunk at a time,
+// calling yield (when not nil) after each: the kernel's work of writing tens of MB runs on the
+// gateway's core, and would otherwise hold request handling as long (a
+// MiB took 3 to 6 ms of it on our 2-core VM; 128 KiB takes under one).
 func writeFileAtomic(path string, yield func(), parts ...[]byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -95,6 +96,7 @@ func writeFileAtomic(path string, yield func(), parts ...[]byte) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // a no-op once renamed
+	var off int64
 	for _, data := range parts {
 		for len(data) > 0 {
 			n := min(len(data), writeChunk)
@@ -102,6 +104,11 @@ func writeFileAtomic(path string, yield func(), parts ...[]byte) error {
 				f.Close()
 				return fmt.Errorf("cannot write the snapshot: %w", err)
 			}
+			if err := syncRange(f, off, int64(n)); err != nil {
+				f.Close()
+				return fmt.Errorf("cannot sync the snapshot: %w", err)
+			}
+			off += int64(n)
 			data = data[n:]
 			if yield != nil {
 				yield()

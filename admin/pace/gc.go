@@ -1,8 +1,11 @@
 package pace
 
 import (
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 )
 
 // HoldGC raises the garbage collector's GOGC percentage holdFactor-fold
@@ -15,15 +18,22 @@ import (
 // charged to the push's allocations and run as stretches of up to tens of
 // milliseconds that no pacing can split, holding every request of a
 // one-core gateway. With the percentage raised the push completes without
-// a collection; the cycle it would have set off starts after it, when
-// only the requests allocate, at the collector's background pace (a
-// quarter of the processor). The price is memory: the heap may grow to
-// about the live heap plus the push's allocations plus the garbage of the
-// previous push before it is collected.
+// a collection. The price is memory: the heap may grow to about the live
+// heap plus the push's allocations plus the garbage of the previous push
+// before it is collected.
+//
+// When the last hold is released with the heap near or past the goal of
+// the held-back percentage, a collection runs first, with the percentage still raised, and only then
+// is it restored (in the background: release returns at once). Restoring
+// it first would leave the heap far above its goal, and the collector
+// would make the first requests that allocate do all of its marking
+// (10 ms of assists in one stretch, after a 100k-appkey push); started
+// under the raised goal, the marking runs as background work in short
+// stints, and when the processor is idle.
 func HoldGC() (release func()) {
 	gcHold.mu.Lock()
 	defer gcHold.mu.Unlock()
-	if gcHold.n == 0 {
+	if gcHold.n == 0 && !gcHold.collecting {
 		old := debug.SetGCPercent(holdPercent)
 		gcHold.old = old
 		switch {
@@ -41,21 +51,58 @@ func HoldGC() (release func()) {
 func releaseGC() {
 	gcHold.mu.Lock()
 	defer gcHold.mu.Unlock()
-	if gcHold.n--; gcHold.n == 0 && gcHold.old >= 0 {
-		debug.SetGCPercent(gcHold.old)
+	if gcHold.n--; gcHold.n > 0 || gcHold.collecting || gcHold.old < 0 {
+		return
 	}
+	// The heap the percentage restored aims at: past about 70% of it, a
+	// collection would start at once, with the heap over its goal.
+	if live := liveHeap(); heapObjects()*10 < (live+live*uint64(gcHold.old)/100)*7 {
+		debug.SetGCPercent(gcHold.old)
+		return
+	}
+	gcHold.collecting = true
+	go func() {
+		runtime.GC()
+		gcHold.mu.Lock()
+		defer gcHold.mu.Unlock()
+		defer collectionsAfterHold.Add(1)
+		gcHold.collecting = false
+		if gcHold.n == 0 {
+			debug.SetGCPercent(gcHold.old)
+		} // else a new hold began meanwhile; it restores the percentage, or collects, when it ends
+	}()
+}
+
+// collectionsAfterHold counts the collections releaseGC ran (for tests).
+var collectionsAfterHold atomic.Int64
+
+// heapObjects returns the bytes of heap objects, live or not yet
+// collected; liveHeap the heap the last collection left live.
+func heapObjects() uint64 { return readUint64("/memory/classes/heap/objects:bytes") }
+func liveHeap() uint64    { return readUint64("/gc/heap/live:bytes") }
+
+func readUint64(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // holdFactor is how many times the GOGC percentage a hold raises it; at
-// the default 100, the heap may reach five times the live heap before a
-// collection starts.
+// the default 100, the heap may reach nine times the live heap before a
+// collection starts (a 100k-appkey push allocates about four times what a
+// fresh gateway keeps live: four-fold made it start a collection at its
+// very end, with 10 ms of assists).
 const (
-	holdFactor  = 4
-	holdPercent = 4 * 100
+	holdFactor  = 8
+	holdPercent = holdFactor * 100
 )
 
 var gcHold struct {
-	mu  sync.Mutex
-	n   int
-	old int
+	mu         sync.Mutex
+	n          int
+	old        int
+	collecting bool // releaseGC's collection runs, with the percentage raised
 }

@@ -1,6 +1,7 @@
 package pace
 
 import (
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
@@ -193,21 +194,41 @@ func TestSharedHandsOnTheLoad(t *testing.T) {
 	}
 }
 
+// waitHoldsDone waits for the collection of an earlier test's hold.
+func waitHoldsDone(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		gcHold.mu.Lock()
+		busy := gcHold.n > 0 || gcHold.collecting
+		gcHold.mu.Unlock()
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a hold of an earlier test never ended")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestHoldGC(t *testing.T) {
+	waitHoldsDone(t)
 	old := debug.SetGCPercent(150)
 	defer debug.SetGCPercent(old)
 	r1 := HoldGC()
-	if p := debug.SetGCPercent(-2); p != 600 {
-		t.Fatalf("GOGC during a hold is %d; want 4 × 150", p)
+	if p := debug.SetGCPercent(-2); p != 1200 {
+		t.Fatalf("GOGC during a hold is %d; want 8 × 150", p)
 	}
-	debug.SetGCPercent(600)
+	debug.SetGCPercent(1200)
 	r2 := HoldGC() // nested
 	r1()
 	r1() // twice is once
-	if p := debug.SetGCPercent(600); p != 600 {
-		t.Fatalf("GOGC with one hold left is %d; want 600", p)
+	if p := debug.SetGCPercent(1200); p != 1200 {
+		t.Fatalf("GOGC with one hold left is %d; want 1200", p)
 	}
 	r2()
+	waitHoldsDone(t) // a collection may run first (TestHoldGCCollectsAfterBigAllocations)
 	if p := debug.SetGCPercent(150); p != 150 {
 		t.Fatalf("GOGC after the last release is %d; want 150 back", p)
 	}
@@ -220,4 +241,46 @@ func TestHoldGC(t *testing.T) {
 	if p := debug.SetGCPercent(150); p >= 0 {
 		t.Fatalf("a hold's release turned GOGC=off into %d", p)
 	}
+}
+
+// A hold during which more was allocated than a collection would have
+// allowed ends with a collection under the raised percentage, and then
+// the percentage is restored.
+func TestHoldGCCollectsAfterBigAllocations(t *testing.T) {
+	waitHoldsDone(t)
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	runtime.GC()
+	before, cycles := collectionsAfterHold.Load(), gcCycles()
+	release := HoldGC()
+	var keep [][]byte
+	for range 64 {
+		keep = append(keep, make([]byte, 1<<20))
+	}
+	for range 4 * 64 { // garbage: more than the live heap
+		sink = make([]byte, 1<<20)
+	}
+	release()
+	deadline := time.Now().Add(20 * time.Second)
+	for collectionsAfterHold.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no collection after a hold that allocated more than the live heap")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if gcCycles() == cycles {
+		t.Fatal("the collection after the hold did not run")
+	}
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Fatalf("GOGC after the collection is %d; want 100 back", p)
+	}
+	runtime.KeepAlive(keep)
+}
+
+var sink []byte
+
+func gcCycles() uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC
 }
