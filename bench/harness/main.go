@@ -332,22 +332,15 @@ func put(url string, body []byte, bearer bool) (int, string, time.Duration, erro
 // generator's own stall against the server. A remote admin's upload would
 // not compete with the clients. It returns put's results and when the
 // request started and ended.
-func putNiced(url string, body []byte, bearer bool) (st int, answer string, t0, t1 time.Time, err error) {
-	f, err := os.CreateTemp(work, "put-*.json")
-	if err != nil {
-		return 0, "", t0, t1, err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(body); err != nil {
-		f.Close()
-		return 0, "", t0, t1, err
-	}
-	f.Close()
+//
+// The body is read from file, written before the load starts: writing
+// tens of MB during it took the load generator's core as well.
+func putNiced(url, file string, bearer bool) (st int, answer string, t0, t1 time.Time, err error) {
 	auth := "none"
 	if bearer {
 		auth = "bearer"
 	}
-	out, err := exec.Command("nice", "-n", "19", os.Args[0], "put", url, f.Name(), auth).Output()
+	out, err := exec.Command("nice", "-n", "19", os.Args[0], "put", url, file, auth).Output()
 	if err != nil {
 		return 0, "", t0, t1, fmt.Errorf("niced put: %v", err)
 	}
@@ -669,6 +662,15 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 	}
 	res.IdlePush = append(res.IdlePush, IdlePush{Server: "switchyard", Appkeys: n, Ms: int(d / time.Millisecond)})
 	canons := [2][]byte{canon1, canon2}
+	// The bodies of the pushes under load, as files for putNiced.
+	var tableFiles, canonFiles [2]string
+	for i := range 2 {
+		tableFiles[i] = []string{in.table, in2.table}[i]
+		canonFiles[i] = filepath.Join(work, fmt.Sprintf("%s-canon-%d.json", scenario, i+1))
+		if err := os.WriteFile(canonFiles[i], canons[i], 0o644); err != nil {
+			return err
+		}
+	}
 	nginxVersion := 1
 	for _, c := range [][]byte{canon2, canon1} {
 		nginxVersion++
@@ -704,12 +706,12 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 				addr = nginxAddr
 			}
 			doPush := func() (int, time.Time, time.Time, error) {
-				url, body, bearer := "http://"+syAdmin+"/admin/v1/table", tables[next], true
+				url, file, bearer := "http://"+syAdmin+"/admin/v1/table", tableFiles[next], true
 				if server == "nginx" {
 					nginxVersion++
-					url, body, bearer = fmt.Sprintf("http://%s/admin/table?version=%d", nginxAddr, nginxVersion), canons[next], false
+					url, file, bearer = fmt.Sprintf("http://%s/admin/table?version=%d", nginxAddr, nginxVersion), canonFiles[next], false
 				}
-				st, answer, t0, t1, err := putNiced(url, body, bearer)
+				st, answer, t0, t1, err := putNiced(url, file, bearer)
 				if err == nil && st != 200 {
 					err = fmt.Errorf("%s push: %d %.300s", server, st, answer)
 				}
