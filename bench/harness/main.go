@@ -324,29 +324,49 @@ func put(url string, body []byte, bearer bool) (int, string, time.Duration, erro
 	return resp.StatusCode, string(b), time.Since(t0), nil
 }
 
-// putNiced is put from a child process at the lowest CPU priority (nice
-// 19), for the pushes made under load: the upload runs on the load
+// nicedPut is a put made from a child process at the lowest CPU priority
+// (nice 19), for the pushes made under load: the upload runs on the load
 // generator's core, and at normal priority its kernel work (on loopback,
 // the sender's) takes that core from the load generator for milliseconds
 // at a time, delaying its sends; the latency it records then counts the
 // generator's own stall against the server. A remote admin's upload would
-// not compete with the clients. It returns put's results and when the
-// request started and ended.
-//
-// The body is read from file, written before the load starts: writing
-// tens of MB during it took the load generator's core as well.
-func putNiced(url, file string, bearer bool) (st int, answer string, t0, t1 time.Time, err error) {
+// not compete with the clients. The child is started, and reads its body
+// from file, before the load starts (both stalled the generator when done
+// right before the PUT); fire makes it send the request.
+type nicedPut struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   bytes.Buffer
+}
+
+func startNicedPut(url, file string, bearer bool) (*nicedPut, error) {
 	auth := "none"
 	if bearer {
 		auth = "bearer"
 	}
-	out, err := exec.Command("nice", "-n", "19", os.Args[0], "put", url, file, auth).Output()
-	if err != nil {
-		return 0, "", t0, t1, fmt.Errorf("niced put: %v", err)
+	p := &nicedPut{cmd: exec.Command("nice", "-n", "19", os.Args[0], "put", url, file, auth)}
+	p.cmd.Stdout = &p.out
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("niced put: %v", err)
+	}
+	return p, nil
+}
+
+// fire sends the request and returns put's results and when the request
+// started and ended.
+func (p *nicedPut) fire() (st int, answer string, t0, t1 time.Time, err error) {
+	p.stdin.Write([]byte("go\n")) //nolint:errcheck // Wait reports a child that is gone
+	p.stdin.Close()
+	if err := p.cmd.Wait(); err != nil {
+		return 0, "", t0, t1, fmt.Errorf("niced put: %v: %.300s", err, p.out.String())
 	}
 	var r putResult
-	if err := json.Unmarshal(out, &r); err != nil {
-		return 0, "", t0, t1, fmt.Errorf("niced put: %v: %.300s", err, out)
+	if err := json.Unmarshal(p.out.Bytes(), &r); err != nil {
+		return 0, "", t0, t1, fmt.Errorf("niced put: %v: %.300s", err, p.out.String())
 	}
 	if r.Err != "" {
 		err = errors.New(r.Err)
@@ -361,10 +381,13 @@ type putResult struct {
 	StartUs, EndUs int64
 }
 
+// putChild is the niced child: it reads the body, waits for a line on
+// stdin, then makes the request.
 func putChild(url, file string, bearer bool) {
 	var r putResult
 	body, err := os.ReadFile(file)
 	if err == nil {
+		io.ReadAll(io.LimitReader(os.Stdin, 3)) //nolint:errcheck // a closed stdin also fires
 		t0 := time.Now()
 		var d time.Duration
 		r.Status, r.Body, d, err = put(url, body, bearer)
@@ -705,13 +728,17 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 			if server == "nginx" {
 				addr = nginxAddr
 			}
+			url, file, bearer := "http://"+syAdmin+"/admin/v1/table", tableFiles[next], true
+			if server == "nginx" {
+				nginxVersion++
+				url, file, bearer = fmt.Sprintf("http://%s/admin/table?version=%d", nginxAddr, nginxVersion), canonFiles[next], false
+			}
+			p, err := startNicedPut(url, file, bearer)
+			if err != nil {
+				return err
+			}
 			doPush := func() (int, time.Time, time.Time, error) {
-				url, file, bearer := "http://"+syAdmin+"/admin/v1/table", tableFiles[next], true
-				if server == "nginx" {
-					nginxVersion++
-					url, file, bearer = fmt.Sprintf("http://%s/admin/table?version=%d", nginxAddr, nginxVersion), canonFiles[next], false
-				}
-				st, answer, t0, t1, err := putNiced(url, file, bearer)
+				st, answer, t0, t1, err := p.fire()
 				if err == nil && st != 200 {
 					err = fmt.Errorf("%s push: %d %.300s", server, st, answer)
 				}
