@@ -399,6 +399,40 @@ func putChild(url, file string, bearer bool) {
 	json.NewEncoder(os.Stdout).Encode(r) //nolint:errcheck // the parent reports a short answer
 }
 
+// applySeconds returns the sum and count of switchyard's
+// switchyard_table_apply_seconds (from a change's start, the body
+// received, to the table in force).
+func applySeconds() (sum float64, count uint64, err error) {
+	req, _ := http.NewRequest("GET", "http://"+syAdmin+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	found := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "switchyard_table_apply_seconds_sum "); ok {
+			sum, err = strconv.ParseFloat(v, 64)
+			found++
+		} else if v, ok := strings.CutPrefix(l, "switchyard_table_apply_seconds_count "); ok {
+			count, err = strconv.ParseUint(v, 10, 64)
+			found++
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("/metrics: %q: %v", l, err)
+		}
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("/metrics has no switchyard_table_apply_seconds (status %d)", resp.StatusCode)
+	}
+	return sum, count, nil
+}
+
 // pushNginx stores switchyard's canonical table in the nginx peer.
 func pushNginx(canon []byte, version int) (time.Duration, error) {
 	st, body, d, err := put(fmt.Sprintf("http://%s/admin/table?version=%d", nginxAddr, version), canon, false)
@@ -765,6 +799,16 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 // that process's CPU from just before the PUT to its answer.
 func pushRun(server string, round int, addr, bodies string, rate int, dur time.Duration, doPush func() (int, time.Time, time.Time, error), perfPid int) (PushRun, error) {
 	run := PushRun{Server: server, Round: round, Rate: rate}
+	// switchyard's apply time, read from /metrics before and after the
+	// load (with 100k appkeys its text is megabytes: not read under load).
+	var apply0 float64
+	var count0 uint64
+	if server == "switchyard" {
+		var err error
+		if apply0, count0, err = applySeconds(); err != nil {
+			return run, err
+		}
+	}
 	raw := filepath.Join(work, fmt.Sprintf("push-%s-%d.raw", server, round))
 	outPath := filepath.Join(work, fmt.Sprintf("push-%s-%d.json", server, round))
 	lg, err := start(fmt.Sprintf("loadgen-push-%s-%d", server, round), loadgenCore, []string{"GOMAXPROCS=1"}, filepath.Join(bin, "loadgen"),
@@ -790,6 +834,16 @@ func pushRun(server string, round int, addr, bodies string, rate int, dur time.D
 	}
 	if perr != nil {
 		return run, perr
+	}
+	if server == "switchyard" {
+		apply1, count1, err := applySeconds()
+		if err != nil {
+			return run, err
+		}
+		if count1 != count0+1 {
+			return run, fmt.Errorf("switchyard applied %d changes during the push round; want 1", count1-count0)
+		}
+		run.ApplyMs = int((apply1 - apply0) * 1000)
 	}
 	var lgRes loadgenResult
 	b, err := os.ReadFile(outPath)

@@ -249,9 +249,13 @@ func render(r *Results, chartDir string, pngs []string) string {
 	if slices.Contains(pngs, "push_latency.png") {
 		w("![push](%s/push_latency.png)\n\n", chartDir)
 	}
-	w("| server | round | appkeys | load (of peak) | rate | PUT round trip | requests | failed | p50 steady → push ms | p99 steady → push ms | p99 push / steady |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| server | round | appkeys | load (of peak) | rate | PUT round trip | in force after the body | requests | failed | p50 steady → push ms | p99 steady → push ms | p99 push / steady |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Push {
-		w("| %s | %d | %d | %d%% | %d/s | %d ms | %d | %d | %s → %s | %s → %s | %s |\n", p.Server, p.Round, p.Appkeys, p.LoadPct, p.Rate, p.PushMs, p.Requests, p.Errors,
+		applied := "–"
+		if p.ApplyMs > 0 {
+			applied = fmt.Sprintf("%d ms", p.ApplyMs)
+		}
+		w("| %s | %d | %d | %d%% | %d/s | %d ms | %s | %d | %d | %s → %s | %s → %s | %s |\n", p.Server, p.Round, p.Appkeys, p.LoadPct, p.Rate, p.PushMs, applied, p.Requests, p.Errors,
 			ms(p.SteadyP50us), ms(p.PushP50us), ms(p.SteadyP99us), ms(p.PushP99us), ratio(p.PushP99us, p.SteadyP99us))
 	}
 
@@ -384,8 +388,13 @@ func targets(r *Results) []target {
 		out = append(out, target{fmt.Sprintf("push of %d appkeys (round %d, %d%% load): no failed request, p99 ≤ 2× steady", p.Appkeys, p.Round, p.LoadPct),
 			fmt.Sprintf("%d failed of %d; p99 %s → %s ms (%.2f×)", p.Errors, p.Requests, ms(p.SteadyP99us), ms(p.PushP99us), rt),
 			verdict(p.Errors == 0 && rt <= 2, pushWhy(p.Errors, rt))})
+		inForce, how := p.PushMs, fmt.Sprintf("PUT answered in %d ms under load", p.PushMs)
+		if p.ApplyMs > 0 {
+			inForce = p.ApplyMs
+			how = fmt.Sprintf("in force %d ms after the body arrived (switchyard_table_apply_seconds); the PUT, upload included, took %d ms", p.ApplyMs, p.PushMs)
+		}
 		out = append(out, target{fmt.Sprintf("push of %d appkeys (round %d, %d%% load): validated and in force < 1 s (issue 2)", p.Appkeys, p.Round, p.LoadPct),
-			fmt.Sprintf("PUT answered in %d ms under load", p.PushMs), verdict(p.PushMs < 1000, fmt.Sprintf("%.1f× the 1 s budget", float64(p.PushMs)/1000))})
+			how, verdict(inForce < 1000, fmt.Sprintf("%.1f× the 1 s budget", float64(inForce)/1000))})
 	}
 	var idle []string
 	worst, n := 0, 0

@@ -98,7 +98,11 @@ type PushRun struct {
 	Rate        int     `json:"rate"`     // LoadPct% of the server's median peak
 	PeakRPS     float64 `json:"peak_rps"`
 	PushStartMs int     `json:"push_start_ms"`
-	PushMs      int     `json:"push_ms"` // the PUT's round trip: validated and in force
+	PushMs      int     `json:"push_ms"` // the PUT's round trip: upload, validated and in force
+	// ApplyMs is switchyard's own time from the body received to the
+	// table in force (the sum of switchyard_table_apply_seconds over the
+	// round); 0 when not known (nginx).
+	ApplyMs     int     `json:"apply_ms,omitempty"`
 	PushStatus  int     `json:"push_status"`
 	Requests    int     `json:"requests"`
 	Errors      int     `json:"errors"`
