@@ -3,6 +3,7 @@ package splitter
 import (
 	"encoding/binary"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 
@@ -56,7 +57,7 @@ func newIndexPaced(names []string, yield func()) *index {
 			if x.overflow == nil {
 				x.overflow = make(map[string]uint32)
 			}
-			x.overflow[n] = uint32(i)
+			x.overflow[strings.Clone(n)] = uint32(i) // n may alias a pushed body
 		}
 	}
 	// Return the cache's off-heap chunks to fastcache's free list once no
