@@ -89,9 +89,9 @@ const parallelMin = 4096
 
 // Compile validates the whole table against env and builds its snapshot.
 // Any problem returns a *ValidationError listing all of them, and nothing
-// is built. t must not be modified afterwards: the compiled rules share
-// its lists (the snapshot keeps each appkey's canonical JSON, see
-// Snapshot.Table, not t).
+// is built. The snapshot copies what it keeps of t (see store.go), except
+// the args of lua rules, which the bound policies keep: t must not be
+// modified afterwards.
 func Compile(t *Table, version uint64, env Env) (*Snapshot, error) {
 	if t == nil {
 		return nil, &ValidationError{Problems: []Problem{{Message: "no table"}}}
@@ -110,10 +110,11 @@ func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
 	return compileBytes(data, false, version, env)
 }
 
-// CompileOwned is CompileBytes for data the caller hands over: the
-// snapshot's strings are views of data, which must never be modified
-// afterwards. CompileBytes copies it first, which for a table of tens of
-// MB costs about as much in page faults as in copying.
+// CompileOwned is CompileBytes for data the caller hands over, which must
+// never be modified afterwards: the table is decoded as views of data,
+// and the snapshot, which copies the rest (store.go), keeps the strings
+// of lua rules' args. CompileBytes copies data first, which for a table
+// of tens of MB costs about as much in page faults as in copying.
 func CompileOwned(data []byte, version uint64, env Env) (*Snapshot, error) {
 	return compileBytes(data, true, version, env)
 }

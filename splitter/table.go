@@ -11,9 +11,9 @@ import (
 // ParseTable and marshals to canonical JSON: appkeys sorted by name, split
 // written as "on"/"off", fields that do not apply to a rule left out.
 //
-// A Table handed to Compile must not be modified afterwards: the compiled
-// rules share its lists (the Snapshot keeps each appkey's canonical JSON,
-// not the Table). Use Clone to derive a changed copy.
+// A Table handed to Compile must not be modified afterwards: the bound lua
+// policies keep its rules' args (the Snapshot copies everything else).
+// Use Clone to derive a changed copy.
 type Table struct {
 	// Version is assigned by the server on every accepted change; a pushed
 	// version is ignored.

@@ -23,13 +23,13 @@ import (
 // before it is collected.
 //
 // When the last hold is released with the heap near or past the goal of
-// the held-back percentage, a collection runs first, with the percentage still raised, and only then
-// is it restored (in the background: release returns at once). Restoring
-// it first would leave the heap far above its goal, and the collector
-// would make the first requests that allocate do all of its marking
-// (10 ms of assists in one stretch, after a 100k-appkey push); started
-// under the raised goal, the marking runs as background work in short
-// stints, and when the processor is idle.
+// the held-back percentage, a collection runs first, with the percentage
+// still raised, and only then is it restored (in the background: release
+// returns at once). Restoring it first would leave the heap far above its
+// goal, and the collector would make the first requests that allocate do
+// all of its marking (10 ms of assists in one stretch, after a
+// 100k-appkey push); started under the raised goal, the marking runs as
+// background work in short stints, and when the processor is idle.
 func HoldGC() (release func()) {
 	gcHold.mu.Lock()
 	defer gcHold.mu.Unlock()

@@ -291,17 +291,21 @@ func get(url string) string {
 }
 
 // canonical returns switchyard's table in force (GET /admin/v1/table).
-func canonical(admin string) ([]byte, error) {
-	req, _ := http.NewRequest("GET", "http://"+admin+"/admin/v1/table", nil)
+func canonical(admin string) ([]byte, error) { return adminGet(admin, "/admin/v1/table") }
+
+// adminGet GETs path from switchyard's admin listener with the bench
+// token; a status other than 200 is an error.
+func adminGet(admin, path string) ([]byte, error) {
+	req, _ := http.NewRequest("GET", "http://"+admin+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("GET /admin/v1/table: %d %.200s", resp.StatusCode, b)
+		return nil, fmt.Errorf("GET %s: %d %.200s", path, resp.StatusCode, b)
 	}
 	return b, err
 }
@@ -403,14 +407,7 @@ func putChild(url, file string, bearer bool) {
 // switchyard_table_apply_seconds (from a change's start, the body
 // received, to the table in force).
 func applySeconds() (sum float64, count uint64, err error) {
-	req, _ := http.NewRequest("GET", "http://"+syAdmin+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := adminGet(syAdmin, "/metrics")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -428,7 +425,7 @@ func applySeconds() (sum float64, count uint64, err error) {
 		}
 	}
 	if found != 2 {
-		return 0, 0, fmt.Errorf("/metrics has no switchyard_table_apply_seconds (status %d)", resp.StatusCode)
+		return 0, 0, errors.New("/metrics has no switchyard_table_apply_seconds")
 	}
 	return sum, count, nil
 }
