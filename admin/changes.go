@@ -11,6 +11,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"switchyard/admin/pace"
 	"switchyard/policies"
 	"switchyard/splitter"
 )
@@ -22,6 +23,7 @@ var (
 	pushesConflict    = metrics.GetOrCreateCounter(`switchyard_table_pushes_total{result="conflict"}`)
 	pushesUnavailable = metrics.GetOrCreateCounter(`switchyard_table_pushes_total{result="unavailable"}`)
 	applySeconds      = metrics.GetOrCreateHistogram("switchyard_table_apply_seconds")
+	changesStarved    = metrics.GetOrCreateCounter("switchyard_table_work_starved_total")
 )
 
 // ErrNoTable means a change needs a table in force and there is none yet.
@@ -74,7 +76,13 @@ func (m *Manager) change(ctx context.Context, a Actor, ifMatch uint64, action, t
 
 // changeOnce runs one change: under the lock, it checks the precondition,
 // builds the plan, commits it to the store and only then puts it in force.
-func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (uint64, error) {
+func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (v uint64, err error) {
+	m.background(action, func() { v, err = m.runChange(ctx, a, ifMatch, action, target, prepare) })
+	return v, err
+}
+
+// runChange is changeOnce's work.
+func (m *Manager) runChange(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (uint64, error) {
 	start := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -100,6 +108,7 @@ func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, actio
 	}
 	next := State{Table: p.table, Scripts: p.scripts, At: time.Now().UTC(), Who: a.Name, Action: action}
 	e := AuditEntry{At: next.At, Who: a.Name, Role: a.Role, Action: action, Target: target, Before: p.before, After: p.after}
+	pace.Commit() // done again, the work would commit twice
 	sctx, cancel := m.storeCtx(ctx)
 	v, err := m.store.Commit(sctx, prev, next, e)
 	cancel()
@@ -182,7 +191,7 @@ func (m *Manager) pushTable(ctx context.Context, a Actor, body []byte, owned boo
 			return nil, err
 		}
 		// Appkeys the push leaves as they are keep their bytes.
-		enc, err := encodeTable(snap, prev, m.pace())
+		enc, err := encodeTable(snap, prev, m.job())
 		if err != nil {
 			return nil, err
 		}
@@ -275,7 +284,7 @@ func (m *Manager) planFromSnapshot(cur State, snap *splitter.Snapshot, name stri
 	if err != nil {
 		return nil, err
 	}
-	enc, err := encodeTable(next, prev, m.pace())
+	enc, err := encodeTable(next, prev, m.job())
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +302,7 @@ func (m *Manager) encoding(snap *splitter.Snapshot) (*tableJSON, error) {
 	if m.enc != nil && m.enc.snap == snap {
 		return m.enc, nil
 	}
-	enc, err := encodeTable(snap, nil, m.pace())
+	enc, err := encodeTable(snap, nil, m.job())
 	if err != nil {
 		return nil, err
 	}

@@ -242,7 +242,7 @@ func compileEncoded(t testing.TB, tab *splitter.Table, env splitter.Env) *tableJ
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := encodeTable(s, nil, nil)
+	enc, err := encodeTable(s, nil, job{})
 	if err != nil {
 		t.Fatal(err)
 	}

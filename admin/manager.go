@@ -63,10 +63,11 @@ type ManagerConfig struct {
 	// a while; the store applies its own, shorter, per-operation limits).
 	StoreTimeout time.Duration
 	// Unpaced lets compiling and encoding a table take the processor for
-	// as long as they need. By default they give way to request handling
-	// (switchyard/admin/pace): on a gateway serving traffic on one core a
-	// push of 100k appkeys would otherwise hold every request for its
-	// whole duration.
+	// as long as they need, on the calling goroutine. By default they give
+	// way to request handling (switchyard/admin/pace): at idle priority
+	// where the system allows it, else (and when starved there) paced. On
+	// a gateway serving traffic on one core a push of 100k appkeys would
+	// otherwise hold every request for its whole duration.
 	Unpaced bool
 }
 
@@ -90,8 +91,9 @@ type Manager struct {
 	synced     atomic.Bool           // the state in force is the store's latest
 	stuck      atomic.Bool           // the store's latest cannot be applied here: wait for a newer one
 	sourceName atomic.Pointer[string]
-	paced      pace.Shared // what the pacing of changes learned of the load
-	started    atomic.Bool // Start has booted
+	paced      pace.Shared  // what the pacing of changes learned of the load
+	redoing    atomic.Int32 // background work being done again, paced
+	started    atomic.Bool  // Start has booted
 
 	mu     sync.Mutex // serialises changes and syncs; guards the fields below
 	cur    State      // the state in force (Version 0: none yet)
@@ -325,7 +327,7 @@ func (m *Manager) bootLocal() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("invalid table file %q: %w", m.cfg.TablePath, err)
 	}
-	enc, err := encodeTable(snap, nil, m.pace())
+	enc, err := encodeTable(snap, nil, m.job())
 	if err != nil {
 		return false, err
 	}
@@ -343,6 +345,7 @@ func (m *Manager) commitBoot(ctx context.Context, prev uint64) error {
 	next.At, next.Who, next.Action = time.Now().UTC(), "boot", ActionBoot
 	after, _ := json.Marshal(map[string]any{"source": m.source, "local_version": m.cur.Version})
 	e := AuditEntry{At: next.At, Who: "boot", Role: "system", Action: ActionBoot, Target: "table", After: after}
+	pace.Commit()
 	sctx, cancel := m.storeCtx(ctx)
 	v, err := m.store.Commit(sctx, prev, next, e)
 	cancel()
@@ -412,16 +415,72 @@ func hasTable(raw json.RawMessage) bool {
 // scripts set, and the snapshot in force, whose appkey index a table
 // listing the same appkeys shares.
 func (m *Manager) env(set *policies.Set) splitter.Env {
-	return splitter.Env{Groups: m.cfg.Groups, Scripts: set, Base: m.snap.Load(), Pace: m.pace()}
+	return splitter.Env{Groups: m.cfg.Groups, Scripts: set, Base: m.snap.Load(), Pace: m.pace(), Go: m.job().spawn, Workers: pace.Procs()}
 }
 
-// pace returns what starts the pacing of one goroutine of a change's
-// work, or nil when the Manager is Unpaced.
+// pace returns what each goroutine of a change's work calls to get the
+// function it calls between steps (nil: none): at idle priority
+// (background), the check that gives starved work up (pace.Check; no
+// pacing is needed), else the pacing (Pacer); nil when Unpaced.
 func (m *Manager) pace() func() (yield func()) {
+	switch {
+	case m.cfg.Unpaced:
+		return nil
+	case m.idle():
+		return pace.Check
+	}
+	return m.newYield
+}
+
+// readPace paces the reading of admin request bodies (pacedListener),
+// which is done on ordinary goroutines; nil when Unpaced.
+func (m *Manager) readPace() func() (yield func()) {
 	if m.cfg.Unpaced {
 		return nil
 	}
 	return m.newYield
+}
+
+// idle reports whether a change's work runs at idle priority
+// (background): where the system allows it, but while starved work is
+// done again, paced.
+func (m *Manager) idle() bool {
+	return !m.cfg.Unpaced && pace.Idle() && m.redoing.Load() == 0
+}
+
+// job is how a change's work runs (see job).
+func (m *Manager) job() job {
+	if m.idle() {
+		return job{pace: pace.Check, spawn: pace.Go}
+	}
+	return job{pace: m.pace()}
+}
+
+// background runs fn, a change's work (what names it in the log), at
+// idle priority where the system allows it (pace.Abortable), within a
+// hold of garbage collections (holdGC). The hold is released after fn's
+// goroutines have ended and GOMAXPROCS is back to the requests' own: the
+// collection the change calls for then runs as usual, its workers never
+// on a processor of the change's that the requests' threads would have to
+// share.
+//
+// fn must be work that can be dropped and done again up to its
+// pace.Commit: when it is starved at idle priority (the requests keep the
+// processor busy), it is given up and done again on the calling
+// goroutine, at ordinary priority and paced (Pacer), which keeps a floor
+// under it.
+func (m *Manager) background(what string, fn func()) {
+	defer m.holdGC()()
+	if m.idle() {
+		if pace.Abortable(fn) {
+			return
+		}
+		changesStarved.Inc()
+		m.log.Warn("work starved at idle priority, the gateway being saturated: doing it again at ordinary priority, paced", "work", what)
+	}
+	m.redoing.Add(1)
+	defer m.redoing.Add(-1)
+	fn()
 }
 
 // holdGC holds off garbage collections for a change (pace.HoldGC), when
@@ -446,6 +505,7 @@ func (m *Manager) installState(st State, source string) error {
 	if err != nil {
 		return err
 	}
+	pace.Commit()
 	m.install(st, snap, set, source)
 	return nil
 }
@@ -487,11 +547,13 @@ func (m *Manager) syncLoop(ctx context.Context) {
 				continue // stuck: Watch reports the next version
 			}
 		}
-		m.mu.Lock()
-		if err := m.syncLocked(ctx); err != nil && ctx.Err() == nil {
-			m.log.Debug("policy state sync failed; retrying", "err", err)
-		}
-		m.mu.Unlock()
+		m.background("sync", func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if err := m.syncLocked(ctx); err != nil && ctx.Err() == nil {
+				m.log.Debug("policy state sync failed; retrying", "err", err)
+			}
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"switchyard/admin/pace"
 	"switchyard/splitter"
 )
 
@@ -312,5 +313,45 @@ func TestLargeSnapshotWrittenInBackground(t *testing.T) {
 	raw, err := os.ReadFile(snapPath)
 	if err != nil || json.Unmarshal(raw, &onDisk) != nil || onDisk.Version != v || string(onDisk.Table) != string(m.State().Table) {
 		t.Fatalf("snapshot file after Close: version %d, %d bytes, %v; want version %d with the table in force", onDisk.Version, len(onDisk.Table), err, v)
+	}
+}
+
+// A change starved at idle priority is given up before it commits and made
+// again, paced, on the caller's goroutine: one new version, in force, and
+// counted.
+func TestStarvedChangeIsMadeAgain(t *testing.T) {
+	if !pace.Idle() {
+		t.Fatalf("no idle priority here (%v): the change would never be given up", pace.IdleError())
+	}
+	e := newEnv(t)
+	v0, starved0, aborts0 := e.m.Version(), changesStarved.Get(), pace.Aborts.Load()
+	pace.StarveNextCheck()
+	v, err := e.m.PushTable(context.Background(), Actor{Name: "sre", Role: "admin"},
+		[]byte(strings.Replace(testTable, "default_group: stable", "default_group: south", 1)), AnyVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != v0+1 || e.m.Version() != v {
+		t.Fatalf("version %d in force after the push (returned %d); want %d", e.m.Version(), v, v0+1)
+	}
+	if pace.Aborts.Load() != aborts0+1 || changesStarved.Get() != starved0+1 {
+		t.Fatalf("aborts %d → %d, starved %d → %d; want one more of each", aborts0, pace.Aborts.Load(), starved0, changesStarved.Get())
+	}
+	if got := e.m.Snapshot().DefaultGroup(); got != "south" {
+		t.Fatalf("default group in force %q; want south", got)
+	}
+	h, err := e.store.History(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 || h[0].Version != v || h[1].Version != v0 { // newest first
+		t.Fatalf("%d versions in the history, the newest %d; want %d and %d: one commit", len(h), h[0].Version, v, v0)
+	}
+	// And the next change runs at idle priority again.
+	if _, err := e.m.SetSplit(context.Background(), Actor{Name: "sre", Role: "admin"}, "other-app", false, AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	if changesStarved.Get() != starved0+1 {
+		t.Fatal("a change after the starved one was counted as starved")
 	}
 }

@@ -144,7 +144,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("cannot listen on admin.listen %q: %w", s.cfg.Listen, err)
 	}
 	s.ln = ln
-	go s.srv.Serve(pacedListener{ln, s.m.pace()}) //nolint:errcheck // returns on Close
+	go s.srv.Serve(pacedListener{ln, s.m.readPace()}) //nolint:errcheck // returns on Close
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"switchyard/admin/pace"
 )
 
 // snapshotAsyncMin is the table size (bytes of JSON) from which the
@@ -45,7 +47,11 @@ func (m *Manager) saveSnapshot(st State) {
 	if !w.busy {
 		w.busy = true
 		w.idle.Add(1)
-		go m.snapshotLoop()
+		if m.idle() {
+			pace.Go(m.snapshotLoop) // at idle priority, like the change
+		} else {
+			go m.snapshotLoop()
+		}
 	}
 	w.mu.Unlock()
 }

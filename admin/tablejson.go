@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 
+	"switchyard/admin/pace"
 	"switchyard/splitter"
 )
 
@@ -38,15 +38,16 @@ type member struct {
 // encoded on every core, in encodeParts parts (variables for tests).
 var (
 	parallelEncodeMin = 4096
-	encodeParts       = func() int { return runtime.GOMAXPROCS(0) }
+	encodeParts       = pace.Procs
 )
 
 // encodeTable encodes s's table, walking its appkeys in name order
 // (Snapshot.AppkeyJSONAt) and copying each one's canonical JSON, which the
 // snapshot keeps. prev (the encoding in force), when not nil, sizes the
-// buffer. pace, when not nil, paces each goroutine of the work
+// buffer. j says how the work runs: paced, or with its goroutines at idle
+// priority
 // (splitter.Env.Pace).
-func encodeTable(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*tableJSON, error) {
+func encodeTable(s *splitter.Snapshot, prev *tableJSON, j job) (*tableJSON, error) {
 	head, err := json.Marshal(&splitter.Table{DefaultGroup: s.DefaultGroup()})
 	if err != nil {
 		return nil, fmt.Errorf("BUG: cannot encode a policy table: %w", err)
@@ -72,7 +73,7 @@ func encodeTable(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*ta
 	if nparts <= 1 {
 		// One part is encoded straight after the head: no second copy.
 		out := makeNoZero(len(head) + 2 + encodedSize(prev, n))[:0]
-		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, yielder(pace))
+		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, yielder(j.pace))
 		enc.members = p.members
 		enc.data = append(append(p.data, '}'), suffix...)
 		return enc, nil
@@ -82,8 +83,8 @@ func encodeTable(s *splitter.Snapshot, prev *tableJSON, pace func() func()) (*ta
 	var wg sync.WaitGroup
 	for k := range parts {
 		lo, hi := min(k*per, n), min((k+1)*per, n)
-		wg.Go(func() {
-			parts[k] = encodeMembers(makeNoZero(encodedSize(prev, hi-lo))[:0], s, lo, hi, enc.names, yielder(pace))
+		splitter.Env{Go: j.spawn}.GoWait(&wg, func() {
+			parts[k] = encodeMembers(makeNoZero(encodedSize(prev, hi-lo))[:0], s, lo, hi, enc.names, yielder(j.pace))
 		})
 	}
 	wg.Wait()
@@ -350,3 +351,11 @@ func yielder(pace func() func()) func() {
 // auditDiffMax is the most bytes of appkey entries (both sides together)
 // an audit entry keeps of a push; beyond it the entry has a summary.
 const auditDiffMax = 4 << 20
+
+// job is how a change's work runs: paced (pace is Manager.pace), or with
+// its goroutines at idle priority (spawn is pace.Go), or as it comes (the
+// zero job).
+type job struct {
+	pace  func() (yield func())
+	spawn func(fn func())
+}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"math"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +40,13 @@ type Env struct {
 	// switchyard/admin/pace). With Pace set, the appkey index is built on
 	// the compiling goroutine after the entries, also paced.
 	Pace func() (yield func())
+	// Go, when not nil, starts each goroutine a decode or a compile adds
+	// (an admin change runs them at idle priority, switchyard/admin/pace);
+	// nil: a go statement.
+	Go func(fn func())
+	// Workers, when positive, bounds the goroutines a decode or a compile
+	// works on at once; 0: GOMAXPROCS.
+	Workers int
 	// Base, when not nil, is a snapshot (the one in force): a table that
 	// lists the same appkeys shares its appkey index instead of building
 	// one (a tenth of compiling 100k appkeys).
@@ -123,7 +129,7 @@ func compileBytes(data []byte, owned bool, version uint64, env Env) (*Snapshot, 
 	var t *Table
 	var order []namedAppkey
 	list, ok := decodeDoc(data, owned, func(d *decoder) {
-		d.pace, d.yield = env.Pace, env.yielder()
+		d.pace, d.yield, d.env = env.Pace, env.yielder(), env
 		if env.Base != nil {
 			d.sizeHint = min(env.Base.Len(), MaxAppkeys)
 		}
@@ -247,7 +253,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		case c.env.Pace != nil:
 			pacedIdx = true // after the entries, on this goroutine
 		default:
-			idxDone.Go(func() { idx = newIndex(names) })
+			c.env.GoWait(&idxDone, func() { idx = newIndex(names) })
 		}
 	}
 	entries := make([]entry, len(list))
@@ -262,7 +268,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		}
 	}
 	var stores []*store
-	workers := min(runtime.GOMAXPROCS(0), len(list)/parallelMin)
+	workers := min(c.env.workers(), len(list)/parallelMin)
 	if workers <= 1 {
 		c.st = &store{bulk: true}
 		compileSpan(c, 0, len(list), yield)
@@ -276,7 +282,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		for w := range subs {
 			subs[w] = compiler{env: c.env, checkEnv: c.checkEnv, bindMu: &mu, st: &store{bulk: true}, storeID: uint32(w)}
 			lo, hi := w*chunk, min((w+1)*chunk, len(list))
-			wg.Go(func() { compileSpan(&subs[w], lo, hi, subs[w].env.yielder()) })
+			c.env.GoWait(&wg, func() { compileSpan(&subs[w], lo, hi, subs[w].env.yielder()) })
 		}
 		wg.Wait()
 		for w := range subs {

@@ -188,9 +188,11 @@ type decoder struct {
 	// instead of growing it.
 	sizeHint int
 	// pace is Env.Pace, for the goroutines of a parallel decode; yield is
-	// this goroutine's, called before each appkey (nil: none).
+	// this goroutine's, called before each appkey (nil: none); env is the
+	// Env, whose Go and Workers a parallel decode follows (zero: none).
 	pace  func() func()
 	yield func()
+	env   Env
 	// parallel says whether a large JSON table's appkeys may be decoded
 	// on several goroutines (decode_parallel.go).
 	parallel parallelMode

@@ -1,7 +1,6 @@
 package splitter
 
 import (
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,7 +69,7 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 	if d.parallel == parallelNever || jr.err != nil || t.Appkeys == nil || len(t.Appkeys) > 0 {
 		return false
 	}
-	workers := runtime.GOMAXPROCS(0)
+	workers := d.env.workers()
 	size := len(jr.src) - jr.pos
 	if d.parallel == parallelAuto && (workers < 2 || size < parallelMinBytes) {
 		return false
@@ -92,7 +91,7 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 	var nextPart atomic.Int64
 	var wg sync.WaitGroup
 	for range min(workers, len(parts)) {
-		wg.Go(func() {
+		d.env.GoWait(&wg, func() {
 			var yield func()
 			if d.pace != nil {
 				yield = d.pace()

@@ -1,5 +1,10 @@
 package splitter
 
+import (
+	"runtime"
+	"sync"
+)
+
 // yieldEvery is how many names a paced loop that does little per name
 // (building the index) handles between two yields.
 const yieldEvery = 256
@@ -11,4 +16,25 @@ func (e Env) yielder() func() {
 		return nil
 	}
 	return e.Pace()
+}
+
+// workers is how many goroutines a parallel decode or compile may use.
+func (e Env) workers() int {
+	if e.Workers > 0 {
+		return e.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// GoWait starts fn on a goroutine (Env.Go) that wg waits for.
+func (e Env) GoWait(wg *sync.WaitGroup, fn func()) {
+	if e.Go == nil {
+		wg.Go(fn)
+		return
+	}
+	wg.Add(1)
+	e.Go(func() {
+		defer wg.Done()
+		fn()
+	})
 }

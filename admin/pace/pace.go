@@ -1,5 +1,9 @@
 // Package pace lets a long job share one processor with request handling
-// without starving it: compiling a pushed table of 100,000 appkeys takes
+// without starving it. Where the system allows it, the job runs at idle
+// priority (idle.go: Run, Abortable), and the kernel gives the processor
+// to a request the moment one comes; pacing, below, is what it falls back
+// to: on other systems, and when the requests leave an idle-priority job
+// too little. Compiling a pushed table of 100,000 appkeys takes
 // about half a second of CPU, and a gateway serving traffic on one core
 // (GOMAXPROCS=1) would otherwise answer nothing meanwhile. Go's scheduler
 // does not help by itself: a goroutine that is always runnable is run

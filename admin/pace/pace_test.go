@@ -251,13 +251,17 @@ func TestHoldGCCollectsAfterBigAllocations(t *testing.T) {
 	old := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(old)
 	runtime.GC()
+	// Sized by the live heap: past what the restored percentage allows
+	// (twice the live heap), short of what the hold allows (nine times),
+	// whatever earlier tests left live.
+	chunks := int(max(liveHeap(), 8<<20) >> 20)
 	before, cycles := collectionsAfterHold.Load(), gcCycles()
 	release := HoldGC()
 	var keep [][]byte
-	for range 64 {
+	for range chunks {
 		keep = append(keep, make([]byte, 1<<20))
 	}
-	for range 4 * 64 { // garbage: more than the live heap
+	for range 2 * chunks { // garbage
 		sink = make([]byte, 1<<20)
 	}
 	release()

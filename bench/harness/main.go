@@ -403,31 +403,38 @@ func putChild(url, file string, bearer bool) {
 	json.NewEncoder(os.Stdout).Encode(r) //nolint:errcheck // the parent reports a short answer
 }
 
-// applySeconds returns the sum and count of switchyard's
-// switchyard_table_apply_seconds (from a change's start, the body
-// received, to the table in force).
-func applySeconds() (sum float64, count uint64, err error) {
+// applyFigures are switchyard's figures of its changes, from /metrics.
+type applyFigures struct {
+	sum     float64 // switchyard_table_apply_seconds: from a change's start, the body received, to the table in force
+	count   float64
+	starved float64 // switchyard_table_work_starved_total: changes done again, paced
+}
+
+func applySeconds() (applyFigures, error) {
+	var f applyFigures
 	b, err := adminGet(syAdmin, "/metrics")
 	if err != nil {
-		return 0, 0, err
+		return f, err
+	}
+	want := map[string]*float64{
+		"switchyard_table_apply_seconds_sum":   &f.sum,
+		"switchyard_table_apply_seconds_count": &f.count,
+		"switchyard_table_work_starved_total":  &f.starved,
 	}
 	found := 0
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "switchyard_table_apply_seconds_sum "); ok {
-			sum, err = strconv.ParseFloat(v, 64)
-			found++
-		} else if v, ok := strings.CutPrefix(l, "switchyard_table_apply_seconds_count "); ok {
-			count, err = strconv.ParseUint(v, 10, 64)
+		name, v, ok := strings.Cut(l, " ")
+		if dst := want[name]; ok && dst != nil {
+			if *dst, err = strconv.ParseFloat(v, 64); err != nil {
+				return f, fmt.Errorf("/metrics: %q: %v", l, err)
+			}
 			found++
 		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("/metrics: %q: %v", l, err)
-		}
 	}
-	if found != 2 {
-		return 0, 0, errors.New("/metrics has no switchyard_table_apply_seconds")
+	if found != len(want) {
+		return f, fmt.Errorf("/metrics lacks some of %d figures of the changes (found %d)", len(want), found)
 	}
-	return sum, count, nil
+	return f, nil
 }
 
 // pushNginx stores switchyard's canonical table in the nginx peer.
@@ -738,14 +745,18 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 	if opt.quick {
 		dur = 8 * time.Second
 	}
-	// Rounds at 70% of the peak, then one at 35%: how a push fares under
-	// heavy load, and under the load a gateway is usually sized for.
+	// Rounds at 70% of the peak, then one at 35% and one at 15%: how a
+	// push fares under heavy load, under the load a gateway is usually
+	// sized for, and with room to spare (the peak is measured with many
+	// requests in flight, which the server handles in batches: at a
+	// fraction of it the requests cost more each, and 35% of the peak
+	// keeps the core about 80% busy).
 	var loads []int
 	for range max(1, opt.rounds-1) {
 		loads = append(loads, 70)
 	}
-	loads = append(loads, 35)
-	heavyRounds := len(loads) - 1
+	heavyRounds := len(loads)
+	loads = append(loads, 35, 15)
 	next := 1 // table index pushed next; both servers hold table 0 now
 	for i, load := range loads {
 		r := i + 1
@@ -779,7 +790,11 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 			if server == "switchyard" && r == heavyRounds {
 				perfPid = sy.pid()
 			}
-			run, err := pushRun(server, r, addr, in.bodies, rate, dur, doPush, perfPid)
+			serverPid := sy.pid()
+			if server == "nginx" {
+				serverPid = ng.pid()
+			}
+			run, err := pushRun(server, r, addr, in.bodies, rate, dur, doPush, serverPid, perfPid)
 			if err != nil {
 				return err
 			}
@@ -792,17 +807,17 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 	return nil
 }
 
-// pushRun measures one push under open-loop load; with perfPid it records
-// that process's CPU from just before the PUT to its answer.
-func pushRun(server string, round int, addr, bodies string, rate int, dur time.Duration, doPush func() (int, time.Time, time.Time, error), perfPid int) (PushRun, error) {
+// pushRun measures one push under open-loop load on the server serverPid
+// (its CPU use before the push: with its children); with perfPid it
+// records that process's CPU from just before the PUT to its answer.
+func pushRun(server string, round int, addr, bodies string, rate int, dur time.Duration, doPush func() (int, time.Time, time.Time, error), serverPid, perfPid int) (PushRun, error) {
 	run := PushRun{Server: server, Round: round, Rate: rate}
 	// switchyard's apply time, read from /metrics before and after the
 	// load (with 100k appkeys its text is megabytes: not read under load).
-	var apply0 float64
-	var count0 uint64
+	var apply0 applyFigures
 	if server == "switchyard" {
 		var err error
-		if apply0, count0, err = applySeconds(); err != nil {
+		if apply0, err = applySeconds(); err != nil {
 			return run, err
 		}
 	}
@@ -814,7 +829,10 @@ func pushRun(server string, round int, addr, bodies string, rate int, dur time.D
 	if err != nil {
 		return run, err
 	}
-	time.Sleep(time.Second + dur/3)
+	time.Sleep(time.Second + dur/12) // the warm-up, and a little more
+	cpu0, t0 := cpuSeconds(serverPid), time.Now()
+	time.Sleep(dur / 4)
+	run.SteadyCPU = (cpuSeconds(serverPid) - cpu0) / time.Since(t0).Seconds()
 	var pr *perfRecorder
 	if perfPid > 0 {
 		pr = startPerf(perfPid, fmt.Sprintf("perf-push-%d", round), 120)
@@ -833,14 +851,15 @@ func pushRun(server string, round int, addr, bodies string, rate int, dur time.D
 		return run, perr
 	}
 	if server == "switchyard" {
-		apply1, count1, err := applySeconds()
+		apply1, err := applySeconds()
 		if err != nil {
 			return run, err
 		}
-		if count1 != count0+1 {
-			return run, fmt.Errorf("switchyard applied %d changes during the push round; want 1", count1-count0)
+		if apply1.count != apply0.count+1 {
+			return run, fmt.Errorf("switchyard applied %.0f changes during the push round; want 1", apply1.count-apply0.count)
 		}
-		run.ApplyMs = int((apply1 - apply0) * 1000)
+		run.ApplyMs = int((apply1.sum - apply0.sum) * 1000)
+		run.RedonePaced = apply1.starved > apply0.starved
 	}
 	var lgRes loadgenResult
 	b, err := os.ReadFile(outPath)

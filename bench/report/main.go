@@ -202,7 +202,7 @@ func render(r *Results, chartDir string, pngs []string) string {
 	w("- Load: `wrk -t1 -c%d` under `taskset -c %d`, Lua script cycling through the request bodies of `bench/gen` (odd requests carry `X-Trial: 1`); %.0f s per run after a %.0f s warm-up per server; %d round(s), servers alternated within each round. Medians over rounds, spread = min–max.\n",
 		r.Params.Conns, r.Params.LoadgenCore, r.Params.DurationS, r.Params.WarmupS, r.Params.Rounds)
 	w("- Tables: `splitter.GenerateTable(n, 1)` (user, version, canary, weighted, ip, match rules; lua variant: a first `region_route` rule per appkey). The nginx peer gets switchyard's canonical JSON (`GET /admin/v1/table`) through `PUT /admin/table?version=N`.\n")
-	w("- Push: `bench/loadgen` open loop at 70%% of the server's median peak, and in one more round at 35%% (latency from the scheduled send time), a table of the same size with other rules pushed after a third of the run; \"during the push\" = from the PUT to 1 s after its answer.\n\n")
+	w("- Push: `bench/loadgen` open loop at 70%% of the server's median peak, and in two more rounds at 35%% and 15%% (latency from the scheduled send time; \"server CPU\" is the server's CPU use under that load before the push: the peak is measured with many requests in flight, served in batches, and at a fraction of it each request costs more), a table of the same size with other rules pushed after a third of the run; \"during the push\" = from the PUT to 1 s after its answer.\n\n")
 
 	w("## Equivalence check (run first)\n\n| scenario | sample | compared | skipped (random-hash rules) | mismatches |\n|---|---|---|---|---|\n")
 	for _, c := range r.Checks {
@@ -245,17 +245,20 @@ func render(r *Results, chartDir string, pngs []string) string {
 		}
 	}
 	w("\n## Push under load\n\n")
-	w("switchyard paces a push (`admin/pace`): its work runs in 1 ms slices and leaves the requests the share of the core they used plus 5%%, so under load it comes into force later than with no traffic, by design. It also holds off garbage collections (GOGC raised eight-fold while it runs, `pace.HoldGC`): the collection it makes necessary runs after it, still under the raised goal so that it marks in short background stints, and lands in the \"during the push\" window (which ends 1 s after the PUT's answer). A compiled snapshot holds no Go pointers (`splitter/store.go`), so that collection has little to mark. The pushes under load are uploaded by a child process of the harness at nice 19: it shares the load generator's core, and at normal priority the upload's kernel work delayed the generator's sends for milliseconds at a time. \"PUT round trip\" includes the upload.\n\n")
+	w("switchyard runs a push's work on threads at idle priority (`SCHED_IDLE`, `admin/pace`), each with a Go processor of its own: the kernel gives the core to a request the moment one arrives, and the push gets what the requests leave, so under load it comes into force later than with no traffic, by design. When it waits for the core more than 90%% of half a second (a saturated server), it is given up before it commits and done again at ordinary priority, paced (1 ms slices, leaving the requests the share of the core they used plus 5%%); the server's log says so and the table notes it. It also holds off garbage collections (GOGC raised eight-fold while it runs, `pace.HoldGC`): the collection it makes necessary runs after it, still under the raised goal so that it marks in short background stints, and lands in the \"during the push\" window (which ends 1 s after the PUT's answer). A compiled snapshot holds no Go pointers (`splitter/store.go`), so that collection has little to mark. The pushes under load are uploaded by a child process of the harness at nice 19: it shares the load generator's core, and at normal priority the upload's kernel work delayed the generator's sends for milliseconds at a time. \"PUT round trip\" includes the upload.\n\n")
 	if slices.Contains(pngs, "push_latency.png") {
 		w("![push](%s/push_latency.png)\n\n", chartDir)
 	}
-	w("| server | round | appkeys | load (of peak) | rate | PUT round trip | in force after the body | requests | failed | p50 steady → push ms | p99 steady → push ms | p99 push / steady |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| server | round | appkeys | load (of peak) | rate | server CPU before the push | PUT round trip | in force after the body | requests | failed | p50 steady → push ms | p99 steady → push ms | p99 push / steady |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Push {
 		applied := "–"
 		if p.ApplyMs > 0 {
 			applied = fmt.Sprintf("%d ms", p.ApplyMs)
 		}
-		w("| %s | %d | %d | %d%% | %d/s | %d ms | %s | %d | %d | %s → %s | %s → %s | %s |\n", p.Server, p.Round, p.Appkeys, p.LoadPct, p.Rate, p.PushMs, applied, p.Requests, p.Errors,
+		if p.RedonePaced {
+			applied += " (starved at idle priority, done again paced)"
+		}
+		w("| %s | %d | %d | %d%% | %d/s | %.0f%% | %d ms | %s | %d | %d | %s → %s | %s → %s | %s |\n", p.Server, p.Round, p.Appkeys, p.LoadPct, p.Rate, 100*p.SteadyCPU, p.PushMs, applied, p.Requests, p.Errors,
 			ms(p.SteadyP50us), ms(p.PushP50us), ms(p.SteadyP99us), ms(p.PushP99us), ratio(p.PushP99us, p.SteadyP99us))
 	}
 
@@ -385,7 +388,8 @@ func targets(r *Results) []target {
 			continue
 		}
 		rt := p.PushP99us / max(p.SteadyP99us, 1)
-		out = append(out, target{fmt.Sprintf("push of %d appkeys (round %d, %d%% load): no failed request, p99 ≤ 2× steady", p.Appkeys, p.Round, p.LoadPct),
+		load := fmt.Sprintf("round %d, %d%% load, server CPU %.0f%%", p.Round, p.LoadPct, 100*p.SteadyCPU)
+		out = append(out, target{fmt.Sprintf("push of %d appkeys (%s): no failed request, p99 ≤ 2× steady", p.Appkeys, load),
 			fmt.Sprintf("%d failed of %d; p99 %s → %s ms (%.2f×)", p.Errors, p.Requests, ms(p.SteadyP99us), ms(p.PushP99us), rt),
 			verdict(p.Errors == 0 && rt <= 2, pushWhy(p.Errors, rt))})
 		inForce, how := p.PushMs, fmt.Sprintf("PUT answered in %d ms under load", p.PushMs)
@@ -393,7 +397,10 @@ func targets(r *Results) []target {
 			inForce = p.ApplyMs
 			how = fmt.Sprintf("in force %d ms after the body arrived (switchyard_table_apply_seconds); the PUT, upload included, took %d ms", p.ApplyMs, p.PushMs)
 		}
-		out = append(out, target{fmt.Sprintf("push of %d appkeys (round %d, %d%% load): validated and in force < 1 s (issue 2)", p.Appkeys, p.Round, p.LoadPct),
+		if p.RedonePaced {
+			how += "; starved at idle priority, done again paced"
+		}
+		out = append(out, target{fmt.Sprintf("push of %d appkeys (%s): validated and in force < 1 s (issue 2)", p.Appkeys, load),
 			how, verdict(inForce < 1000, fmt.Sprintf("%.1f× the 1 s budget", float64(inForce)/1000))})
 	}
 	var idle []string

@@ -102,7 +102,13 @@ type PushRun struct {
 	// ApplyMs is switchyard's own time from the body received to the
 	// table in force (the sum of switchyard_table_apply_seconds over the
 	// round); 0 when not known (nginx).
-	ApplyMs     int     `json:"apply_ms,omitempty"`
+	ApplyMs int `json:"apply_ms,omitempty"`
+	// RedonePaced: the push's work, starved at idle priority, was done
+	// again at ordinary priority, paced (switchyard).
+	RedonePaced bool `json:"redone_paced,omitempty"`
+	// SteadyCPU is the server's CPU use (cores) under the load before
+	// the push.
+	SteadyCPU   float64 `json:"steady_cpu"`
 	PushStatus  int     `json:"push_status"`
 	Requests    int     `json:"requests"`
 	Errors      int     `json:"errors"`

@@ -1,0 +1,269 @@
+package pace
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Background work at idle priority.
+//
+// Pacing (Pacer) shares one processor between a job and the requests in
+// slices of a millisecond: a request that arrives during a slice waits for
+// its end, and the job waits out pauses sized to a guess of the requests'
+// demand. The operating system can do better: a thread at idle priority
+// (Linux's SCHED_IDLE) runs only on what the other threads leave, and
+// gives the processor up the moment a request's thread wakes. Go's
+// scheduler knows nothing of thread priorities, so a job run this way
+// needs two things: its goroutines locked to threads of their own, set to
+// idle priority (a thread is never set back: it ends with its goroutine),
+// and a processor (a P) of Go's own for each, beyond the GOMAXPROCS the
+// requests have, so that no request waits for a P that a job's thread
+// holds while the kernel has it wait. Run and Go provide both, raising
+// GOMAXPROCS by one for each job goroutine that runs and restoring it when
+// the last one ends (each change of GOMAXPROCS stops the world for some
+// tens of microseconds).
+//
+// At idle priority a job gets nothing while the requests keep the
+// processor busy: on an overloaded gateway an SRE's rollback would wait
+// for minutes. Work that can be dropped and done again runs under
+// Abortable, whose checks (Check) give it up once it is starved; the
+// caller then does it again at ordinary priority, paced (Pacer), which
+// keeps a floor under it.
+
+// Idle reports whether Run and Go run work at idle priority here (on
+// Linux, unless the system refuses SCHED_IDLE); when not, they run it as
+// ordinary goroutines, and the job should pace itself (Pacer).
+func Idle() bool {
+	idleOnce.Do(func() {
+		done := make(chan error)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			done <- setIdle()
+		}()
+		idleErr = <-done
+	})
+	return idleErr == nil
+}
+
+var (
+	idleOnce sync.Once
+	idleErr  error
+)
+
+// IdleError is why Idle is false (nil when it is true).
+func IdleError() error {
+	Idle()
+	return idleErr
+}
+
+// Run runs fn at idle priority (see Idle) and returns when it returns; a
+// panic in fn is raised again in the caller (its value wrapped in a
+// string, but Abortable's). Called from a job's goroutine, it runs fn on
+// it: a goroutine that waits for another would leave its P to the
+// requests, which would then run on two threads of ordinary priority,
+// taking the processor from the job.
+func Run(fn func()) {
+	if !Idle() || inIdleThread() {
+		fn()
+		return
+	}
+	done := make(chan any, 1)
+	Go(func() {
+		defer func() { done <- recover() }()
+		fn()
+	})
+	switch p := <-done; p.(type) {
+	case nil:
+	case starved:
+		panic(p)
+	default:
+		panic(fmt.Sprint("pace.Run: ", p))
+	}
+}
+
+// Abortable runs fn at idle priority, like Run, and reports whether it
+// ran to its end: false means fn was starved and given up at one of its
+// checks (Check) before it called Commit; the caller should then do the
+// work again at ordinary priority. Called from a job's goroutine, or
+// where Idle is false, it runs fn on the caller's goroutine, and never
+// gives it up.
+func Abortable(fn func()) (done bool) {
+	if !Idle() || inIdleThread() {
+		fn()
+		return true
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			if _, ok := p.(starved); !ok {
+				panic(p)
+			}
+			done = false
+		}
+	}()
+	Run(func() {
+		r := &abortRun{tid: threadID()}
+		r.reset()
+		abortRuns.Store(r.tid, r)
+		defer abortRuns.Delete(r.tid)
+		fn()
+	})
+	return true
+}
+
+// Check returns the check of the calling goroutine when it is the
+// goroutine of an Abortable job (nil otherwise): a function it calls
+// often (between appkeys, between chunks of a write), which panics (for
+// Abortable to recover) once the goroutine is starved. A job is starved
+// when, over starveWindow or more of its time runnable, it waited for
+// the processor more than starveShare of that time.
+func Check() func() {
+	if !Idle() {
+		return nil
+	}
+	if r, ok := abortRuns.Load(threadID()); ok {
+		return r.(*abortRun).check
+	}
+	return nil
+}
+
+// Commit makes the calling Abortable job one that is never given up from
+// here on: it calls Commit before it makes a change that doing the work
+// again would repeat (storing it, putting it in force). Elsewhere it does
+// nothing.
+func Commit() {
+	if !Idle() {
+		return
+	}
+	if r, ok := abortRuns.Load(threadID()); ok {
+		r.(*abortRun).committed = true
+	}
+}
+
+// Aborts counts the Abortable jobs given up as starved.
+var Aborts atomic.Int64
+
+// StarveNextCheck makes the next check of an Abortable job that has not
+// committed give it up as if it were starved: for tests of the callers'
+// doing the work again.
+func StarveNextCheck() { starveNext.Store(true) }
+
+var starveNext atomic.Bool
+
+const (
+	starveWindow = 500 * time.Millisecond
+	starveShare  = 0.9
+	// checkEvery is the least time between two looks at the thread's
+	// figures (a read of /proc each).
+	checkEvery = 10 * time.Millisecond
+)
+
+// starved is the panic value of a check that gives its job up.
+type starved struct{}
+
+// abortRuns maps the thread of each Abortable job to its state.
+var abortRuns sync.Map // int → *abortRun
+
+// abortRun is an Abortable job's state, used only by its goroutine.
+type abortRun struct {
+	tid       int
+	committed bool
+	next      time.Time     // the next look
+	cpu, wait time.Duration // the thread's figures at the window's start
+}
+
+// reset starts a window.
+func (r *abortRun) reset() {
+	r.cpu, r.wait, _ = threadSchedstat()
+	r.next = time.Now().Add(checkEvery)
+}
+
+func (r *abortRun) check() {
+	if r.committed {
+		return
+	}
+	if starveNext.CompareAndSwap(true, false) {
+		Aborts.Add(1)
+		panic(starved{})
+	}
+	if now := time.Now(); now.Before(r.next) {
+		return
+	} else {
+		r.next = now.Add(checkEvery)
+	}
+	cpu, wait, err := threadSchedstat()
+	if err != nil {
+		return
+	}
+	if isStarved(cpu-r.cpu, wait-r.wait) {
+		Aborts.Add(1)
+		panic(starved{})
+	}
+	if cpu-r.cpu+wait-r.wait >= starveWindow {
+		r.cpu, r.wait = cpu, wait
+	}
+}
+
+// isStarved reports whether a thread that ran for ran and waited, runnable,
+// for waited, over a window long enough, was starved.
+func isStarved(ran, waited time.Duration) bool {
+	return ran+waited >= starveWindow && float64(waited) > starveShare*float64(ran+waited)
+}
+
+// Go starts fn on a goroutine at idle priority (see Idle), or on an
+// ordinary goroutine when Idle is false.
+func Go(fn func()) {
+	if !Idle() {
+		go fn()
+		return
+	}
+	addProcs(1)
+	go func() {
+		defer addProcs(-1)
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		// Idle succeeded once; should the system refuse now, fn runs at
+		// ordinary priority, on its own P: slower requests, still correct.
+		_ = setIdle()
+		fn()
+	}()
+}
+
+// Procs is the GOMAXPROCS of request handling: what GOMAXPROCS is when no
+// job runs. Jobs size their parallel work by it.
+func Procs() int {
+	procs.mu.Lock()
+	defer procs.mu.Unlock()
+	if procs.jobs > 0 {
+		return procs.base
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+var procs struct {
+	mu   sync.Mutex
+	jobs int // job goroutines running
+	base int // GOMAXPROCS before the first of them started
+}
+
+// addProcs counts d more job goroutines and sets GOMAXPROCS to the base
+// plus their number.
+func addProcs(d int) {
+	procs.mu.Lock()
+	defer procs.mu.Unlock()
+	if procs.jobs == 0 {
+		procs.base = runtime.GOMAXPROCS(0)
+	}
+	procs.jobs += d
+	if procs.jobs > 0 {
+		runtime.GOMAXPROCS(procs.base + procs.jobs)
+		return
+	}
+	// Back to the base; when that is the runtime's default, through
+	// SetDefaultGOMAXPROCS, which also turns its updates that follow the
+	// CPU limit on again (a call of GOMAXPROCS turned them off).
+	if runtime.SetDefaultGOMAXPROCS(); runtime.GOMAXPROCS(0) != procs.base {
+		runtime.GOMAXPROCS(procs.base)
+	}
+}
