@@ -77,19 +77,19 @@ func (m *Manager) change(ctx context.Context, a Actor, ifMatch uint64, action, t
 // changeOnce runs one change: under the lock, it checks the precondition,
 // builds the plan, commits it to the store and only then puts it in force.
 func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (v uint64, err error) {
-	m.background(action, func() { v, err = m.runChange(ctx, a, ifMatch, action, target, prepare) })
+	start := time.Now() // a starved first try counts
+	m.background(action, func() { v, err = m.runChange(ctx, start, a, ifMatch, action, target, prepare) })
 	return v, err
 }
 
-// runChange is changeOnce's work.
-func (m *Manager) runChange(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (uint64, error) {
-	start := time.Now()
+// runChange is changeOnce's work, started at start.
+func (m *Manager) runChange(ctx context.Context, start time.Time, a Actor, ifMatch uint64, action, target string, prepare preparer) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer m.holdGC()()
 	paced := m.paced.Totals()
 	if !m.synced.Load() {
-		if err := m.syncLocked(ctx); err != nil {
+		if err := m.syncLocked(ctx, start); err != nil {
 			return 0, countRefusal(storeError(err))
 		}
 	}

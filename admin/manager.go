@@ -458,10 +458,11 @@ func (m *Manager) job() job {
 
 // background runs fn, a change's work (what names it in the log), at
 // idle priority where the system allows it (pace.Abortable), within a
-// hold of garbage collections (holdGC). The hold is released after fn's
-// goroutines have ended and GOMAXPROCS is back to the requests' own: the
+// hold of garbage collections (holdGC). The hold is released once no job
+// runs (pace.AfterJobs: fn's goroutines, and the snapshot file's write it
+// may have started) and GOMAXPROCS is back to the requests' own: the
 // collection the change calls for then runs as usual, its workers never
-// on a processor of the change's that the requests' threads would have to
+// on a processor of a job's that the requests' threads would have to
 // share.
 //
 // fn must be work that can be dropped and done again up to its
@@ -470,7 +471,7 @@ func (m *Manager) job() job {
 // goroutine, at ordinary priority and paced (Pacer), which keeps a floor
 // under it.
 func (m *Manager) background(what string, fn func()) {
-	defer m.holdGC()()
+	defer pace.AfterJobs(m.holdGC())
 	if m.idle() {
 		if pace.Abortable(fn) {
 			return
@@ -547,10 +548,11 @@ func (m *Manager) syncLoop(ctx context.Context) {
 				continue // stuck: Watch reports the next version
 			}
 		}
+		start := time.Now() // a starved first try counts
 		m.background("sync", func() {
 			m.mu.Lock()
 			defer m.mu.Unlock()
-			if err := m.syncLocked(ctx); err != nil && ctx.Err() == nil {
+			if err := m.syncLocked(ctx, start); err != nil && ctx.Err() == nil {
 				m.log.Debug("policy state sync failed; retrying", "err", err)
 			}
 		})
@@ -559,8 +561,9 @@ func (m *Manager) syncLoop(ctx context.Context) {
 
 // syncLocked brings the state in force in line with the store: it takes a
 // newer (or different) stored state, and stores the local state when the
-// store is empty or behind it (after an outage or a flush).
-func (m *Manager) syncLocked(ctx context.Context) error {
+// store is empty or behind it (after an outage or a flush). Its work
+// started at start (for switchyard_table_apply_seconds).
+func (m *Manager) syncLocked(ctx context.Context, start time.Time) error {
 	sctx, cancel := m.storeCtx(ctx)
 	st, err := m.store.Load(sctx)
 	cancel()
@@ -587,7 +590,6 @@ func (m *Manager) syncLocked(ctx context.Context) error {
 	if st.Version == m.badVer {
 		return m.syncFailed(m.badErr)
 	}
-	start := time.Now()
 	if err := m.installState(st, "store"); err != nil {
 		m.unapplicable(st.Version, err)
 		return m.syncFailed(m.badErr)

@@ -242,9 +242,27 @@ func Procs() int {
 }
 
 var procs struct {
-	mu   sync.Mutex
-	jobs int // job goroutines running
-	base int // GOMAXPROCS before the first of them started
+	mu    sync.Mutex
+	jobs  int      // job goroutines running
+	base  int      // GOMAXPROCS before the first of them started
+	after []func() // AfterJobs's
+}
+
+// AfterJobs runs fn once no job goroutine runs and GOMAXPROCS is back to
+// the requests' own: at once, or on a new goroutine when the last one
+// ends. A garbage collection started while a job's P is there (e.g. the
+// snapshot file's write, which outlives the change) would run its idle
+// mark worker on that P, on a thread of ordinary priority, sharing the
+// requests' core.
+func AfterJobs(fn func()) {
+	procs.mu.Lock()
+	if procs.jobs == 0 {
+		procs.mu.Unlock()
+		fn()
+		return
+	}
+	procs.after = append(procs.after, fn)
+	procs.mu.Unlock()
 }
 
 // addProcs counts d more job goroutines and sets GOMAXPROCS to the base
@@ -259,6 +277,16 @@ func addProcs(d int) {
 	if procs.jobs > 0 {
 		runtime.GOMAXPROCS(procs.base + procs.jobs)
 		return
+	}
+	if after := procs.after; len(after) > 0 {
+		procs.after = nil
+		defer func() { // once GOMAXPROCS is back; not on a job's thread
+			go func() {
+				for _, fn := range after {
+					fn()
+				}
+			}()
+		}()
 	}
 	// Back to the base; when that is the runtime's default, through
 	// SetDefaultGOMAXPROCS, which also turns its updates that follow the

@@ -246,3 +246,35 @@ func threadCPU() time.Duration {
 	}
 	return time.Duration(ts.Nano())
 }
+
+// AfterJobs waits for the job goroutines to end and GOMAXPROCS to be back.
+func TestAfterJobs(t *testing.T) {
+	base := runtime.GOMAXPROCS(0)
+	ran := make(chan int, 2)
+	AfterJobs(func() { ran <- runtime.GOMAXPROCS(0) }) // none running: at once
+	if p := <-ran; p != base {
+		t.Fatalf("GOMAXPROCS %d with no job; want %d", p, base)
+	}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	Go(func() {
+		close(started)
+		<-release
+	})
+	<-started
+	AfterJobs(func() { ran <- runtime.GOMAXPROCS(0) })
+	select {
+	case <-ran:
+		t.Fatal("AfterJobs ran its function while a job ran")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case p := <-ran:
+		if p != base {
+			t.Fatalf("GOMAXPROCS %d when AfterJobs ran; want %d back", p, base)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("AfterJobs did not run its function after the job ended")
+	}
+}
