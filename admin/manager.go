@@ -195,6 +195,13 @@ func (m *Manager) Start(ctx context.Context) error {
 		return err
 	}
 	m.started.Store(true)
+	switch {
+	case m.cfg.Unpaced:
+	case pace.Idle():
+		m.log.Info("changes to the policy state run at idle priority (SCHED_IDLE), paced when starved")
+	default:
+		m.log.Warn("changes to the policy state run paced: idle priority is refused here", "err", pace.IdleError())
+	}
 	ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Add(2)
 	go func() {
