@@ -70,12 +70,14 @@ func Run(fn func()) {
 		fn()
 		return
 	}
-	done := make(chan any, 1)
-	Go(func() {
-		defer func() { done <- recover() }()
+	var p any
+	done := make(chan struct{})
+	goJob(func() {
+		defer func() { p = recover() }()
 		fn()
-	})
-	switch p := <-done; p.(type) {
+	}, func() { close(done) })
+	<-done // GOMAXPROCS is back too
+	switch p.(type) {
 	case nil:
 	case starved:
 		panic(p)
@@ -219,9 +221,20 @@ func Go(fn func()) {
 		go fn()
 		return
 	}
+	goJob(fn, nil)
+}
+
+// goJob is Go, calling ended (when not nil) once fn has returned and
+// GOMAXPROCS is lowered again.
+func goJob(fn, ended func()) {
 	addProcs(1)
 	go func() {
-		defer addProcs(-1)
+		defer func() {
+			addProcs(-1)
+			if ended != nil {
+				ended()
+			}
+		}()
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 		// Idle succeeded once; should the system refuse now, fn runs at
 		// ordinary priority, on its own P: slower requests, still correct.
