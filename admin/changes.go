@@ -86,7 +86,6 @@ func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, actio
 func (m *Manager) runChange(ctx context.Context, start time.Time, a Actor, ifMatch uint64, action, target string, prepare preparer) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	defer m.holdGC()()
 	paced := m.paced.Totals()
 	if !m.synced.Load() {
 		if err := m.syncLocked(ctx, start); err != nil {
@@ -191,7 +190,7 @@ func (m *Manager) pushTable(ctx context.Context, a Actor, body []byte, owned boo
 			return nil, err
 		}
 		// Appkeys the push leaves as they are keep their bytes.
-		enc, err := encodeTable(snap, prev, m.job())
+		enc, err := encodeTable(snap, prev, m.work())
 		if err != nil {
 			return nil, err
 		}
@@ -284,7 +283,7 @@ func (m *Manager) planFromSnapshot(cur State, snap *splitter.Snapshot, name stri
 	if err != nil {
 		return nil, err
 	}
-	enc, err := encodeTable(next, prev, m.job())
+	enc, err := encodeTable(next, prev, m.work())
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +301,7 @@ func (m *Manager) encoding(snap *splitter.Snapshot) (*tableJSON, error) {
 	if m.enc != nil && m.enc.snap == snap {
 		return m.enc, nil
 	}
-	enc, err := encodeTable(snap, nil, m.job())
+	enc, err := encodeTable(snap, nil, m.work())
 	if err != nil {
 		return nil, err
 	}

@@ -242,7 +242,7 @@ func compileEncoded(t testing.TB, tab *splitter.Table, env splitter.Env) *tableJ
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := encodeTable(s, nil, job{})
+	enc, err := encodeTable(s, nil, splitter.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

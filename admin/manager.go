@@ -334,7 +334,7 @@ func (m *Manager) bootLocal() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("invalid table file %q: %w", m.cfg.TablePath, err)
 	}
-	enc, err := encodeTable(snap, nil, m.job())
+	enc, err := encodeTable(snap, nil, m.work())
 	if err != nil {
 		return false, err
 	}
@@ -422,7 +422,20 @@ func hasTable(raw json.RawMessage) bool {
 // scripts set, and the snapshot in force, whose appkey index a table
 // listing the same appkeys shares.
 func (m *Manager) env(set *policies.Set) splitter.Env {
-	return splitter.Env{Groups: m.cfg.Groups, Scripts: set, Base: m.snap.Load(), Pace: m.pace(), Go: m.job().spawn, Workers: pace.Procs()}
+	e := m.work()
+	e.Groups, e.Scripts, e.Base = m.cfg.Groups, set, m.snap.Load()
+	return e
+}
+
+// work is how a change's work runs, for what compiles or encodes a table:
+// its pacing or checks (pace), the goroutines it adds (at idle priority
+// with the change), and how many it may use (the requests' GOMAXPROCS).
+func (m *Manager) work() splitter.Env {
+	var spawn func(func())
+	if m.idle() {
+		spawn = pace.Go
+	}
+	return splitter.Env{Pace: m.pace(), Go: spawn, Workers: pace.Procs()}
 }
 
 // pace returns what each goroutine of a change's work calls to get the
@@ -455,14 +468,6 @@ func (m *Manager) idle() bool {
 	return !m.cfg.Unpaced && pace.Idle() && m.redoing.Load() == 0
 }
 
-// job is how a change's work runs (see job).
-func (m *Manager) job() job {
-	if m.idle() {
-		return job{pace: pace.Check, spawn: pace.Go}
-	}
-	return job{pace: m.pace()}
-}
-
 // background runs fn, a change's work (what names it in the log), at
 // idle priority where the system allows it (pace.Abortable), within a
 // hold of garbage collections (holdGC). The hold is released once no job
@@ -491,8 +496,9 @@ func (m *Manager) background(what string, fn func()) {
 	fn()
 }
 
-// holdGC holds off garbage collections for a change (pace.HoldGC), when
-// changes are paced and the Manager has started: at boot nothing is served
+// holdGC holds off garbage collections for a change (pace.HoldGC; taken
+// by background, around each change and sync), when changes are paced and
+// the Manager has started: at boot nothing is served
 // yet, and a hold would only raise the peak heap (and so the resident
 // memory) of compiling the first table.
 func (m *Manager) holdGC() (release func()) {
@@ -508,7 +514,6 @@ func (m *Manager) newYield() func() { return m.paced.New(pace.Config{}).Yield }
 
 // installState compiles st and puts it in force.
 func (m *Manager) installState(st State, source string) error {
-	defer m.holdGC()()
 	snap, set, err := m.compileState(st)
 	if err != nil {
 		return err

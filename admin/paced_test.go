@@ -48,11 +48,11 @@ func TestPacedChangeSameBytes(t *testing.T) {
 		for k, p := range []func() func(){nil, c.pace} {
 			e := env
 			e.Pace = p
-			before, err := encodeTable(build(one, e), nil, job{pace: p})
+			before, err := encodeTable(build(one, e), nil, splitter.Env{Pace: p})
 			if err != nil {
 				t.Fatal(err)
 			}
-			after, err := encodeTable(build(two, e), before, job{pace: p})
+			after, err := encodeTable(build(two, e), before, splitter.Env{Pace: p})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -44,10 +44,9 @@ var (
 // encodeTable encodes s's table, walking its appkeys in name order
 // (Snapshot.AppkeyJSONAt) and copying each one's canonical JSON, which the
 // snapshot keeps. prev (the encoding in force), when not nil, sizes the
-// buffer. j says how the work runs: paced, or with its goroutines at idle
-// priority
-// (splitter.Env.Pace).
-func encodeTable(s *splitter.Snapshot, prev *tableJSON, j job) (*tableJSON, error) {
+// buffer. w says how the work runs (Manager.work): its Pace and Go, as a
+// compile's.
+func encodeTable(s *splitter.Snapshot, prev *tableJSON, w splitter.Env) (*tableJSON, error) {
 	head, err := json.Marshal(&splitter.Table{DefaultGroup: s.DefaultGroup()})
 	if err != nil {
 		return nil, fmt.Errorf("BUG: cannot encode a policy table: %w", err)
@@ -73,7 +72,7 @@ func encodeTable(s *splitter.Snapshot, prev *tableJSON, j job) (*tableJSON, erro
 	if nparts <= 1 {
 		// One part is encoded straight after the head: no second copy.
 		out := makeNoZero(len(head) + 2 + encodedSize(prev, n))[:0]
-		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, yielder(j.pace))
+		p := encodeMembers(append(append(out, prefix...), '{'), s, 0, n, enc.names, yielder(w.Pace))
 		enc.members = p.members
 		enc.data = append(append(p.data, '}'), suffix...)
 		return enc, nil
@@ -83,8 +82,8 @@ func encodeTable(s *splitter.Snapshot, prev *tableJSON, j job) (*tableJSON, erro
 	var wg sync.WaitGroup
 	for k := range parts {
 		lo, hi := min(k*per, n), min((k+1)*per, n)
-		splitter.Env{Go: j.spawn}.GoWait(&wg, func() {
-			parts[k] = encodeMembers(makeNoZero(encodedSize(prev, hi-lo))[:0], s, lo, hi, enc.names, yielder(j.pace))
+		w.GoWait(&wg, func() {
+			parts[k] = encodeMembers(makeNoZero(encodedSize(prev, hi-lo))[:0], s, lo, hi, enc.names, yielder(w.Pace))
 		})
 	}
 	wg.Wait()
@@ -351,11 +350,3 @@ func yielder(pace func() func()) func() {
 // auditDiffMax is the most bytes of appkey entries (both sides together)
 // an audit entry keeps of a push; beyond it the entry has a summary.
 const auditDiffMax = 4 << 20
-
-// job is how a change's work runs: paced (pace is Manager.pace), or with
-// its goroutines at idle priority (spawn is pace.Go), or as it comes (the
-// zero job).
-type job struct {
-	pace  func() (yield func())
-	spawn func(fn func())
-}

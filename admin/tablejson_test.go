@@ -47,7 +47,7 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		nenc, err := encodeTable(next, enc, job{})
+		nenc, err := encodeTable(next, enc, splitter.Env{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestEncodeTableMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := encodeTable(s, nil, job{})
+		e, err := encodeTable(s, nil, splitter.Env{})
 		if err != nil || string(e.data) != want(t, s.Table()) {
 			t.Fatalf("a table without appkeys (%v): got %s, %v; want %s", tab.Appkeys, e.data, err, want(t, s.Table()))
 		}
@@ -86,7 +86,7 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 	parallelEncodeMin = 100 // several parts even on one core's worth of appkeys
 	encodeParts = func() int { return 3 }
 	old := compile(splitter.GenerateTable(333, 3))
-	prev, err := encodeTable(old, nil, job{})
+	prev, err := encodeTable(old, nil, splitter.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 		tab := old.Table().Clone() // equal content, other pointers
 		change(tab)
 		next := compile(tab)
-		enc, err := encodeTable(next, prev, job{})
+		enc, err := encodeTable(next, prev, splitter.Env{})
 		if err != nil {
 			t.Fatal(err)
 		}

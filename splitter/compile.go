@@ -129,7 +129,7 @@ func compileBytes(data []byte, owned bool, version uint64, env Env) (*Snapshot, 
 	var t *Table
 	var order []namedAppkey
 	list, ok := decodeDoc(data, owned, func(d *decoder) {
-		d.pace, d.yield, d.env = env.Pace, env.yielder(), env
+		d.yield, d.env = env.yielder(), env
 		if env.Base != nil {
 			d.sizeHint = min(env.Base.Len(), MaxAppkeys)
 		}

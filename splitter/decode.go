@@ -187,10 +187,9 @@ type decoder struct {
 	// the one in force): the sequential decoder makes its map that size
 	// instead of growing it.
 	sizeHint int
-	// pace is Env.Pace, for the goroutines of a parallel decode; yield is
-	// this goroutine's, called before each appkey (nil: none); env is the
-	// Env, whose Go and Workers a parallel decode follows (zero: none).
-	pace  func() func()
+	// env is the Env, whose Pace, Go and Workers the goroutines of a
+	// parallel decode follow (zero: none); yield is this goroutine's,
+	// called before each appkey (nil: none).
 	yield func()
 	env   Env
 	// parallel says whether a large JSON table's appkeys may be decoded

@@ -92,10 +92,7 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 	var wg sync.WaitGroup
 	for range min(workers, len(parts)) {
 		d.env.GoWait(&wg, func() {
-			var yield func()
-			if d.pace != nil {
-				yield = d.pace()
-			}
+			yield := d.env.yielder()
 			for {
 				k := int(nextPart.Add(1) - 1)
 				if k >= len(parts) {

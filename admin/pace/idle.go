@@ -190,11 +190,11 @@ func (r *abortRun) check() {
 		Aborts.Add(1)
 		panic(starved{})
 	}
-	if now := time.Now(); now.Before(r.next) {
+	now := time.Now()
+	if now.Before(r.next) {
 		return
-	} else {
-		r.next = now.Add(checkEvery)
 	}
+	r.next = now.Add(checkEvery)
 	cpu, wait, err := threadSchedstat()
 	if err != nil {
 		return
