@@ -63,9 +63,12 @@ const conflictRetries = 3
 // to conflictRetries times: an SRE flipping a kill-switch right after a
 // colleague's push on another instance means "on top of whatever is in
 // force". With If-Match the conflict is the caller's to resolve (409).
-func (m *Manager) change(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (uint64, error) {
+//
+// size is the size of the table the change makes (for a push, the body),
+// which tells how much work it is (background).
+func (m *Manager) change(ctx context.Context, a Actor, ifMatch uint64, action, target string, size int, prepare preparer) (uint64, error) {
 	for try := 1; ; try++ {
-		v, err := m.changeOnce(ctx, a, ifMatch, action, target, prepare)
+		v, err := m.changeOnce(ctx, a, ifMatch, action, target, size, prepare)
 		if err == nil || ifMatch != AnyVersion || try > conflictRetries || !errors.Is(err, ErrConflict) {
 			return v, err
 		}
@@ -76,9 +79,9 @@ func (m *Manager) change(ctx context.Context, a Actor, ifMatch uint64, action, t
 
 // changeOnce runs one change: under the lock, it checks the precondition,
 // builds the plan, commits it to the store and only then puts it in force.
-func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, action, target string, prepare preparer) (v uint64, err error) {
+func (m *Manager) changeOnce(ctx context.Context, a Actor, ifMatch uint64, action, target string, size int, prepare preparer) (v uint64, err error) {
 	start := time.Now() // a starved first try counts
-	m.background(action, func() { v, err = m.runChange(ctx, start, a, ifMatch, action, target, prepare) })
+	m.background(action, size, func() { v, err = m.runChange(ctx, start, a, ifMatch, action, target, prepare) })
 	return v, err
 }
 
@@ -179,7 +182,7 @@ func (m *Manager) pushTable(ctx context.Context, a Actor, body []byte, owned boo
 	if owned {
 		compile = splitter.CompileOwned
 	}
-	return m.change(ctx, a, ifMatch, ActionPushTable, "table", func(cur State, inForce *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
+	return m.change(ctx, a, ifMatch, ActionPushTable, "table", len(body), func(cur State, inForce *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
 		// It lists the problems of decoding and of compiling together.
 		snap, err := compile(body, v, m.env(set))
 		if err != nil {
@@ -228,7 +231,7 @@ func (m *Manager) DeleteAppkey(ctx context.Context, a Actor, name string, ifMatc
 }
 
 func (m *Manager) withAppkey(ctx context.Context, a Actor, ifMatch uint64, action, name string, ak *splitter.Appkey) (uint64, error) {
-	return m.change(ctx, a, ifMatch, action, "appkey:"+name, func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
+	return m.change(ctx, a, ifMatch, action, "appkey:"+name, m.tableSize(), func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
 		if snap == nil {
 			return nil, ErrNoTable
 		}
@@ -251,7 +254,7 @@ func (m *Manager) SetSplit(ctx context.Context, a Actor, name string, on bool, i
 	if on {
 		action = ActionSplitOn
 	}
-	return m.change(ctx, a, ifMatch, action, "appkey:"+name, func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
+	return m.change(ctx, a, ifMatch, action, "appkey:"+name, m.tableSize(), func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
 		if snap == nil {
 			return nil, ErrNoTable
 		}
@@ -315,7 +318,7 @@ func (m *Manager) encoding(snap *splitter.Snapshot) (*tableJSON, error) {
 // Rollback makes a new version whose table and scripts are those of the
 // kept version; ErrNotFound when the store no longer keeps it.
 func (m *Manager) Rollback(ctx context.Context, a Actor, version uint64) (uint64, error) {
-	return m.change(ctx, a, AnyVersion, ActionRollback, fmt.Sprintf("version:%d", version), func(cur State, _ *splitter.Snapshot, _ *policies.Set, v uint64) (*plan, error) {
+	return m.change(ctx, a, AnyVersion, ActionRollback, fmt.Sprintf("version:%d", version), m.tableSize(), func(cur State, _ *splitter.Snapshot, _ *policies.Set, v uint64) (*plan, error) {
 		sctx, cancel := m.storeCtx(ctx)
 		old, err := m.store.Get(sctx, version)
 		cancel()
@@ -347,7 +350,7 @@ func (m *Manager) Rollback(ctx context.Context, a Actor, version uint64) (uint64
 // compile, or that breaks a rule, changes nothing.
 func (m *Manager) PutScript(ctx context.Context, a Actor, name, src string, ifMatch uint64) (uint64, error) {
 	// The script is compiled once, by With, under the change's lock.
-	return m.change(ctx, a, ifMatch, ActionPutScript, "script:"+name, func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
+	return m.change(ctx, a, ifMatch, ActionPutScript, "script:"+name, m.tableSize(), func(cur State, snap *splitter.Snapshot, set *policies.Set, v uint64) (*plan, error) {
 		if old, ok := cur.Scripts[name]; ok && old == src {
 			return nil, nil
 		}
@@ -381,7 +384,7 @@ func (m *Manager) PutScript(ctx context.Context, a Actor, name, src string, ifMa
 // DeleteScript removes a Lua script; ErrNotFound when there is none, and
 // a *splitter.ValidationError when a rule of the table in force names it.
 func (m *Manager) DeleteScript(ctx context.Context, a Actor, name string, ifMatch uint64) (uint64, error) {
-	return m.change(ctx, a, ifMatch, ActionDeleteScript, "script:"+name, func(cur State, snap *splitter.Snapshot, _ *policies.Set, v uint64) (*plan, error) {
+	return m.change(ctx, a, ifMatch, ActionDeleteScript, "script:"+name, m.tableSize(), func(cur State, snap *splitter.Snapshot, _ *policies.Set, v uint64) (*plan, error) {
 		old, ok := cur.Scripts[name]
 		if !ok {
 			return nil, fmt.Errorf("%w: no script %q", ErrNotFound, name)

@@ -92,8 +92,8 @@ type Manager struct {
 	stuck      atomic.Bool           // the store's latest cannot be applied here: wait for a newer one
 	sourceName atomic.Pointer[string]
 	paced      pace.Shared  // what the pacing of changes learned of the load
-	redoing    atomic.Int32 // background work being done again, paced
 	started    atomic.Bool  // Start has booted
+	tableBytes atomic.Int64 // the size of the table in force
 
 	mu     sync.Mutex // serialises changes and syncs; guards the fields below
 	cur    State      // the state in force (Version 0: none yet)
@@ -178,6 +178,7 @@ func (m *Manager) setCur(st State) {
 	m.cur = st
 	m.state.Store(&st)
 	m.version.Store(st.Version)
+	m.tableBytes.Store(int64(len(st.Table)))
 	tableVersion.Set(float64(st.Version))
 }
 
@@ -198,7 +199,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	switch {
 	case m.cfg.Unpaced:
 	case pace.Idle():
-		m.log.Info("changes to the policy state run at idle priority (SCHED_IDLE), paced when starved")
+		m.log.Info("changes to the policy state run at idle priority (SCHED_IDLE) for tables of idle_min bytes or more, paced when starved; smaller ones run paced", "idle_min", idleMin)
 	default:
 		m.log.Warn("changes to the policy state run paced: idle priority is refused here", "err", pace.IdleError())
 	}
@@ -432,7 +433,7 @@ func (m *Manager) env(set *policies.Set) splitter.Env {
 // with the change), and how many it may use (the requests' GOMAXPROCS).
 func (m *Manager) work() splitter.Env {
 	var spawn func(func())
-	if m.idle() {
+	if pace.InJob() {
 		spawn = pace.Go
 	}
 	return splitter.Env{Pace: m.pace(), Go: spawn, Workers: pace.Procs()}
@@ -446,7 +447,7 @@ func (m *Manager) pace() func() (yield func()) {
 	switch {
 	case m.cfg.Unpaced:
 		return nil
-	case m.idle():
+	case pace.InJob():
 		return pace.Check
 	}
 	return m.newYield
@@ -461,15 +462,26 @@ func (m *Manager) readPace() func() (yield func()) {
 	return m.newYield
 }
 
-// idle reports whether a change's work runs at idle priority
-// (background): where the system allows it, but while starved work is
-// done again, paced.
-func (m *Manager) idle() bool {
-	return !m.cfg.Unpaced && pace.Idle() && m.redoing.Load() == 0
-}
+// idleMin is the least size of table whose change or sync runs at idle
+// priority (background); smaller work runs on the calling goroutine,
+// paced. At idle priority, work waits for whatever else the machine runs,
+// not only for the gateway's requests: with other processes keeping the
+// processors busy, a kill-switch on a small table took seconds there
+// (starved, then done again), where paced it takes milliseconds; and a
+// stop of the world (a collection, a change of GOMAXPROCS) waits for
+// each thread of a job to be given the processor. Only a large table's
+// work (hundreds of milliseconds of processor time) is worth that. A
+// variable for tests.
+var idleMin = 1 << 20
 
-// background runs fn, a change's work (what names it in the log), at
-// idle priority where the system allows it (pace.Abortable), within a
+// tableSize is the size of the table in force: how much work a change
+// that is not a push makes (it encodes, stores and compiles that table
+// again, or one like it).
+func (m *Manager) tableSize() int { return int(m.tableBytes.Load()) }
+
+// background runs fn, a change's work (what names it in the log) about a
+// table of size bytes, at idle priority where the system allows it and
+// the table is large (pace.Abortable, idleMin), within a
 // hold of garbage collections (holdGC). The hold is released once no job
 // runs (pace.AfterJobs: fn's goroutines, and the snapshot file's write it
 // may have started) and GOMAXPROCS is back to the requests' own: the
@@ -482,18 +494,16 @@ func (m *Manager) idle() bool {
 // processor busy), it is given up and done again on the calling
 // goroutine, at ordinary priority and paced (Pacer), which keeps a floor
 // under it.
-func (m *Manager) background(what string, fn func()) {
+func (m *Manager) background(what string, size int, fn func()) {
 	defer pace.AfterJobs(m.holdGC())
-	if m.idle() {
+	if !m.cfg.Unpaced && pace.Idle() && size >= idleMin {
 		if pace.Abortable(fn) {
 			return
 		}
 		changesStarved.Inc()
-		m.log.Warn("work starved at idle priority, the gateway being saturated: doing it again at ordinary priority, paced", "work", what)
+		m.log.Warn("work starved at idle priority, the machine being saturated: doing it again at ordinary priority, paced", "work", what)
 	}
-	m.redoing.Add(1)
-	defer m.redoing.Add(-1)
-	fn()
+	fn() // paced: see pace
 }
 
 // holdGC holds off garbage collections for a change (pace.HoldGC; taken
@@ -561,7 +571,7 @@ func (m *Manager) syncLoop(ctx context.Context) {
 			}
 		}
 		start := time.Now() // a starved first try counts
-		m.background("sync", func() {
+		m.background("sync", m.tableSize(), func() {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			if err := m.syncLocked(ctx, start); err != nil && ctx.Err() == nil {

@@ -47,7 +47,7 @@ func (m *Manager) saveSnapshot(st State) {
 	if !w.busy {
 		w.busy = true
 		w.idle.Add(1)
-		if m.idle() {
+		if pace.InJob() {
 			pace.Go(m.snapshotLoop) // at idle priority, like the change
 		} else {
 			go m.snapshotLoop()

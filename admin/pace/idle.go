@@ -214,6 +214,10 @@ func isStarved(ran, waited time.Duration) bool {
 	return ran+waited >= starveWindow && float64(waited) > starveShare*float64(ran+waited)
 }
 
+// InJob reports whether the calling goroutine is a job's, at idle
+// priority (Run, Go, Abortable).
+func InJob() bool { return Idle() && inIdleThread() }
+
 // Go starts fn on a goroutine at idle priority (see Idle), or on an
 // ordinary goroutine when Idle is false.
 func Go(fn func()) {
@@ -226,14 +230,21 @@ func Go(fn func()) {
 
 // goJob is Go, calling ended (when not nil) once fn has returned and
 // GOMAXPROCS is lowered again.
+//
+// GOMAXPROCS is changed on ordinary goroutines only: a change stops the
+// world, and a thread at idle priority that stopped it would hold every
+// request until the kernel gave it the processor, which, while other
+// processes keep the machine busy, takes up to seconds.
 func goJob(fn, ended func()) {
-	addProcs(1)
+	onOrdinaryThread(func() { addProcs(1) })
 	go func() {
 		defer func() {
-			addProcs(-1)
-			if ended != nil {
-				ended()
-			}
+			go func() { // the job's thread ends, leaving its P
+				addProcs(-1)
+				if ended != nil {
+					ended()
+				}
+			}()
 		}()
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 		// Idle succeeded once; should the system refuse now, fn runs at
@@ -241,6 +252,23 @@ func goJob(fn, ended func()) {
 		_ = setIdle()
 		fn()
 	}()
+}
+
+// onOrdinaryThread runs fn and returns when it has: on the calling
+// goroutine, unless that is a job's, then on a new goroutine, which runs
+// on an ordinary thread (a job's thread is locked to its goroutine),
+// while the job's goroutine waits without holding a P.
+func onOrdinaryThread(fn func()) {
+	if !inIdleThread() {
+		fn()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
 }
 
 // Procs is the GOMAXPROCS of request handling: what GOMAXPROCS is when no
