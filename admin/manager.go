@@ -69,6 +69,10 @@ type ManagerConfig struct {
 	// a gateway serving traffic on one core a push of 100k appkeys would
 	// otherwise hold every request for its whole duration.
 	Unpaced bool
+	// NoIdle runs every change at ordinary priority, paced, never at idle
+	// priority (background): for hosts whose other processes keep the
+	// processors busy, where work at idle priority waits for them too.
+	NoIdle bool
 }
 
 // Actor is who asks for a change: a token's name and role.
@@ -198,6 +202,8 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.started.Store(true)
 	switch {
 	case m.cfg.Unpaced:
+	case m.cfg.NoIdle:
+		m.log.Info("changes to the policy state run paced (admin.change_priority: paced)")
 	case pace.Idle():
 		m.log.Info("changes to the policy state run at idle priority (SCHED_IDLE) for tables of idle_min bytes or more, paced when starved; smaller ones run paced", "idle_min", idleMin)
 	default:
@@ -496,7 +502,7 @@ func (m *Manager) tableSize() int { return int(m.tableBytes.Load()) }
 // under it.
 func (m *Manager) background(what string, size int, fn func()) {
 	defer pace.AfterJobs(m.holdGC())
-	if !m.cfg.Unpaced && pace.Idle() && size >= idleMin {
+	if !m.cfg.Unpaced && !m.cfg.NoIdle && pace.Idle() && size >= idleMin {
 		if pace.Abortable(fn) {
 			return
 		}

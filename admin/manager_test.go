@@ -366,3 +366,30 @@ func TestStarvedChangeIsMadeAgain(t *testing.T) {
 		t.Fatal("a change after the starved one was counted as starved")
 	}
 }
+
+// With NoIdle (admin.change_priority: paced) even a large table's change
+// runs paced on the caller's goroutine, never at idle priority.
+func TestNoIdleRunsEveryChangePaced(t *testing.T) {
+	defer func(n int) { idleMin = n }(idleMin)
+	idleMin = 1 // every table counts as large
+	table, pol := writeConfigDir(t)
+	m := newManager(t, ManagerConfig{Store: NewMemoryStore(), TablePath: table, PoliciesDir: pol, NoIdle: true})
+	starved0, aborts0 := changesStarved.Get(), pace.Aborts.Load()
+	pace.StarveNextCheck()
+	defer func() { // disarm the check should the change have run none
+		_ = pace.Abortable(func() {
+			if c := pace.Check(); c != nil {
+				defer func() { _ = recover() }()
+				c()
+			}
+		})
+	}()
+	v0 := m.Version()
+	v, err := m.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion)
+	if err != nil || v != v0+1 {
+		t.Fatalf("got %d, %v; want %d, nil", v, err, v0+1)
+	}
+	if pace.Aborts.Load() != aborts0 || changesStarved.Get() != starved0 {
+		t.Fatal("with NoIdle a change was checked for starvation at idle priority; want it run paced")
+	}
+}

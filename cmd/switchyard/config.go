@@ -39,6 +39,11 @@ type adminConfig struct {
 	Listen       string        `yaml:"listen"` // default 127.0.0.1:9090
 	Tokens       []tokenConfig `yaml:"tokens"`
 	MaxBodyBytes int           `yaml:"max_body_bytes"` // largest table push; default 256 MiB
+	// ChangePriority is how a large table's change shares the processor
+	// with the requests: idle (default; Linux's SCHED_IDLE, paced when
+	// starved) or paced (always at ordinary priority, paced), for hosts
+	// whose other processes keep the processors busy.
+	ChangePriority string `yaml:"change_priority"`
 }
 
 type tokenConfig struct {
@@ -99,6 +104,9 @@ func (c *config) defaults() {
 	}
 	if c.Admin.MaxBodyBytes == 0 {
 		c.Admin.MaxBodyBytes = 256 << 20
+	}
+	if c.Admin.ChangePriority == "" {
+		c.Admin.ChangePriority = "idle"
 	}
 	if c.InstanceID == "" {
 		host, _ := os.Hostname()
@@ -162,6 +170,9 @@ func (c *config) validate() error {
 		if v <= 0 {
 			bad("ingress.quotas.%s: %d; want a positive requests/s", k, v)
 		}
+	}
+	if p := c.Admin.ChangePriority; p != "idle" && p != "paced" {
+		bad("admin.change_priority: %q; want idle or paced", p)
 	}
 	if c.Lua.Timeout < 0 || c.Lua.Timeout > time.Second {
 		bad("lua.timeout: %s; want between 0 and 1s", c.Lua.Timeout)

@@ -62,6 +62,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		PoliciesDir:  cfg.PoliciesDir,
 		Policies:     policies.Options{Timeout: cfg.Lua.Timeout},
 		Logger:       log,
+		NoIdle:       cfg.Admin.ChangePriority == "paced",
 	})
 	if err != nil {
 		return err
