@@ -6,6 +6,7 @@ import (
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // HoldGC raises the garbage collector's GOGC percentage holdFactor-fold
@@ -62,7 +63,7 @@ func releaseGC() {
 	}
 	gcHold.collecting = true
 	go func() {
-		runtime.GC()
+		collect()
 		gcHold.mu.Lock()
 		defer gcHold.mu.Unlock()
 		defer collectionsAfterHold.Add(1)
@@ -106,3 +107,51 @@ var gcHold struct {
 	old        int
 	collecting bool // releaseGC's collection runs, with the percentage raised
 }
+
+// collect runs a collection (runtime.GC) while polling the network for
+// the requests every pollEvery.
+//
+// Go's scheduler looks for network events only when no goroutine is
+// runnable, or every 10 ms (sysmon). After the marking, the sweep keeps a
+// goroutine runnable all along: runtime.GC and the background sweeper
+// sweep a span, yield (runtime.Gosched, onto the global run queue) and
+// are picked up again before any look at the network (golang/go#56060).
+// After a 100k-appkey push, that sweep of thousands of spans held the
+// requests that arrived for up to 10 ms each. A stop of the world polls
+// the network when it starts the world again, so while the collection
+// runs, runtime.ReadMemStats (a stop of about 10 µs on one processor, in
+// a runtime trace of such a push) is called every pollEvery.
+//
+// Measured with a push of 100k appkeys at 12k and 28k requests/s (four
+// runs each way, interleaved): the p99 latency of the requests sent in
+// the 600 ms after the push's answer went from 3.8-6.3 ms to 1.6-2.1 ms
+// (one run 4.4 ms), the steady p99 being 1.4-2.0 ms.
+func collect() {
+	done := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		t := time.NewTicker(pollEvery)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				runtime.ReadMemStats(&ms)
+				netPolls.Add(1)
+			}
+		}
+	}()
+	runtime.GC()
+	close(done)
+	<-polled
+}
+
+// pollEvery is how often collect has the network polled (a variable for
+// tests); netPolls counts the polls.
+var (
+	pollEvery = time.Millisecond
+	netPolls  atomic.Int64
+)

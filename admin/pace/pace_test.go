@@ -288,3 +288,28 @@ func gcCycles() uint32 {
 	runtime.ReadMemStats(&ms)
 	return ms.NumGC
 }
+
+// The collection after a hold has the network polled while it runs
+// (collect): a stop of the world every pollEvery, whose start of the world
+// looks at the network; and the polls end with it.
+func TestCollectPollsTheNetwork(t *testing.T) {
+	defer func(d time.Duration) { pollEvery = d }(pollEvery)
+	pollEvery = time.Microsecond
+	// A heap of a million small objects: its marking and its sweep take
+	// milliseconds.
+	keep := make([]*[64]byte, 1<<20)
+	for i := range keep {
+		keep[i] = new([64]byte)
+	}
+	polls := netPolls.Load()
+	collect()
+	after := netPolls.Load()
+	if after == polls {
+		t.Fatal("no network poll during the collection")
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n := netPolls.Load(); n != after {
+		t.Fatalf("%d more polls after the collection returned; want none", n-after)
+	}
+	runtime.KeepAlive(keep)
+}
