@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -72,5 +74,25 @@ func TestParseGoBench(t *testing.T) {
 	got := parseGoBench(out)
 	if len(got) != 2 || got[0].Name != "BenchmarkLookup/fastcache" || got[0].NsPerOp != 199.6 || got[1].NsPerOp != 29.15 {
 		t.Fatalf("parseGoBench = %+v", got)
+	}
+}
+
+// linkReader hands out every byte, in order, and no faster than its rate
+// (a lower bound on the time only: a busy machine can only make it slower).
+func TestLinkReaderPacesTheUpload(t *testing.T) {
+	body := make([]byte, 4*linkChunk+123)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	const rate = 2 << 20 // bytes/s
+	start := time.Now()
+	got, err := io.ReadAll(&linkReader{r: bytes.NewReader(body), rate: rate})
+	took := time.Since(start)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read %d bytes, %v; want the %d bytes of the body", len(got), err, len(body))
+	}
+	// The last piece may start once all before it are due.
+	if least := time.Duration(float64(4*linkChunk) / rate * float64(time.Second)); took < least {
+		t.Fatalf("%d bytes read in %v at %d bytes/s; want at least %v", len(body), took, rate, least)
 	}
 }

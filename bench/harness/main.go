@@ -312,7 +312,17 @@ func adminGet(admin, path string) ([]byte, error) {
 
 // put sends body and returns the status, the answer and the round trip.
 func put(url string, body []byte, bearer bool) (int, string, time.Duration, error) {
+	return putAt(url, body, bearer, 0)
+}
+
+// putAt is put sending the body at rate bytes/s at most (0: as fast as
+// loopback goes).
+func putAt(url string, body []byte, bearer bool, rate float64) (int, string, time.Duration, error) {
 	req, _ := http.NewRequest("PUT", url, bytes.NewReader(body))
+	if rate > 0 {
+		req.Body = io.NopCloser(&linkReader{r: bytes.NewReader(body), rate: rate})
+		req.ContentLength = int64(len(body))
+	}
 	req.Header.Set("Content-Type", "application/json")
 	if bearer {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -329,12 +339,12 @@ func put(url string, body []byte, bearer bool) (int, string, time.Duration, erro
 }
 
 // nicedPut is a put made from a child process at the lowest CPU priority
-// (nice 19), for the pushes made under load: the upload runs on the load
-// generator's core, and at normal priority its kernel work (on loopback,
-// the sender's) takes that core from the load generator for milliseconds
-// at a time, delaying its sends; the latency it records then counts the
-// generator's own stall against the server. A remote admin's upload would
-// not compete with the clients. The child is started, and reads its body
+// (nice 19), for the pushes made under load, sending at uploadRate: the
+// upload runs on the load generator's core, and at normal priority its
+// kernel work (on loopback, the sender's) takes that core from the load
+// generator for milliseconds at a time, delaying its sends; the latency
+// it records then counts the generator's own stall against the server. A
+// remote admin's upload would not compete with the clients. The child is started, and reads its body
 // from file, before the load starts (both stalled the generator when done
 // right before the PUT); fire makes it send the request.
 type nicedPut struct {
@@ -378,6 +388,43 @@ func (p *nicedPut) fire() (st int, answer string, t0, t1 time.Time, err error) {
 	return r.Status, r.Body, time.UnixMicro(r.StartUs), time.UnixMicro(r.EndUs), err
 }
 
+// uploadRate is the rate of the pushes made under load, in bytes/s: a
+// 1 Gbit/s link's. On loopback the upload runs at gigabytes a second, and
+// the kernel's work for it lands on the load generator's core (the
+// sender's, on loopback: its copies and the receiving TCP's processing)
+// in bursts of megabytes whenever the server's reads open the window:
+// nice does not reach that work, and the generator's sends stalled for
+// up to 4 ms at a time (a runtime trace of the server shows it idle, then
+// woken by every connection at once). A push from an SRE's machine comes
+// over a network, its kernel work for the sending on another host.
+const uploadRate = 125e6
+
+// linkReader hands out r's bytes no faster than rate bytes/s, in pieces
+// of linkChunk.
+type linkReader struct {
+	r     io.Reader
+	rate  float64
+	start time.Time
+	n     int64
+}
+
+const linkChunk = 64 << 10
+
+func (l *linkReader) Read(p []byte) (int, error) {
+	if l.start.IsZero() {
+		l.start = time.Now()
+	}
+	if len(p) > linkChunk {
+		p = p[:linkChunk]
+	}
+	if d := time.Until(l.start.Add(time.Duration(float64(l.n) / l.rate * float64(time.Second)))); d > 0 {
+		time.Sleep(d)
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
+}
+
 // putResult is what putChild prints.
 type putResult struct {
 	Status         int
@@ -394,7 +441,7 @@ func putChild(url, file string, bearer bool) {
 		io.ReadAll(io.LimitReader(os.Stdin, 3)) //nolint:errcheck // a closed stdin also fires
 		t0 := time.Now()
 		var d time.Duration
-		r.Status, r.Body, d, err = put(url, body, bearer)
+		r.Status, r.Body, d, err = putAt(url, body, bearer, uploadRate)
 		r.StartUs, r.EndUs = t0.UnixMicro(), t0.Add(d).UnixMicro()
 	}
 	if err != nil {
