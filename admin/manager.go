@@ -471,9 +471,9 @@ func (m *Manager) readPace() func() (yield func()) {
 // idleMin is the least size of table whose change or sync runs at idle
 // priority (background); smaller work runs on the calling goroutine,
 // paced. At idle priority, work waits for whatever else the machine runs,
-// not only for the gateway's requests: with other processes keeping the
-// processors busy, a kill-switch on a small table took seconds there
-// (starved, then done again), where paced it takes milliseconds; and a
+// not only for the gateway's requests: beside twelve busy loops (a
+// go test run of other packages, say), a kill-switch on a table of three
+// appkeys took 4-8 s there, 0.1 s paced; and a
 // stop of the world (a collection, a change of GOMAXPROCS) waits for
 // each thread of a job to be given the processor. Only a large table's
 // work (hundreds of milliseconds of processor time) is worth that. A
