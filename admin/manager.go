@@ -472,8 +472,8 @@ func (m *Manager) readPace() func() (yield func()) {
 // priority (background); smaller work runs on the calling goroutine,
 // paced. At idle priority, work waits for whatever else the machine runs,
 // not only for the gateway's requests: beside twelve busy loops (a
-// go test run of other packages, say), a kill-switch on a table of three
-// appkeys took 4-8 s there, 0.1 s paced; and a
+// go test run of other packages, say), a test making three changes to a
+// table of three appkeys took 4-8 s there, 0.1 s paced; and a
 // stop of the world (a collection, a change of GOMAXPROCS) waits for
 // each thread of a job to be given the processor. Only a large table's
 // work (hundreds of milliseconds of processor time) is worth that. A
