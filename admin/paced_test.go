@@ -25,8 +25,8 @@ func (c *countingPace) pace() func() {
 // unpaced one, and its work does yield, on one goroutine or several.
 func TestPacedChangeSameBytes(t *testing.T) {
 	for _, parts := range []int{1, 3} {
-		defer func(n int, p func() int) { parallelEncodeMin, encodeParts = n, p }(parallelEncodeMin, encodeParts)
-		parallelEncodeMin, encodeParts = 100, func() int { return parts }
+		defer func(n int) { parallelEncodeMin = n }(parallelEncodeMin)
+		parallelEncodeMin = 100
 		data := func(seed int64) []byte {
 			b, err := json.Marshal(splitter.GenerateTable(3000, seed))
 			if err != nil {
@@ -48,11 +48,11 @@ func TestPacedChangeSameBytes(t *testing.T) {
 		for k, p := range []func() func(){nil, c.pace} {
 			e := env
 			e.Pace = p
-			before, err := encodeTable(build(one, e), nil, splitter.Env{Pace: p})
+			before, err := encodeTable(build(one, e), nil, splitter.Env{Pace: p, Workers: parts})
 			if err != nil {
 				t.Fatal(err)
 			}
-			after, err := encodeTable(build(two, e), before, splitter.Env{Pace: p})
+			after, err := encodeTable(build(two, e), before, splitter.Env{Pace: p, Workers: parts})
 			if err != nil {
 				t.Fatal(err)
 			}

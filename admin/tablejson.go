@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"switchyard/admin/pace"
 	"switchyard/splitter"
 )
 
@@ -35,11 +34,9 @@ type member struct {
 }
 
 // parallelEncodeMin is the number of appkeys from which a table is
-// encoded on every core, in encodeParts parts (variables for tests).
-var (
-	parallelEncodeMin = 4096
-	encodeParts       = pace.Procs
-)
+// encoded in parts, one per worker (splitter.Env.NumWorkers; a variable
+// for tests).
+var parallelEncodeMin = 4096
 
 // encodeTable encodes s's table, walking its appkeys in name order
 // (Snapshot.AppkeyJSONAt) and copying each one's canonical JSON, which the
@@ -67,7 +64,7 @@ func encodeTable(s *splitter.Snapshot, prev *tableJSON, w splitter.Env) (*tableJ
 	enc.names = make([]string, n)
 	nparts := 1
 	if n >= parallelEncodeMin {
-		nparts = encodeParts()
+		nparts = w.NumWorkers()
 	}
 	if nparts <= 1 {
 		// One part is encoded straight after the head: no second copy.

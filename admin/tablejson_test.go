@@ -82,11 +82,11 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 		}
 		return s
 	}
-	defer func(n int, parts func() int) { parallelEncodeMin, encodeParts = n, parts }(parallelEncodeMin, encodeParts)
-	parallelEncodeMin = 100 // several parts even on one core's worth of appkeys
-	encodeParts = func() int { return 3 }
+	defer func(n int) { parallelEncodeMin = n }(parallelEncodeMin)
+	parallelEncodeMin = 100                // several parts even on one core's worth of appkeys
+	threeParts := splitter.Env{Workers: 3} // and three of them, whatever the machine
 	old := compile(splitter.GenerateTable(333, 3))
-	prev, err := encodeTable(old, nil, splitter.Env{})
+	prev, err := encodeTable(old, nil, threeParts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestEncodeTableLikeMatchesEncodingJSON(t *testing.T) {
 		tab := old.Table().Clone() // equal content, other pointers
 		change(tab)
 		next := compile(tab)
-		enc, err := encodeTable(next, prev, splitter.Env{})
+		enc, err := encodeTable(next, prev, threeParts)
 		if err != nil {
 			t.Fatal(err)
 		}

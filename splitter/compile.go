@@ -268,7 +268,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		}
 	}
 	var stores []*store
-	workers := min(c.env.workers(), len(list)/parallelMin)
+	workers := min(c.env.NumWorkers(), len(list)/parallelMin)
 	if workers <= 1 {
 		c.st = &store{bulk: true}
 		compileSpan(c, 0, len(list), yield)

@@ -69,7 +69,7 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 	if d.parallel == parallelNever || jr.err != nil || t.Appkeys == nil || len(t.Appkeys) > 0 {
 		return false
 	}
-	workers := d.env.workers()
+	workers := d.env.NumWorkers()
 	size := len(jr.src) - jr.pos
 	if d.parallel == parallelAuto && (workers < 2 || size < parallelMinBytes) {
 		return false

@@ -18,8 +18,9 @@ func (e Env) yielder() func() {
 	return e.Pace()
 }
 
-// workers is how many goroutines a parallel decode or compile may use.
-func (e Env) workers() int {
+// NumWorkers is how many goroutines a parallel decode, compile or
+// encoding may use: Workers, or GOMAXPROCS when it is not set.
+func (e Env) NumWorkers() int {
 	if e.Workers > 0 {
 		return e.Workers
 	}

@@ -318,11 +318,12 @@ func put(url string, body []byte, bearer bool) (int, string, time.Duration, erro
 // putAt is put sending the body at rate bytes/s at most (0: as fast as
 // loopback goes).
 func putAt(url string, body []byte, bearer bool, rate float64) (int, string, time.Duration, error) {
-	req, _ := http.NewRequest("PUT", url, bytes.NewReader(body))
+	var r io.Reader = bytes.NewReader(body)
 	if rate > 0 {
-		req.Body = io.NopCloser(&linkReader{r: bytes.NewReader(body), rate: rate})
-		req.ContentLength = int64(len(body))
+		r = &linkReader{r: r, rate: rate}
 	}
+	req, _ := http.NewRequest("PUT", url, r)
+	req.ContentLength = int64(len(body)) // known to NewRequest for a bytes.Reader only
 	req.Header.Set("Content-Type", "application/json")
 	if bearer {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -344,9 +345,10 @@ func putAt(url string, body []byte, bearer bool, rate float64) (int, string, tim
 // kernel work (on loopback, the sender's) takes that core from the load
 // generator for milliseconds at a time, delaying its sends; the latency
 // it records then counts the generator's own stall against the server. A
-// remote admin's upload would not compete with the clients. The child is started, and reads its body
-// from file, before the load starts (both stalled the generator when done
-// right before the PUT); fire makes it send the request.
+// remote admin's upload would not compete with the clients. The child is
+// started, and reads its body from file, before the load starts (both
+// stalled the generator when done right before the PUT); fire makes it
+// send the request.
 type nicedPut struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
