@@ -325,7 +325,7 @@ func TestStarvedChangeIsMadeAgain(t *testing.T) {
 	}
 	e := newEnv(t)
 	starved0, aborts0 := changesStarved.Get(), pace.Aborts.Load()
-	pace.StarveNextCheck()
+	defer pace.StarveNextCheck()()
 	// A small table's change is not worth idle priority: it runs on the
 	// caller's goroutine, paced, and nothing checks it for starvation.
 	if _, err := e.m.SetSplit(context.Background(), Actor{Name: "sre", Role: "admin"}, "other-app", false, AnyVersion); err != nil {
@@ -375,15 +375,7 @@ func TestNoIdleRunsEveryChangePaced(t *testing.T) {
 	table, pol := writeConfigDir(t)
 	m := newManager(t, ManagerConfig{Store: NewMemoryStore(), TablePath: table, PoliciesDir: pol, NoIdle: true})
 	starved0, aborts0 := changesStarved.Get(), pace.Aborts.Load()
-	pace.StarveNextCheck()
-	defer func() { // disarm the check should the change have run none
-		_ = pace.Abortable(func() {
-			if c := pace.Check(); c != nil {
-				defer func() { _ = recover() }()
-				c()
-			}
-		})
-	}()
+	defer pace.StarveNextCheck()() // disarmed, as the change should run no check
 	v0 := m.Version()
 	v, err := m.SetSplit(context.Background(), carol, "collect-app", false, AnyVersion)
 	if err != nil || v != v0+1 {

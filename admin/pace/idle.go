@@ -148,9 +148,12 @@ func Commit() {
 var Aborts atomic.Int64
 
 // StarveNextCheck makes the next check of an Abortable job that has not
-// committed give it up as if it were starved: for tests of the callers'
-// doing the work again.
-func StarveNextCheck() { starveNext.Store(true) }
+// committed give it up as if it were starved, until disarm is called: for
+// tests of the callers' doing the work again.
+func StarveNextCheck() (disarm func()) {
+	starveNext.Store(true)
+	return func() { starveNext.Store(false) }
+}
 
 var starveNext atomic.Bool
 
