@@ -205,7 +205,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	case m.cfg.NoIdle:
 		m.log.Info("changes to the policy state run paced (admin.change_priority: paced)")
 	case pace.Idle():
-		m.log.Info("changes to the policy state run at idle priority (SCHED_IDLE) for tables of idle_min bytes or more, paced when starved; smaller ones run paced", "idle_min", idleMin)
+		m.log.Info("changes to the policy state run at idle priority (SCHED_IDLE) for tables of idle_min bytes or more, paced when starved; smaller ones run paced", "idle_min", idleMin.get())
 	default:
 		m.log.Warn("changes to the policy state run paced: idle priority is refused here", "err", pace.IdleError())
 	}
@@ -476,9 +476,27 @@ func (m *Manager) readPace() func() (yield func()) {
 // table of three appkeys took 4-8 s there, 0.1 s paced; and a
 // stop of the world (a collection, a change of GOMAXPROCS) waits for
 // each thread of a job to be given the processor. Only a large table's
-// work (hundreds of milliseconds of processor time) is worth that. A
-// variable for tests.
-var idleMin = 1 << 20
+// work (hundreds of milliseconds of processor time) is worth that.
+// Atomic so that a test may lower it while a Manager's sync loop reads it.
+var idleMin = newSizeKnob(1 << 20)
+
+// sizeKnob is a size threshold that tests change while goroutines of a
+// running Manager read it.
+type sizeKnob struct{ n atomic.Int64 }
+
+func newSizeKnob(n int) *sizeKnob {
+	k := new(sizeKnob)
+	k.n.Store(int64(n))
+	return k
+}
+
+func (k *sizeKnob) get() int { return int(k.n.Load()) }
+
+// setForTest sets the knob to n until t ends.
+func (k *sizeKnob) setForTest(t interface{ Cleanup(func()) }, n int) {
+	old := k.n.Swap(int64(n))
+	t.Cleanup(func() { k.n.Store(old) })
+}
 
 // tableSize is the size of the table in force: how much work a change
 // that is not a push makes (it encodes, stores and compiles that table
@@ -502,7 +520,7 @@ func (m *Manager) tableSize() int { return int(m.tableBytes.Load()) }
 // under it.
 func (m *Manager) background(what string, size int, fn func()) {
 	defer pace.AfterJobs(m.holdGC())
-	if !m.cfg.Unpaced && !m.cfg.NoIdle && pace.Idle() && size >= idleMin {
+	if !m.cfg.Unpaced && !m.cfg.NoIdle && pace.Idle() && size >= idleMin.get() {
 		if pace.Abortable(fn) {
 			return
 		}

@@ -296,8 +296,7 @@ func TestPushEncodingAcrossInstances(t *testing.T) {
 // A large table's snapshot file is written after the change returns;
 // Close waits for it, and the file holds the last state.
 func TestLargeSnapshotWrittenInBackground(t *testing.T) {
-	defer func(n int) { snapshotAsyncMin = n }(snapshotAsyncMin)
-	snapshotAsyncMin = 1 // every table counts as large
+	snapshotAsyncMin.setForTest(t, 1) // every table counts as large
 	table, pol := writeConfigDir(t)
 	snapPath := filepath.Join(t.TempDir(), "snap.json")
 	m := newManager(t, ManagerConfig{TablePath: table, PoliciesDir: pol, SnapshotPath: snapPath})
@@ -324,6 +323,9 @@ func TestStarvedChangeIsMadeAgain(t *testing.T) {
 		t.Fatalf("no idle priority here (%v): the change would never be given up", pace.IdleError())
 	}
 	e := newEnv(t)
+	// The sync loop's first syncs would run at idle priority too once
+	// idleMin is lowered, and could take the armed check: wait them out.
+	waitSynced(t, e.m)
 	starved0, aborts0 := changesStarved.Get(), pace.Aborts.Load()
 	defer pace.StarveNextCheck()()
 	// A small table's change is not worth idle priority: it runs on the
@@ -332,10 +334,9 @@ func TestStarvedChangeIsMadeAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	if pace.Aborts.Load() != aborts0 || changesStarved.Get() != starved0 {
-		t.Fatalf("a change of a %d-byte table was checked for starvation at idle priority; want it run paced (idleMin %d)", len(e.m.State().Table), idleMin)
+		t.Fatalf("a change of a %d-byte table was checked for starvation at idle priority; want it run paced (idleMin %d)", len(e.m.State().Table), idleMin.get())
 	}
-	defer func(n int) { idleMin = n }(idleMin)
-	idleMin = 1 // every table counts as large
+	idleMin.setForTest(t, 1) // every table counts as large
 	v0 := e.m.Version()
 	v, err := e.m.PushTable(context.Background(), Actor{Name: "sre", Role: "admin"},
 		[]byte(strings.Replace(testTable, "default_group: stable", "default_group: south", 1)), AnyVersion)
@@ -370,8 +371,7 @@ func TestStarvedChangeIsMadeAgain(t *testing.T) {
 // With NoIdle (admin.change_priority: paced) even a large table's change
 // runs paced on the caller's goroutine, never at idle priority.
 func TestNoIdleRunsEveryChangePaced(t *testing.T) {
-	defer func(n int) { idleMin = n }(idleMin)
-	idleMin = 1 // every table counts as large
+	idleMin.setForTest(t, 1) // every table counts as large
 	table, pol := writeConfigDir(t)
 	m := newManager(t, ManagerConfig{Store: NewMemoryStore(), TablePath: table, PoliciesDir: pol, NoIdle: true})
 	starved0, aborts0 := changesStarved.Get(), pace.Aborts.Load()
@@ -383,5 +383,16 @@ func TestNoIdleRunsEveryChangePaced(t *testing.T) {
 	}
 	if pace.Aborts.Load() != aborts0 || changesStarved.Get() != starved0 {
 		t.Fatal("with NoIdle a change was checked for starvation at idle priority; want it run paced")
+	}
+}
+
+// waitSynced waits until m is in line with its store, when its sync loop
+// stops working on its own.
+func waitSynced(t *testing.T, m *Manager) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !m.synced.Load(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Manager did not sync with its store within 20 s")
+		}
 	}
 }

@@ -13,9 +13,8 @@ import (
 // snapshot file is written after the change is in force rather than
 // before the change returns: writing and syncing tens of MB would take a
 // large push past its budget, and the store already holds the durable
-// copy. A crash within that write leaves the previous snapshot. (A
-// variable for tests.)
-var snapshotAsyncMin = 1 << 20
+// copy. A crash within that write leaves the previous snapshot.
+var snapshotAsyncMin = newSizeKnob(1 << 20)
 
 // writeChunk is how much of the snapshot file one write call writes.
 const writeChunk = 128 << 10
@@ -38,7 +37,7 @@ func (m *Manager) saveSnapshot(st State) {
 	}
 	w := &m.snapFile
 	w.mu.Lock()
-	if !w.busy && len(st.Table) < snapshotAsyncMin {
+	if !w.busy && len(st.Table) < snapshotAsyncMin.get() {
 		w.mu.Unlock()
 		m.logSnapshotError(m.writeSnapshot(st))
 		return

@@ -131,7 +131,7 @@ func collect() {
 	polled := make(chan struct{})
 	go func() {
 		defer close(polled)
-		t := time.NewTicker(pollEvery)
+		t := time.NewTicker(time.Duration(pollEvery.Load()))
 		defer t.Stop()
 		var ms runtime.MemStats
 		for {
@@ -149,9 +149,10 @@ func collect() {
 	<-polled
 }
 
-// pollEvery is how often collect has the network polled (a variable for
-// tests); netPolls counts the polls.
+// pollEvery is how often collect has the network polled, in nanoseconds
+// (atomic: a test changes it while an earlier test's collection may still
+// run); netPolls counts the polls.
 var (
-	pollEvery = time.Millisecond
+	pollEvery = func() *atomic.Int64 { var n atomic.Int64; n.Store(int64(time.Millisecond)); return &n }()
 	netPolls  atomic.Int64
 )

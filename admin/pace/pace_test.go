@@ -293,8 +293,7 @@ func gcCycles() uint32 {
 // (collect): a stop of the world every pollEvery, whose start of the world
 // looks at the network; and the polls end with it.
 func TestCollectPollsTheNetwork(t *testing.T) {
-	defer func(d time.Duration) { pollEvery = d }(pollEvery)
-	pollEvery = time.Microsecond
+	defer pollEvery.Store(pollEvery.Swap(int64(time.Microsecond)))
 	// A heap of a million small objects: its marking and its sweep take
 	// milliseconds.
 	keep := make([]*[64]byte, 1<<20)
