@@ -84,6 +84,17 @@ func (a *arena[T]) end() []T {
 	return a.buf[a.start:len(a.buf):len(a.buf)]
 }
 
+// reuse empties the arena for lists that replace every list it gave out,
+// which must no longer be used: its current block is zeroed and filled
+// again (the blocks before it are left to the garbage collector).
+func (a *arena[T]) reuse() {
+	if a.open {
+		panic("BUG: arena reused with a list open")
+	}
+	clear(a.buf)
+	a.buf, a.start = a.buf[:0], 0
+}
+
 // one returns a new zero element of its own list (an Appkey to point to).
 func (a *arena[T]) one() *T {
 	a.begin()

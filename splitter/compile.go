@@ -128,8 +128,16 @@ func CompileOwned(data []byte, version uint64, env Env) (*Snapshot, error) {
 func compileBytes(data []byte, owned bool, version uint64, env Env) (*Snapshot, error) {
 	var t *Table
 	var order []namedAppkey
+	var c compiler
+	var stream *streamCompiler
 	list, ok := decodeDoc(data, owned, func(d *decoder) {
-		d.yield, d.env = env.yielder(), env
+		// Afresh: a document that is not JSON after all is decoded
+		// again as YAML.
+		c, stream = compiler{env: env, checkEnv: true}, nil
+		if env.NumWorkers() < 2 {
+			stream = newStreamCompiler(&c)
+		}
+		d.yield, d.env, d.stream = env.yielder(), env, stream
 		if env.Base != nil {
 			d.sizeHint = min(env.Base.Len(), MaxAppkeys)
 		}
@@ -138,8 +146,12 @@ func compileBytes(data []byte, owned bool, version uint64, env Env) (*Snapshot, 
 	if !ok {
 		return nil, &ValidationError{Problems: list}
 	}
-	c := compiler{env: env, checkEnv: true}
-	s := c.table(t, version, order)
+	var s *Snapshot
+	if stream != nil && stream.used {
+		s = stream.snapshot(t, version)
+	} else {
+		s = c.table(t, version, order)
+	}
 	if len(list)+len(c.list) > 0 {
 		return nil, &ValidationError{Problems: sortProblems(mergeProblems(list, c.list))}
 	}

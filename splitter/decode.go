@@ -183,6 +183,9 @@ type decoder struct {
 	rangeArena  arena[[2]int64]
 	// order lists the table's appkeys as decoded (table).
 	order []namedAppkey
+	// stream, when not nil, compiles the appkeys as they are decoded
+	// (compile_stream.go), when the table's default group comes first.
+	stream *streamCompiler
 	// sizeHint is how many appkeys the table probably lists (as many as
 	// the one in force): the sequential decoder makes its map that size
 	// instead of growing it.
@@ -345,6 +348,9 @@ func (d *decoder) table() *Table {
 		case "default_group":
 			if !d.dup(&seen, 2, &p) {
 				t.DefaultGroup = d.groupName(&p)
+				if d.stream != nil {
+					d.stream.tableDefault, d.stream.known = t.DefaultGroup, true
+				}
 			}
 		case "appkeys":
 			if !d.dup(&seen, 4, &p) {
@@ -365,6 +371,10 @@ func (d *decoder) appkeys(t *Table, p *path) {
 	if !d.expect(nodeMap, p, "an object of appkey: policy") {
 		return
 	}
+	if d.stream.begin(d.sizeHint) {
+		d.appkeyEntries(p, d.stream)
+		return
+	}
 	if jr, ok := d.r.(*jsonReader); ok && d.parallelAppkeys(jr, t, p) {
 		return
 	}
@@ -372,12 +382,21 @@ func (d *decoder) appkeys(t *Table, p *path) {
 		t.Appkeys = make(map[string]*Appkey, d.sizeHint)
 		d.order = make([]namedAppkey, 0, d.sizeHint)
 	}
+	d.appkeyEntries(p, &tableSink{d: d, t: t})
+}
+
+// appkeySink takes a table's appkeys as they are decoded.
+type appkeySink interface {
+	// has reports whether name was added already.
+	has(name string) bool
+	add(name string, a *Appkey, p path) // p: the appkey's (by value, not to escape)
+}
+
+// appkeyEntries decodes the entries of the appkeys object at the reader's
+// position into sink, in document order; a repeated name is a problem.
+func (d *decoder) appkeyEntries(p *path, sink appkeySink) {
+	_, streamed := sink.(*streamCompiler)
 	d.r.enter()
-	// The greatest name taken so far: a name above it is new without a
-	// look in the map (every name of a sorted document, as canonical JSON
-	// is).
-	var last string
-	taken := false
 	for {
 		name, ok := d.r.next()
 		if !ok {
@@ -387,19 +406,43 @@ func (d *decoder) appkeys(t *Table, p *path) {
 		if !d.key(name, &ap) {
 			continue
 		}
-		if taken && name <= last {
-			if _, dup := t.Appkeys[name]; dup {
-				d.add(&ap, "duplicate key")
-				d.r.skip()
-				continue
-			}
-		} else {
-			last, taken = name, true
+		if sink.has(name) {
+			d.add(&ap, "duplicate key")
+			d.r.skip()
+			continue
 		}
-		a := d.appkey(&ap)
-		t.Appkeys[name] = a
-		d.order = append(d.order, namedAppkey{name, a})
+		sink.add(name, d.appkey(&ap), ap)
+		if streamed { // compiled: the next appkey decodes into the same memory
+			d.reuseArenas()
+		}
 	}
+}
+
+// tableSink adds the appkeys to a Table, and to the decoder's order.
+type tableSink struct {
+	d *decoder
+	t *Table
+	// The greatest name taken so far: a name above it is new without a
+	// look in the map (every name of a sorted document, as canonical JSON
+	// is).
+	last  string
+	taken bool
+}
+
+func (s *tableSink) has(name string) bool {
+	if !s.taken || name > s.last {
+		return false
+	}
+	_, dup := s.t.Appkeys[name]
+	return dup
+}
+
+func (s *tableSink) add(name string, a *Appkey, _ path) {
+	if !s.taken || name > s.last {
+		s.last, s.taken = name, true
+	}
+	s.t.Appkeys[name] = a
+	s.d.order = append(s.d.order, namedAppkey{name, a})
 }
 
 func (d *decoder) appkey(p *path) *Appkey {

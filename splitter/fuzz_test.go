@@ -27,6 +27,17 @@ func FuzzParseTable(f *testing.F) {
 	}
 	f.Add([]byte(specTable))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Streamed (one worker) and whole (two), the same outcome.
+		one, two := goldenEnv, goldenEnv
+		one.Workers, two.Workers = 1, 2
+		s1, err1 := CompileBytes(data, 1, one)
+		s2, err2 := CompileBytes(data, 1, two)
+		if p1, p2 := problemText(nil, err1), problemText(nil, err2); p1 != p2 {
+			t.Fatalf("problems, one worker:\n%s\ntwo workers:\n%s", p1, p2)
+		}
+		if err1 == nil && tableJSON(t, s1) != tableJSON(t, s2) {
+			t.Fatalf("tables differ:\n%s\n%s", tableJSON(t, s1), tableJSON(t, s2))
+		}
 		tab, err := ParseTable(data)
 		if err != nil {
 			return

@@ -61,6 +61,14 @@ func TestValidateGolden(t *testing.T) {
 				t.Fatalf("%s: no %q line", file, strings.TrimSpace(goldenSep))
 			}
 			got := problemText(CompileBytes([]byte(input), 1, goldenEnv))
+			// Streamed (one worker) and whole (two), the same problems.
+			for _, workers := range []int{1, 2} {
+				env := goldenEnv
+				env.Workers = workers
+				if other := problemText(CompileBytes([]byte(input), 1, env)); other != got {
+					t.Fatalf("%s: with %d workers the problems are:\n%s\nwith GOMAXPROCS:\n%s", file, workers, other, got)
+				}
+			}
 			if *update {
 				if err := os.WriteFile(file, []byte(input+goldenSep+got), 0o644); err != nil {
 					t.Fatal(err)

@@ -1,0 +1,152 @@
+package splitter
+
+import (
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// Streamed compilation: decoding and compiling a table's appkeys in turn.
+//
+// On one worker (Env.NumWorkers() < 2: a gateway given one core), a
+// table whose default_group comes before its appkeys (as in canonical
+// JSON, and in the example tables) is compiled while it is decoded: the
+// decoder hands each decoded appkey to streamCompiler.add, which compiles
+// it into the store at once, and the decoder's arenas are then used again
+// for the next appkey. The decoded Table of the other path (compiler.table)
+// is never built: for 100k appkeys that is some 170 MB of Rule, Appkey,
+// string and Condition structs written once and read once, the map of
+// their names and the list of them in document order. What the appkey
+// compiles from is still in the processor's cache when it compiles.
+//
+// The result is compiler.table's, to the byte: the same entries in name
+// order, the same index, the same problems (sortProblems orders them by
+// path). A table whose appkeys come before its default_group (the default
+// of the appkeys without their own is not known yet) takes the other
+// path.
+type streamCompiler struct {
+	c *compiler
+	// tableDefault is the table's default_group, once the decoder has read
+	// it (known).
+	tableDefault string
+	known        bool
+	// used: the appkeys were streamed, and snapshot must finish the
+	// table.
+	used bool
+	// The appkeys compiled, in document order, and their names.
+	entries []entry
+	names   []string
+	sorted  bool
+	// seen holds every name once one came out of order: a name above the
+	// last is new without a look in it (every name of a sorted document).
+	seen map[string]struct{}
+}
+
+// tablesStreamed counts the tables streamCompiler finished (for tests).
+var tablesStreamed atomic.Int64
+
+func newStreamCompiler(c *compiler) *streamCompiler {
+	c.st = &store{bulk: true}
+	return &streamCompiler{c: c, sorted: true}
+}
+
+// begin prepares for an appkeys object of about sizeHint entries and
+// reports whether its entries can be streamed (the table's default group
+// is known).
+func (s *streamCompiler) begin(sizeHint int) bool {
+	if s == nil || !s.known || s.used {
+		return false
+	}
+	s.used = true
+	s.entries = make([]entry, 0, sizeHint)
+	s.names = make([]string, 0, sizeHint)
+	return true
+}
+
+// has reports whether name was added already.
+func (s *streamCompiler) has(name string) bool {
+	if s.seen == nil {
+		if n := len(s.names); n == 0 || name > s.names[n-1] {
+			return false
+		}
+		s.seen = make(map[string]struct{}, len(s.names))
+		for _, n := range s.names {
+			s.seen[n] = struct{}{}
+		}
+	}
+	_, ok := s.seen[name]
+	return ok
+}
+
+// add compiles appkey name's entry a, whose path is p. Past MaxAppkeys it
+// only counts the names (snapshot reports the one problem).
+func (s *streamCompiler) add(name string, a *Appkey, p path) {
+	if n := len(s.names); n > 0 && name < s.names[n-1] {
+		s.sorted = false
+	}
+	s.names = append(s.names, name)
+	if s.seen != nil {
+		s.seen[name] = struct{}{}
+	}
+	if len(s.names) > MaxAppkeys {
+		return
+	}
+	s.c.name(name, "appkey", &p)
+	s.entries = append(s.entries, s.c.entry(name, a, s.tableDefault, &p))
+}
+
+// snapshot finishes the table t (decoded but for its appkeys, which were
+// streamed) as compiler.table does, or returns nil with the problems in
+// s.c.
+func (s *streamCompiler) snapshot(t *Table, version uint64) *Snapshot {
+	c := s.c
+	tablesStreamed.Add(1)
+	var root path
+	if len(s.names) > MaxAppkeys {
+		c.list = nil // as compiler.table, which compiles no entry then
+	}
+	if t.DefaultGroup != "" {
+		p := root.at("default_group")
+		c.group(t.DefaultGroup, &p)
+	}
+	if len(s.names) > MaxAppkeys {
+		ap := root.at("appkeys")
+		c.add(&ap, "has %d appkeys; at most %d are allowed", len(s.names), MaxAppkeys)
+		return nil
+	}
+	if len(c.list) > 0 {
+		return nil
+	}
+	entries, names := s.entries, s.names
+	if !s.sorted { // not canonical JSON
+		perm := make([]int, len(names))
+		for i := range perm {
+			perm[i] = i
+		}
+		slices.SortFunc(perm, func(a, b int) int { return strings.Compare(names[a], names[b]) })
+		entries, names = make([]entry, len(perm)), make([]string, len(perm))
+		for i, k := range perm {
+			entries[i], names[i] = s.entries[k], s.names[k]
+		}
+	}
+	yield := c.env.yielder()
+	var idx *index
+	if b := c.env.Base; b != nil && b.listsExactly(names, yield) {
+		idx = b.idx
+	} else {
+		idx = newIndexPaced(names, yield)
+	}
+	// Interned: t's strings may alias a pushed body, which the snapshot
+	// must not keep.
+	return newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, []*store{c.st.seal()}, idx)
+}
+
+// reuseArenas empties the decoder's arenas for the next appkey, once the
+// last one is compiled (a streamCompiler's).
+func (d *decoder) reuseArenas() {
+	d.appkeyArena.reuse()
+	d.ruleArena.reuse()
+	d.stringArena.reuse()
+	d.condArena.reuse()
+	d.rangeArena.reuse()
+}

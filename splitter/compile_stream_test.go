@@ -1,0 +1,187 @@
+package splitter
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// compileBoth compiles doc streamed (one worker) and whole (two workers)
+// and checks they agree: the same table, the same decisions, the same
+// problems. It reports whether the one-worker compile was streamed.
+func compileBoth(t *testing.T, doc string, env Env) (s *Snapshot, streamed bool) {
+	t.Helper()
+	one, two := env, env
+	one.Workers, two.Workers = 1, 2
+	before := tablesStreamed.Load()
+	s1, err1 := CompileBytes([]byte(doc), 1, one)
+	streamed = tablesStreamed.Load() > before
+	s2, err2 := CompileBytes([]byte(doc), 1, two)
+	if p1, p2 := problemText(nil, err1), problemText(nil, err2); p1 != p2 {
+		t.Fatalf("problems differ:\none worker:\n%s\ntwo workers:\n%s", p1, p2)
+	}
+	if err1 != nil {
+		return nil, streamed
+	}
+	if j1, j2 := tableJSON(t, s1), tableJSON(t, s2); j1 != j2 {
+		t.Fatalf("tables differ:\none worker: %.300s\ntwo workers: %.300s", j1, j2)
+	}
+	if s1.Len() != s2.Len() {
+		t.Fatalf("%d appkeys against %d", s1.Len(), s2.Len())
+	}
+	for i := range s1.entries {
+		name := s1.name(&s1.entries[i])
+		if other := s2.name(&s2.entries[i]); other != name {
+			t.Fatalf("entry %d is %s; whole, %s (entries are in name order)", i, name, other)
+		}
+		if j, ok := s1.idx.lookup(name); !ok || int(j) != i {
+			t.Fatalf("index: %s at %d, %v; want %d", name, j, ok, i)
+		}
+		if strings.Contains(string(s1.src(&s1.entries[i])), `"hash_on":"random"`) {
+			continue // a draw each time
+		}
+		for _, user := range []string{"u1", "1001", "user-77", ""} {
+			r := Request{Appkey: name, UserID: user, IP: netip.MustParseAddr("10.1.2.3"), Version: "2.10.0", Attrs: []Attr{{"region", "north"}, {"tier", "gold"}}}
+			d1, e1 := s1.Decide(&r)
+			d2, e2 := s2.Decide(&r)
+			if d1 != d2 || (e1 == nil) != (e2 == nil) {
+				t.Fatalf("%s/%s: %+v, %v against %+v, %v", name, user, d1, e1, d2, e2)
+			}
+		}
+	}
+	return s1, streamed
+}
+
+// One worker compiles each appkey as it is decoded; the snapshot is the
+// one the whole decoded table compiles to, in any appkey order, with
+// names that repeat, with the table's default_group after its appkeys
+// (not streamed then), and from YAML.
+func TestStreamedCompileSameAsWhole(t *testing.T) {
+	env := Env{Groups: GenEnv().Groups, Scripts: fakeScripts{}}
+	tab := GenerateTableWith(3000, 5, GenOptions{LuaScript: "region_route", LuaEvery: 97})
+	canonical, err := json.Marshal(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range tab.Appkeys {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	entry := func(name string) string {
+		b, err := json.Marshal(tab.Appkeys[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	// doc writes the table with its appkeys in order, default_group first
+	// or last, and extra entries (a repeated name) after them.
+	doc := func(order []string, defaultLast bool, extra string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		if !defaultLast {
+			b.WriteString(`"default_group":"stable",`)
+		}
+		b.WriteString(`"appkeys":{`)
+		for i, name := range order {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%q:%s", name, entry(name))
+		}
+		b.WriteString(extra + "}")
+		if defaultLast {
+			b.WriteString(`,"default_group":"stable"`)
+		}
+		b.WriteString("}")
+		return b.String()
+	}
+	reversed := slices.Clone(names)
+	slices.Reverse(reversed)
+	shuffled := slices.Clone(names)
+	for i := range shuffled {
+		j := (i * 7919) % len(shuffled)
+		shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
+	}
+	for _, tc := range []struct {
+		name         string
+		doc          string
+		wantStreamed bool
+		wantProblem  string
+	}{
+		{"canonical", string(canonical), true, ""},
+		{"reversed", doc(reversed, false, ""), true, ""},
+		{"shuffled", doc(shuffled, false, ""), true, ""},
+		{"repeated name in order", doc(names, false, fmt.Sprintf(",%q:{}", names[len(names)-1])), true, "duplicate key"},
+		{"repeated name out of order", doc(names, false, fmt.Sprintf(",%q:{}", names[10])), true, "duplicate key"},
+		{"default last", doc(names, true, ""), false, ""},
+		{"own defaults only", `{"appkeys":{"b":{"default_group":"vip"},"a":{"default_group":"stable"}}}`, false, ""},
+		{"unknown group", `{"default_group":"stable","appkeys":{"b":{"default_group":"mars"},"a":{}}}`, true, `unknown group "mars"`},
+		{"empty table default", `{"default_group":"","appkeys":{"a":{}}}`, true, "missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, streamed := compileBoth(t, tc.doc, env)
+			if streamed != tc.wantStreamed {
+				t.Fatalf("streamed %v; want %v", streamed, tc.wantStreamed)
+			}
+			if tc.wantProblem != "" {
+				_, err := CompileBytes([]byte(tc.doc), 1, Env{Groups: env.Groups, Scripts: env.Scripts, Workers: 1})
+				if got := problemText(nil, err); !strings.Contains(got, tc.wantProblem) {
+					t.Fatalf("problems:\n%s\nwant one with %q", got, tc.wantProblem)
+				}
+				return
+			}
+			if s == nil {
+				t.Fatal("no snapshot")
+			}
+		})
+	}
+}
+
+// A document that starts as JSON and turns out to be YAML (flow style) is
+// decoded again; what the JSON attempt streamed is dropped.
+func TestStreamedCompileYAMLFlow(t *testing.T) {
+	doc := `{"default_group": "stable", "appkeys": {"a": {"default_group": "mars"}, "b": {"split": off, "default_group": "vip"}}}`
+	_, err := CompileBytes([]byte(doc), 1, Env{Groups: testEnv.Groups, Workers: 1})
+	if got, want := problemText(nil, err), "appkeys.a.default_group: unknown group \"mars\"; configured groups: canary, north, office, stable, v2, vip\n"; got != want {
+		t.Fatalf("problems:\n%s\nwant:\n%s", got, want)
+	}
+	doc = strings.Replace(doc, "mars", "canary", 1)
+	s, err := CompileBytes([]byte(doc), 1, Env{Groups: testEnv.Groups, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 2 {
+		t.Fatalf("%d appkeys; want 2", s.Len())
+	}
+	if got := decideGroup(t, s, "b", "u1"); got != "vip/" { // group/rule
+		t.Fatalf("b (split off) goes to %q; want vip", got)
+	}
+}
+
+// The decoder's arenas are used again for each streamed appkey: what an
+// appkey decoded into is zeroed before the next one (no list of one
+// appkey leaks into another's).
+func TestArenaReuse(t *testing.T) {
+	var a arena[string]
+	a.begin()
+	*a.add() = "x"
+	*a.add() = "y"
+	first := a.end()
+	a.reuse()
+	if first[0] != "" || first[1] != "" {
+		t.Fatalf("after reuse the old list holds %q; want it zeroed", first)
+	}
+	a.begin()
+	p := a.add()
+	if *p != "" {
+		t.Fatalf("a reused arena gave %q; want a zero element", *p)
+	}
+	a.end()
+}
