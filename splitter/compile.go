@@ -67,7 +67,11 @@ type compiler struct {
 	storeID  uint32            // st's index in the snapshot's stores
 	interned map[string]string // internName's answers, looked up without a lock
 	scratch  []byte            // an entry's JSON, before it is copied to st
-	gscratch []string          // a weighted rule's groups, sorted
+	// verbatim, when not "", is the canonical JSON of the appkey entry
+	// compiles next, as the document had it (verbatim.go): entry copies it
+	// instead of writing it again.
+	verbatim string
+	gscratch []string // a weighted rule's groups, sorted
 }
 
 // maxLocalInterned bounds a compiler's own copy of internName's answers.
@@ -383,11 +387,15 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) e
 	e := entry{split: bool(a.Split), store: c.storeID, srcStore: c.storeID}
 	if c.checkEnv { // building: keep the name, and the source as canonical JSON
 		e.name = st.addStr(name)
-		var err error
-		if c.scratch, err = a.AppendJSON(c.scratch[:0]); err != nil {
-			c.add(p, "cannot be encoded as JSON: %v", err)
+		if c.verbatim != "" {
+			e.src = st.addStr(c.verbatim)
+		} else {
+			var err error
+			if c.scratch, err = a.AppendJSON(c.scratch[:0]); err != nil {
+				c.add(p, "cannot be encoded as JSON: %v", err)
+			}
+			e.src = st.addBytes(c.scratch)
 		}
-		e.src = st.addBytes(c.scratch)
 	}
 	dp := p.at("default_group")
 	dg := a.DefaultGroup

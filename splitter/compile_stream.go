@@ -37,13 +37,17 @@ type streamCompiler struct {
 	entries []entry
 	names   []string
 	sorted  bool
+	// verbatim counts the appkeys whose text was their canonical JSON.
+	verbatim int
 	// seen holds every name once one came out of order: a name above the
 	// last is new without a look in it (every name of a sorted document).
 	seen map[string]struct{}
 }
 
-// tablesStreamed counts the tables streamCompiler finished (for tests).
-var tablesStreamed atomic.Int64
+// tablesStreamed counts the tables streamCompiler finished, and
+// appkeysVerbatim their appkeys whose text was kept as their canonical
+// JSON (for tests).
+var tablesStreamed, appkeysVerbatim atomic.Int64
 
 func newStreamCompiler(c *compiler) *streamCompiler {
 	c.st = &store{bulk: true}
@@ -78,9 +82,10 @@ func (s *streamCompiler) has(name string) bool {
 	return ok
 }
 
-// add compiles appkey name's entry a, whose path is p. Past MaxAppkeys it
-// only counts the names (snapshot reports the one problem).
-func (s *streamCompiler) add(name string, a *Appkey, p path) {
+// add compiles appkey name's entry a, whose path is p, keeping verbatim
+// as its canonical JSON when it is not "". Past MaxAppkeys it only counts
+// the names (snapshot reports the one problem).
+func (s *streamCompiler) add(name string, a *Appkey, verbatim string, p path) {
 	if n := len(s.names); n > 0 && name < s.names[n-1] {
 		s.sorted = false
 	}
@@ -92,7 +97,12 @@ func (s *streamCompiler) add(name string, a *Appkey, p path) {
 		return
 	}
 	s.c.name(name, "appkey", &p)
+	s.c.verbatim = verbatim
+	if verbatim != "" {
+		s.verbatim++
+	}
 	s.entries = append(s.entries, s.c.entry(name, a, s.tableDefault, &p))
+	s.c.verbatim = ""
 }
 
 // snapshot finishes the table t (decoded but for its appkeys, which were
@@ -101,6 +111,7 @@ func (s *streamCompiler) add(name string, a *Appkey, p path) {
 func (s *streamCompiler) snapshot(t *Table, version uint64) *Snapshot {
 	c := s.c
 	tablesStreamed.Add(1)
+	appkeysVerbatim.Add(int64(s.verbatim))
 	var root path
 	if len(s.names) > MaxAppkeys {
 		c.list = nil // as compiler.table, which compiles no entry then

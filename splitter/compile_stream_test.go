@@ -37,6 +37,9 @@ func compileBoth(t *testing.T, doc string, env Env) (s *Snapshot, streamed bool)
 		if other := s2.name(&s2.entries[i]); other != name {
 			t.Fatalf("entry %d is %s; whole, %s (entries are in name order)", i, name, other)
 		}
+		if got, want := s1.src(&s1.entries[i]), s2.src(&s2.entries[i]); string(got) != string(want) {
+			t.Fatalf("%s: canonical JSON kept\n%s\nwritten afresh\n%s", name, got, want)
+		}
 		if j, ok := s1.idx.lookup(name); !ok || int(j) != i {
 			t.Fatalf("index: %s at %d, %v; want %d", name, j, ok, i)
 		}
@@ -184,4 +187,61 @@ func TestArenaReuse(t *testing.T) {
 		t.Fatalf("a reused arena gave %q; want a zero element", *p)
 	}
 	a.end()
+}
+
+// An appkey's text is kept as its canonical JSON only when it is that,
+// to the byte; anything canonical JSON writes otherwise has it written
+// afresh (compileBoth compares every kept text with the one written).
+func TestVerbatimOnlyWhenCanonical(t *testing.T) {
+	env := Env{Groups: GenEnv().Groups, Scripts: fakeScripts{}}
+	canary := `{"split":"on","default_group":"vip","rules":[{"name":"c","type":"canary","group":"canary","percent":12.5,"hash_on":"attr:region"}]}`
+	for _, tc := range []struct {
+		name, appkey string
+		verbatim     bool
+	}{
+		{"canary", canary, true},
+		{"split off", `{"split":"off"}`, true},
+		{"users and ranges", `{"split":"on","rules":[{"name":"u","type":"user","group":"vip","users":["a","b"],"ranges":[[1,5],[-3,0]],"suffixes":["7"]}]}`, true},
+		{"version with escapes", `{"split":"on","rules":[{"name":"v","type":"version","group":"v2","match":"\u003e=2.0.0 \u003c3.0.0"}]}`, true},
+		{"weighted", `{"split":"on","rules":[{"name":"w","type":"weighted","weights":{"blue":1,"green":3}}]}`, true},
+		{"match", `{"split":"on","rules":[{"name":"m","type":"match","group":"north","all":[["attr:region","in",["n","ne"]],["attr:age","\u003e=",18.5]],"any":[["callee","prefix","+86"]]}]}`, true},
+		{"ip", `{"split":"on","rules":[{"name":"i","type":"ip","group":"office","cidrs":["10.0.0.0/8","2001:db8::/32"]}]}`, true},
+		{"space", strings.Replace(canary, `"split":"on"`, `"split": "on"`, 1), false},
+		{"newline at the end", canary[:len(canary)-1] + "\n}", false},
+		{"split left out", `{"default_group":"vip"}`, false},
+		{"split as a boolean", `{"split":true}`, false},
+		{"split in capitals", `{"split":"OFF"}`, false},
+		{"fields out of order", `{"default_group":"vip","split":"on"}`, false},
+		{"rule fields out of order", strings.Replace(canary, `"name":"c","type":"canary"`, `"type":"canary","name":"c"`, 1), false},
+		{"percent after hash_on", `{"split":"on","default_group":"vip","rules":[{"name":"c","type":"canary","group":"canary","hash_on":"attr:region","percent":12.5}]}`, false},
+		{"canary without percent", `{"split":"on","default_group":"vip","rules":[{"name":"c","type":"canary","group":"canary"}]}`, false},
+		{"percent 12.50", strings.Replace(canary, "12.5", "12.50", 1), false},
+		{"percent 1.25e1", strings.Replace(canary, "12.5", "1.25e1", 1), false},
+		{"range 5.0", `{"split":"on","rules":[{"name":"u","type":"user","group":"vip","ranges":[[1,5.0]]}]}`, false},
+		{"range -0", `{"split":"on","rules":[{"name":"u","type":"user","group":"vip","ranges":[[-0,5]]}]}`, false},
+		{"empty default_group", `{"split":"on","default_group":""}`, false},
+		{"empty rules", `{"split":"on","rules":[]}`, false},
+		{"null rules", `{"split":"on","rules":null}`, false},
+		{"empty users", `{"split":"on","rules":[{"name":"u","type":"user","group":"vip","users":[],"ranges":[[1,5]]}]}`, false},
+		{"raw <", `{"split":"on","rules":[{"name":"v","type":"version","group":"v2","match":">=2.0.0"}]}`, false},
+		{"escape upper case", `{"split":"on","rules":[{"name":"v","type":"version","group":"v2","match":"\u003E=2.0.0"}]}`, false},
+		{"escaped slash", `{"split":"on","rules":[{"name":"v\/1","type":"version","group":"v2","match":"1.0.0"}]}`, false},
+		{"non-ASCII", `{"split":"on","rules":[{"name":"é","type":"user","group":"vip","users":["a"]}]}`, false},
+		{"weights unsorted", `{"split":"on","rules":[{"name":"w","type":"weighted","weights":{"green":3,"blue":1}}]}`, false},
+		{"condition number as string", `{"split":"on","rules":[{"name":"m","type":"match","group":"north","all":[["attr:tier","==",1]]}]}`, false},
+		{"condition list of numbers", `{"split":"on","rules":[{"name":"m","type":"match","group":"north","all":[["attr:tier","in",[1,2]]]}]}`, false},
+		{"lua args", `{"split":"on","rules":[{"name":"l","type":"lua","script":"region_route","args":{"sh":"north"}}]}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := `{"default_group":"stable","appkeys":{"a":` + tc.appkey + `}}`
+			before := appkeysVerbatim.Load()
+			s, streamed := compileBoth(t, doc, env)
+			if s == nil || !streamed {
+				t.Fatalf("not compiled streamed (snapshot %v, streamed %v)", s != nil, streamed)
+			}
+			if got := appkeysVerbatim.Load() - before; got != map[bool]int64{true: 1}[tc.verbatim] {
+				t.Fatalf("%d appkeys kept verbatim; want %v", got, tc.verbatim)
+			}
+		})
+	}
 }

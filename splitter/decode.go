@@ -186,6 +186,9 @@ type decoder struct {
 	// stream, when not nil, compiles the appkeys as they are decoded
 	// (compile_stream.go), when the table's default group comes first.
 	stream *streamCompiler
+	// verbatim is the text of the appkey appkey last decoded when it is
+	// that appkey's canonical JSON, else "" (verbatim.go).
+	verbatim string
 	// sizeHint is how many appkeys the table probably lists (as many as
 	// the one in force): the sequential decoder makes its map that size
 	// instead of growing it.
@@ -298,6 +301,7 @@ func (d *decoder) number(p *path) (float64, bool) {
 		d.add(p, "must be a finite number; got %s", s)
 		return 0, false
 	}
+	d.canonicalFloat(s, f)
 	return f, true
 }
 
@@ -306,6 +310,7 @@ func (d *decoder) integer(p *path) (int64, bool) {
 		return 0, false
 	}
 	s := d.r.text()
+	d.canonicalInt(s)
 	i, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		// 1e3 and 5.0 are integers too.
@@ -389,7 +394,10 @@ func (d *decoder) appkeys(t *Table, p *path) {
 type appkeySink interface {
 	// has reports whether name was added already.
 	has(name string) bool
-	add(name string, a *Appkey, p path) // p: the appkey's (by value, not to escape)
+	// add takes appkey name's entry a, and its text when that is its
+	// canonical JSON (verbatim; else ""), whose path is p (by value, not
+	// to escape).
+	add(name string, a *Appkey, verbatim string, p path)
 }
 
 // appkeyEntries decodes the entries of the appkeys object at the reader's
@@ -411,7 +419,8 @@ func (d *decoder) appkeyEntries(p *path, sink appkeySink) {
 			d.r.skip()
 			continue
 		}
-		sink.add(name, d.appkey(&ap), ap)
+		a := d.appkey(&ap)
+		sink.add(name, a, d.verbatim, ap)
 		if streamed { // compiled: the next appkey decodes into the same memory
 			d.reuseArenas()
 		}
@@ -437,7 +446,7 @@ func (s *tableSink) has(name string) bool {
 	return dup
 }
 
-func (s *tableSink) add(name string, a *Appkey, _ path) {
+func (s *tableSink) add(name string, a *Appkey, _ string, _ path) {
 	if !s.taken || name > s.last {
 		s.last, s.taken = name, true
 	}
@@ -449,21 +458,35 @@ func (d *decoder) appkey(p *path) *Appkey {
 	if d.yield != nil {
 		d.yield()
 	}
+	d.verbatim = ""
 	a := d.appkeyArena.one()
 	a.Split = true
 	if !d.expect(nodeMap, p, "an object with split, default_group and rules") {
 		return a
 	}
+	start := d.startVerbatim()
+	d.appkeyFields(p, a)
+	d.endVerbatim(start)
+	return a
+}
+
+// appkeyFields decodes the fields of an appkey's object into a.
+func (d *decoder) appkeyFields(p *path, a *Appkey) {
 	var seen uint32
+	var order fieldOrder
 	d.r.enter()
 	for {
 		k, ok := d.r.next()
 		if !ok {
-			return a
+			if seen&1 == 0 {
+				d.noncanonical() // canonical JSON writes split
+			}
+			return
 		}
 		kp := p.at(k)
 		switch k {
 		case "split":
+			d.inOrder(&order, 1)
 			if d.dup(&seen, 1, &kp) {
 				continue
 			}
@@ -473,20 +496,28 @@ func (d *decoder) appkey(p *path) *Appkey {
 				d.r.skip()
 				continue
 			}
-			s, ok := parseSwitch(d.r.text())
+			text := d.r.text()
+			if kind != nodeString || text != "on" && text != "off" {
+				d.noncanonical() // canonical JSON writes "on" or "off"
+			}
+			s, ok := parseSwitch(text)
 			if !ok {
 				d.add(&kp, msgSwitch)
 			}
 			a.Split = s
 		case "default_group":
+			d.inOrder(&order, 2)
 			if !d.dup(&seen, 2, &kp) {
 				a.DefaultGroup = d.groupName(&kp)
+				d.notEmpty(a.DefaultGroup != "")
 			}
 		case "rules":
+			d.inOrder(&order, 3)
 			if d.dup(&seen, 4, &kp) {
 				continue
 			}
 			if d.r.kind() == nodeNull {
+				d.noncanonical()
 				d.r.skip()
 				continue
 			}
@@ -503,6 +534,7 @@ func (d *decoder) appkey(p *path) *Appkey {
 				d.rule(&ip, d.ruleArena.add())
 			}
 			a.Rules = d.ruleArena.end()
+			d.notEmpty(len(a.Rules) > 0)
 		default:
 			if !d.key(k, &kp) { // the known names are valid UTF-8
 				continue
@@ -613,6 +645,7 @@ func (d *decoder) rule(p *path, r *Rule) {
 	}
 	var present ruleField
 	var seen uint32
+	var order fieldOrder
 	d.r.enter()
 	for {
 		k, ok := d.r.next()
@@ -629,6 +662,7 @@ func (d *decoder) rule(p *path, r *Rule) {
 			d.r.skip()
 			continue
 		}
+		d.inOrder(&order, canonicalRank(field))
 		if d.dup(&seen, uint32(field), &kp) {
 			continue
 		}
@@ -640,29 +674,41 @@ func (d *decoder) rule(p *path, r *Rule) {
 			r.Type = d.str(&kp)
 		case fGroup:
 			r.Group = d.str(&kp)
+			d.notEmpty(r.Group != "")
 		case fUsers:
 			r.Users = d.strList(&kp)
+			d.notEmpty(len(r.Users) > 0)
 		case fSuffixes:
 			r.Suffixes = d.strList(&kp)
+			d.notEmpty(len(r.Suffixes) > 0)
 		case fCIDRs:
 			r.CIDRs = d.strList(&kp)
+			d.notEmpty(len(r.CIDRs) > 0)
 		case fRanges:
 			r.Ranges = d.ranges(&kp)
+			d.notEmpty(len(r.Ranges) > 0)
 		case fMatch:
 			r.Match = d.str(&kp)
+			d.notEmpty(r.Match != "")
 		case fPercent:
 			r.Percent, _ = d.number(&kp)
 		case fHashOn:
 			r.HashOn = d.str(&kp)
+			d.notEmpty(r.HashOn != "")
 		case fWeights:
 			r.Weights = d.weights(&kp)
+			d.notEmpty(len(r.Weights) > 0)
 		case fAll:
 			r.All = d.conditions(&kp)
+			d.notEmpty(len(r.All) > 0)
 		case fAny:
 			r.Any = d.conditions(&kp)
+			d.notEmpty(len(r.Any) > 0)
 		case fScript:
 			r.Script = d.str(&kp)
+			d.notEmpty(r.Script != "")
 		case fArgs:
+			d.noncanonical() // free-form: left to encoding/json
 			if d.r.kind() != nodeMap {
 				d.expect(nodeMap, &kp, "an object")
 				continue
@@ -672,6 +718,9 @@ func (d *decoder) rule(p *path, r *Rule) {
 				r.Args = args
 			}
 		}
+	}
+	if r.Type == TypeCanary && present&fPercent == 0 {
+		d.noncanonical() // canonical JSON writes a canary's percent
 	}
 	allowed, ok := typeFields(r.Type)
 	if !ok {
@@ -728,12 +777,17 @@ func (d *decoder) weights(p *path) map[string]int {
 		return nil
 	}
 	var out map[string]int
+	var prev string
 	d.r.enter()
 	for {
 		g, ok := d.r.next()
 		if !ok {
 			return out
 		}
+		if len(out) > 0 && g <= prev {
+			d.noncanonical() // canonical JSON sorts a map's keys
+		}
+		prev = g
 		kp := p.at(g)
 		if !d.key(g, &kp) {
 			continue
@@ -812,6 +866,7 @@ func (d *decoder) conditions(p *path) []Condition {
 func (d *decoder) scalar(p *path) string {
 	switch d.r.kind() {
 	case nodeNumber, nodeBool:
+		d.noncanonical() // canonical JSON quotes it
 		return d.r.text()
 	case nodeString:
 		return d.str(p)

@@ -40,7 +40,20 @@ type jsonReader struct {
 	frames []jsonFrame
 	// unescaped maps the text of strings with escapes to their value
 	// (unescapeShared).
-	unescaped map[string]string
+	unescaped map[string]unescapedString
+	// odd is set when what was read is not written as canonical JSON
+	// writes it (see verbatim.go): white space, a string escaped
+	// otherwise, and what the decoder finds (noncanonical). Whoever
+	// wants to know clears it first.
+	odd bool
+}
+
+// unescapedString is the value of a string with escapes, and whether its
+// text is canonical JSON's (json.Marshal escapes < > & as \u003c,
+// \u003e, \u0026).
+type unescapedString struct {
+	v     string
+	canon bool
 }
 
 type jsonFrame struct {
@@ -76,6 +89,7 @@ func (j *jsonReader) skipSpace() {
 		switch j.src[j.pos] {
 		case ' ', '\t', '\n', '\r':
 			j.pos++
+			j.odd = true
 		default:
 			return
 		}
@@ -277,11 +291,12 @@ func (j *jsonReader) string() string {
 }
 
 // stringByte says which bytes end the plain run of a JSON string: the
-// quote, a backslash, control characters, and bytes of non-ASCII UTF-8
-// (to tell ASCII strings, which need no UTF-8 check).
+// quote, a backslash, control characters, bytes of non-ASCII UTF-8 (to
+// tell ASCII strings, which need no UTF-8 check), and < > & (which
+// canonical JSON escapes).
 var stringByte = func() (t [256]bool) {
 	for c := range 256 {
-		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80
+		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80 || c == '<' || c == '>' || c == '&'
 	}
 	return t
 }()
@@ -309,8 +324,13 @@ func (j *jsonReader) quoted() (string, bool) {
 			j.pos = i
 			j.fail("control character in a string")
 			return "", false
+		case c < 0x80: // < > &
+			j.odd = true
+			continue
 		}
-		ascii = false
+		// Non-ASCII: canonical JSON writes it as it is but for U+2028,
+		// U+2029 and invalid UTF-8; not worth telling here.
+		ascii, j.odd = false, true
 	}
 	j.pos = len(s)
 	j.fail("unterminated string")
@@ -341,16 +361,21 @@ func (j *jsonReader) unescapeShared(start int) string {
 		return j.unescape(start) // it reports the error
 	}
 	raw := s[start:end]
-	if v, ok := j.unescaped[raw]; ok {
+	if u, ok := j.unescaped[raw]; ok {
 		j.pos = end + 1
-		return v
+		j.odd = j.odd || !u.canon
+		return u.v
 	}
 	v := j.unescape(start)
+	// The text a string's canonical JSON has between its quotes.
+	q := AppendJSONString(nil, v)
+	canon := string(q[1:len(q)-1]) == raw
+	j.odd = j.odd || !canon
 	if j.err == nil && j.pos == end+1 && len(j.unescaped) < maxUnescaped {
 		if j.unescaped == nil {
-			j.unescaped = make(map[string]string)
+			j.unescaped = make(map[string]unescapedString)
 		}
-		j.unescaped[raw] = v
+		j.unescaped[raw] = unescapedString{v, canon}
 	}
 	return v
 }
