@@ -70,8 +70,9 @@ type compiler struct {
 	// verbatim, when not "", is the canonical JSON of the appkey entry
 	// compiles next, as the document had it (verbatim.go): entry copies it
 	// instead of writing it again.
-	verbatim string
-	gscratch []string // a weighted rule's groups, sorted
+	verbatim  string
+	verbatims int      // the entries compiled from their verbatim text (for tests)
+	gscratch  []string // a weighted rule's groups, sorted
 }
 
 // maxLocalInterned bounds a compiler's own copy of internName's answers.
@@ -212,6 +213,9 @@ func decodeAppkey(data []byte) (a *Appkey, problems []Problem, ok bool) {
 type namedAppkey struct {
 	name string
 	a    *Appkey
+	// verbatim is a's text in the document when that is its canonical
+	// JSON (verbatim.go), else "".
+	verbatim string
 }
 
 // table compiles t. order, when not nil, lists t's appkeys as they were
@@ -232,7 +236,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 	if len(list) != len(t.Appkeys) {
 		list = make([]namedAppkey, 0, len(t.Appkeys))
 		for name, a := range t.Appkeys {
-			list = append(list, namedAppkey{name, a})
+			list = append(list, namedAppkey{name: name, a: a})
 		}
 	}
 	// What runs before the entries compile is paced too: on 100k
@@ -280,7 +284,9 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 			}
 			p := ap.at(list[i].name)
 			c.name(list[i].name, "appkey", &p)
+			c.verbatim = list[i].verbatim
 			entries[i] = c.entry(list[i].name, list[i].a, t.DefaultGroup, &p)
+			c.verbatim = ""
 		}
 	}
 	var stores []*store
@@ -303,10 +309,12 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		wg.Wait()
 		for w := range subs {
 			c.list = append(c.list, subs[w].list...)
+			c.verbatims += subs[w].verbatims
 			stores = append(stores, subs[w].st.seal())
 		}
 	}
 	idxDone.Wait()
+	appkeysVerbatim.Add(int64(c.verbatims))
 	if len(c.list) > 0 || !c.checkEnv {
 		return nil
 	}
@@ -389,6 +397,7 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) e
 		e.name = st.addStr(name)
 		if c.verbatim != "" {
 			e.src = st.addStr(c.verbatim)
+			c.verbatims++
 		} else {
 			var err error
 			if c.scratch, err = a.AppendJSON(c.scratch[:0]); err != nil {

@@ -37,8 +37,6 @@ type streamCompiler struct {
 	entries []entry
 	names   []string
 	sorted  bool
-	// verbatim counts the appkeys whose text was their canonical JSON.
-	verbatim int
 	// seen holds every name once one came out of order: a name above the
 	// last is new without a look in it (every name of a sorted document).
 	seen map[string]struct{}
@@ -98,9 +96,6 @@ func (s *streamCompiler) add(name string, a *Appkey, verbatim string, p path) {
 	}
 	s.c.name(name, "appkey", &p)
 	s.c.verbatim = verbatim
-	if verbatim != "" {
-		s.verbatim++
-	}
 	s.entries = append(s.entries, s.c.entry(name, a, s.tableDefault, &p))
 	s.c.verbatim = ""
 }
@@ -111,7 +106,7 @@ func (s *streamCompiler) add(name string, a *Appkey, verbatim string, p path) {
 func (s *streamCompiler) snapshot(t *Table, version uint64) *Snapshot {
 	c := s.c
 	tablesStreamed.Add(1)
-	appkeysVerbatim.Add(int64(s.verbatim))
+	appkeysVerbatim.Add(int64(c.verbatims))
 	var root path
 	if len(s.names) > MaxAppkeys {
 		c.list = nil // as compiler.table, which compiles no entry then

@@ -446,12 +446,12 @@ func (s *tableSink) has(name string) bool {
 	return dup
 }
 
-func (s *tableSink) add(name string, a *Appkey, _ string, _ path) {
+func (s *tableSink) add(name string, a *Appkey, verbatim string, _ path) {
 	if !s.taken || name > s.last {
 		s.last, s.taken = name, true
 	}
 	s.t.Appkeys[name] = a
-	s.d.order = append(s.d.order, namedAppkey{name, a})
+	s.d.order = append(s.d.order, namedAppkey{name, a, verbatim})
 }
 
 func (d *decoder) appkey(p *path) *Appkey {

@@ -47,10 +47,11 @@ const (
 
 // appkeyEntry is one decoded entry of a part.
 type appkeyEntry struct {
-	name   string
-	found  *Appkey
-	probs  int // the end of its problems in the part's list
-	badKey bool
+	name     string
+	found    *Appkey
+	verbatim string // found's text when it is its canonical JSON
+	probs    int    // the end of its problems in the part's list
+	badKey   bool
 }
 
 // appkeyPart is a run of entries from one boundary to a later one.
@@ -141,7 +142,7 @@ func (d *decoder) parallelAppkeys(jr *jsonReader, t *Table, p *path) bool {
 				d.add(&ap, "duplicate key")
 			default:
 				t.Appkeys[e.name] = e.found
-				d.order = append(d.order, namedAppkey{e.name, e.found})
+				d.order = append(d.order, namedAppkey{e.name, e.found, e.verbatim})
 				d.list = append(d.list, pt.list[lo:e.probs]...)
 			}
 			lo = e.probs
@@ -188,7 +189,7 @@ func decodePart(parts []appkeyPart, k int, jr *jsonReader, p *path, yield func()
 			r.skip()
 		} else {
 			ap := p.at(name)
-			e.found = w.appkey(&ap)
+			e.found, e.verbatim = w.appkey(&ap), w.verbatim
 		}
 		if r.err != nil {
 			pt.failed = true

@@ -15,12 +15,19 @@ import (
 // decodeTableMode decodes a table as CompileBytes does, with the appkeys
 // decoded sequentially or (when it can) in parallel.
 func decodeTableMode(data []byte, mode parallelMode) (t *Table, list []Problem, ok, used bool) {
+	t, _, list, ok, used = decodeOrderMode(data, mode)
+	return t, list, ok, used
+}
+
+// decodeOrderMode is decodeTableMode, also returning the appkeys in
+// document order, with their verbatim texts.
+func decodeOrderMode(data []byte, mode parallelMode) (t *Table, order []namedAppkey, list []Problem, ok, used bool) {
 	list, ok = decodeDoc(data, false, func(d *decoder) {
 		d.parallel = mode
 		t = d.table()
-		used = d.parallelUsed
+		order, used = d.order, d.parallelUsed
 	})
-	return t, list, ok, used
+	return t, order, list, ok, used
 }
 
 // checkSameDecode fails unless the parallel decoder, in each mode, gives
@@ -28,13 +35,13 @@ func decodeTableMode(data []byte, mode parallelMode) (t *Table, list []Problem, 
 // returns whether the parallel decoder was used in the first mode.
 func checkSameDecode(t *testing.T, name string, data []byte, modes ...parallelMode) bool {
 	t.Helper()
-	seqT, seqL, seqOK, seqUsed := decodeTableMode(data, parallelNever)
+	seqT, seqO, seqL, seqOK, seqUsed := decodeOrderMode(data, parallelNever)
 	if seqUsed {
 		t.Fatalf("%s: parallelNever decoded in parallel", name)
 	}
 	first := false
 	for i, mode := range modes {
-		parT, parL, parOK, used := decodeTableMode(data, mode)
+		parT, parO, parL, parOK, used := decodeOrderMode(data, mode)
 		if i == 0 {
 			first = used
 		}
@@ -46,6 +53,9 @@ func checkSameDecode(t *testing.T, name string, data []byte, modes ...parallelMo
 		}
 		if !reflect.DeepEqual(seqT, parT) {
 			t.Fatalf("%s (mode %d): tables differ", name, mode)
+		}
+		if !reflect.DeepEqual(seqO, parO) { // the verbatim texts too
+			t.Fatalf("%s (mode %d): appkeys in document order differ", name, mode)
 		}
 	}
 	return first
