@@ -383,6 +383,14 @@ func targets(r *Results) []target {
 				verdict(rt >= 0.75, fmt.Sprintf("%s below the target", below(rt/0.75)))})
 		}
 	}
+	// The least time a push took with no traffic: about the processor
+	// time its work needs (its upload, on loopback, is quick).
+	alone := 0
+	for _, ip := range r.IdlePush {
+		if ip.Server == "switchyard" && (alone == 0 || ip.Ms < alone) {
+			alone = ip.Ms
+		}
+	}
 	for _, p := range r.Push {
 		if p.Server != "switchyard" {
 			continue
@@ -400,8 +408,14 @@ func targets(r *Results) []target {
 		if p.RedonePaced {
 			how += "; starved at idle priority, done again paced"
 		}
+		why := fmt.Sprintf("%.1f× the 1 s budget", float64(inForce)/1000)
+		if free := int((1 - p.SteadyCPU) * 1000); alone > 0 && free < alone {
+			// Both targets cannot hold on one core: in force within the
+			// second takes more of it than the requests leave.
+			why += fmt.Sprintf("; the requests kept the server's core %.0f%% busy, leaving %d ms of each second, and the push alone took %d ms", 100*p.SteadyCPU, free, alone)
+		}
 		out = append(out, target{fmt.Sprintf("push of %d appkeys (%s): validated and in force < 1 s (issue 2)", p.Appkeys, load),
-			how, verdict(inForce < 1000, fmt.Sprintf("%.1f× the 1 s budget", float64(inForce)/1000))})
+			how, verdict(inForce < 1000, why)})
 	}
 	var idle []string
 	worst, n := 0, 0
