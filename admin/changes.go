@@ -192,10 +192,16 @@ func (m *Manager) pushTable(ctx context.Context, a Actor, body []byte, owned boo
 		if err != nil {
 			return nil, err
 		}
-		// Appkeys the push leaves as they are keep their bytes.
-		enc, err := encodeTable(snap, prev, m.work())
-		if err != nil {
-			return nil, err
+		// A body that is the table's canonical JSON is its encoding.
+		enc, ok := (*tableJSON)(nil), false
+		if owned {
+			enc, ok = encodeTableFrom(snap, body, m.work())
+		}
+		if !ok {
+			// Appkeys the push leaves as they are keep their bytes.
+			if enc, err = encodeTable(snap, prev, m.work()); err != nil {
+				return nil, err
+			}
 		}
 		canon := enc.data
 		if bytes.Equal(canon, cur.Table) {

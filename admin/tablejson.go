@@ -111,6 +111,64 @@ func encodeTable(s *splitter.Snapshot, prev *tableJSON, w splitter.Env) (*tableJ
 	return enc, nil
 }
 
+// encodeTableFrom is encodeTable for s compiled from data, a pushed body
+// that is never modified: when data is, to the byte, what encodeTable
+// would write (canonical JSON without a version, as switchyard ctl and
+// json.Marshal of a Table send), the encoding is data itself, checked in
+// one pass instead of copied, and the state keeps the body instead of a
+// copy of it. ok is false when data is anything else.
+func encodeTableFrom(s *splitter.Snapshot, data []byte, w splitter.Env) (enc *tableJSON, ok bool) {
+	head, err := json.Marshal(&splitter.Table{DefaultGroup: s.DefaultGroup()})
+	const null = `"appkeys":null`
+	i := bytes.LastIndex(head, []byte(null))
+	if err != nil || s.AppkeysNull() || i < 0 {
+		return nil, false
+	}
+	prefix, suffix := head[:i+len(`"appkeys":`)], head[i+len(null):]
+	if !bytes.HasPrefix(data, prefix) || !bytes.HasSuffix(data, suffix) {
+		return nil, false
+	}
+	// at reports whether data holds b at pos, and moves pos past it.
+	pos := len(prefix)
+	at := func(b []byte) bool {
+		if !bytes.HasPrefix(data[pos:], b) {
+			return false
+		}
+		pos += len(b)
+		return true
+	}
+	if !at([]byte{'{'}) {
+		return nil, false
+	}
+	n := s.Len()
+	enc = &tableJSON{snap: s, data: data, rest: head, names: make([]string, n), members: make([]member, n)}
+	yield := yielder(w.Pace)
+	var quoted []byte
+	for k := range n {
+		if yield != nil && k%64 == 0 {
+			yield()
+		}
+		if k > 0 && !at([]byte{','}) {
+			return nil, false
+		}
+		name, v := s.AppkeyJSONAt(k)
+		quoted = splitter.AppendJSONString(quoted[:0], name)
+		off := pos
+		if !at(quoted) || !at([]byte{':'}) {
+			return nil, false
+		}
+		val := pos
+		if !at(v) {
+			return nil, false
+		}
+		enc.names[k], enc.members[k] = name, member{off: off, val: val, end: pos}
+	}
+	if !at([]byte{'}'}) || pos+len(suffix) != len(data) {
+		return nil, false
+	}
+	return enc, true
+}
+
 // encodedSize guesses the bytes of n encoded appkey members from prev.
 func encodedSize(prev *tableJSON, n int) int {
 	perAppkey := 512 // bytes, a guess when there is nothing to go by

@@ -253,3 +253,81 @@ func TestDiffEncodingsMatchesEncodingJSON(t *testing.T) {
 	})
 	f("all removed", func(n *splitter.Table) { clear(n.Appkeys) })
 }
+
+// A pushed body that is the table's canonical JSON is its encoding
+// (encodeTableFrom): the same data, names and members as encodeTable
+// writes; any other body is not.
+func TestEncodeTableFromBody(t *testing.T) {
+	env := splitter.GenEnv()
+	tab := splitter.GenerateTable(300, 4)
+	for _, name := range []string{"a<b>&c", "ünïcode", "quote\"d"} { // names with escapes
+		tab.Appkeys[name] = &splitter.Appkey{Split: true, DefaultGroup: "vip"}
+	}
+	canonical, err := json.Marshal(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, body []byte, want bool) {
+		t.Helper()
+		snap, err := splitter.CompileBytes(body, 1, env)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		enc, ok := encodeTableFrom(snap, body, env)
+		if ok != want {
+			t.Fatalf("%s: taken as the encoding: %v; want %v", name, ok, want)
+		}
+		if !ok {
+			return
+		}
+		ref, err := encodeTable(snap, nil, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(enc.data, ref.data) || !slices.Equal(enc.names, ref.names) || !slices.Equal(enc.members, ref.members) || !bytes.Equal(enc.rest, ref.rest) || enc.null != ref.null {
+			t.Fatalf("%s: the body as encoding differs from encodeTable's", name)
+		}
+		if &enc.data[0] != &body[0] {
+			t.Fatalf("%s: the encoding is a copy of the body", name)
+		}
+	}
+	check("canonical", canonical, true)
+	check("no appkeys", []byte(`{"default_group":"stable","appkeys":{}}`), true)
+	check("no default", []byte(`{"appkeys":{"a":{"split":"on","default_group":"vip"}}}`), true)
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, canonical, "", " "); err != nil {
+		t.Fatal(err)
+	}
+	check("indented", indented.Bytes(), false)
+	check("with a version", bytes.Replace(canonical, []byte(`{"default_group"`), []byte(`{"version":3,"default_group"`), 1), false)
+	check("trailing newline", append(slices.Clone(canonical), '\n'), false)
+	check("space in an appkey", bytes.Replace(canonical, []byte(`"split":"on"`), []byte(`"split": "on"`), 1), false)
+	check("split as a boolean", bytes.Replace(canonical, []byte(`"split":"on"`), []byte(`"split":true`), 1), false)
+	check("raw <", bytes.Replace(canonical, []byte(`a\u003cb\u003e\u0026c`), []byte(`a<b>&c`), 1), false)
+	check("default last", []byte(`{"appkeys":{"a":{"split":"on"}},"default_group":"stable"}`), false)
+}
+
+// PushOwnedTable of a canonical body keeps the body as the table's
+// state, not a copy of it.
+func TestPushOwnedCanonicalKeepsTheBody(t *testing.T) {
+	e := newEnv(t)
+	tab := splitter.GenerateTable(50, 2)
+	for _, a := range tab.Appkeys { // the test Manager's groups
+		a.DefaultGroup, a.Rules = "vip", nil
+	}
+	body, err := json.Marshal(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.m.PushOwnedTable(t.Context(), carol, body, AnyVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := e.m.State()
+	if st.Version != v || !bytes.Equal(st.Table, body) {
+		t.Fatalf("state version %d (pushed %d), table %.100s; want the body", st.Version, v, st.Table)
+	}
+	if &st.Table[0] != &body[0] {
+		t.Fatal("the state's table is a copy of the canonical body")
+	}
+}
