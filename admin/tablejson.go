@@ -113,8 +113,9 @@ func encodeTable(s *splitter.Snapshot, prev *tableJSON, w splitter.Env) (*tableJ
 
 // encodeTableFrom is encodeTable for s compiled from data, a pushed body
 // that is never modified: when data is, to the byte, what encodeTable
-// would write (canonical JSON without a version, as switchyard ctl and
-// json.Marshal of a Table send), the encoding is data itself, checked in
+// would write (canonical JSON without a version: json.Marshal of a
+// Table, or the "table" of GET /admin/v1/table), the encoding is data
+// itself, checked in
 // one pass instead of copied, and the state keeps the body instead of a
 // copy of it. ok is false when data is anything else.
 func encodeTableFrom(s *splitter.Snapshot, data []byte, w splitter.Env) (enc *tableJSON, ok bool) {

@@ -10,9 +10,11 @@ import (
 // A snapshot keeps each appkey's canonical JSON (what json.Marshal writes
 // for its Appkey): the admin API serves it, and the table stored and
 // diffed is made of it. Writing it again took a fifth of a 100k-appkey
-// push's processor time, while a table pushed as canonical JSON (what
-// switchyard ctl and every generated table send) already holds it: the
-// text of each appkey's object.
+// push's processor time, while a table pushed as canonical JSON
+// (json.Marshal of a Table, as a Go client or the bench's generator
+// sends it, or the "table" of GET /admin/v1/table sent back) already
+// holds it: the text of each appkey's object. switchyard ctl push sends
+// the file as it is.
 //
 // So the JSON reader and the decoder note anything in an appkey's text
 // that canonical JSON would write otherwise (jsonReader.odd): white
