@@ -114,7 +114,8 @@ func encodeTable(s *splitter.Snapshot, prev *tableJSON, w splitter.Env) (*tableJ
 // encodeTableFrom is encodeTable for s compiled from data, a pushed body
 // that is never modified: when data is, to the byte, what encodeTable
 // would write (canonical JSON without a version: json.Marshal of a
-// Table, or the "table" of GET /admin/v1/table), the encoding is data
+// Table, as switchyard ctl push sends a table that parses, or the "table"
+// of GET /admin/v1/table), the encoding is data
 // itself, checked in
 // one pass instead of copied, and the state keeps the body instead of a
 // copy of it. ok is false when data is anything else.

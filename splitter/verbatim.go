@@ -13,8 +13,8 @@ import (
 // push's processor time, while a table pushed as canonical JSON
 // (json.Marshal of a Table, as a Go client or the bench's generator
 // sends it, or the "table" of GET /admin/v1/table sent back) already
-// holds it: the text of each appkey's object. switchyard ctl push sends
-// the file as it is.
+// holds it: the text of each appkey's object. switchyard ctl push
+// rewrites a table that parses as canonical JSON before it sends it.
 //
 // So the JSON reader and the decoder note anything in an appkey's text
 // that canonical JSON would write otherwise (jsonReader.odd): white

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"switchyard/splitter"
 )
 
 // commands are the commands of `switchyard ctl`, by name.
@@ -129,7 +131,23 @@ func ifMatchHeader(o *ifMatchOpts) map[string]string {
 
 func runPush(e *env, args []string, opts any) int {
 	return e.putFile(putFile{cmd: "push", what: "the table", path: "/admin/v1/table", file: args[0],
-		opts: opts.(*ifMatchOpts), done: "table pushed"})
+		opts: opts.(*ifMatchOpts), done: "table pushed", canonical: canonicalTable})
+}
+
+// canonicalTable returns the table in b (JSON or YAML) as canonical JSON:
+// json.Marshal of the table splitter.ParseTable decodes from it, which
+// the gateway validates and stores with the least work (it keeps each
+// appkey's text as it is, and the body as the stored table) and which
+// means the same table. false when b has problems: it is then sent as it
+// is, so that the gateway reports them against the file's own text (a
+// syntax error's line and column).
+func canonicalTable(b []byte) ([]byte, bool) {
+	t, err := splitter.ParseTable(b)
+	if err != nil {
+		return nil, false
+	}
+	out, err := json.Marshal(t)
+	return out, err == nil
 }
 
 // putFile is a PUT of a file's content.
@@ -139,6 +157,9 @@ type putFile struct {
 	contentType string // "": JSON or YAML, told by tableContentType
 	opts        *ifMatchOpts
 	done        string // what an accepted change did
+	// canonical, when not nil, rewrites the content as canonical JSON;
+	// false sends it as it is.
+	canonical func([]byte) ([]byte, bool)
 }
 
 func (e *env) putFile(p putFile) int {
@@ -150,6 +171,11 @@ func (e *env) putFile(p putFile) int {
 	ct := p.contentType
 	if ct == "" {
 		ct = tableContentType(p.file, b)
+	}
+	if p.canonical != nil {
+		if c, ok := p.canonical(b); ok {
+			b, ct = c, "application/json"
+		}
 	}
 	r, err := e.c.do(request{method: "PUT", path: p.path, body: b, contentType: ct, header: ifMatchHeader(p.opts)})
 	if err != nil {

@@ -139,25 +139,38 @@ func TestPush(t *testing.T) {
 	contains(t, "push stdout", out, "table version 13 in force")
 	got := f.only(t)
 	want := recorded{Method: "PUT", Path: "/admin/v1/table", RawPath: "/admin/v1/table", Auth: "Bearer tok",
-		ContentType: "application/json", IfMatch: "12", Body: `{"default_group":"stable"}`}
+		ContentType: "application/json", IfMatch: "12", Body: `{"default_group":"stable","appkeys":{}}`} // canonical JSON
 	if got != want {
 		t.Fatalf("push request: got %+v; want %+v", got, want)
 	}
 }
 
+// A table that parses is sent as canonical JSON, whatever its file's
+// format; one with problems goes as it is (YAML told by its name or its
+// first character), for the gateway to report against its text.
 func TestPushYAMLFromEnv(t *testing.T) {
 	f := newFakeAdmin(t)
 	t.Setenv("SWITCHYARD_ADMIN", f.URL+"/")
 	t.Setenv("SWITCHYARD_TOKEN", "from-env")
+	const canonical = `{"default_group":"stable","appkeys":{"a":{"split":"off","rules":[{"name":"v","type":"version","group":"v2","match":"\u003e=2.0.0"}]}}}`
+	good := "default_group: stable\nappkeys:\n  a: {split: off, rules: [{name: v, type: version, group: v2, match: '>=2.0.0'}]}\n"
+	bad := "default_group: stable\nappkeys:\n  a: {split: maybe}\n"
 	for _, name := range []string{"table.yaml", "table.yml", "table"} {
-		file := writeFile(t, name, "default_group: stable\nappkeys: {}\n")
-		if code, _, errs := run(t, "push", file); code != 0 {
-			t.Fatalf("push %s: exit %d, stderr %q; want 0", name, code, errs)
+		for _, content := range []string{good, bad} {
+			if code, _, errs := run(t, "push", writeFile(t, name, content)); code != 0 {
+				t.Fatalf("push %s: exit %d, stderr %q; want 0", name, code, errs)
+			}
 		}
 	}
-	for _, r := range f.requests() {
-		if r.ContentType != "application/yaml" || r.Auth != "Bearer from-env" || r.IfMatch != "" || r.Path != "/admin/v1/table" {
-			t.Fatalf("push of YAML: got %+v; want PUT /admin/v1/table, application/yaml, the token from the environment, no If-Match", r)
+	for i, r := range f.requests() {
+		if r.Auth != "Bearer from-env" || r.IfMatch != "" || r.Path != "/admin/v1/table" {
+			t.Fatalf("push of YAML: got %+v; want PUT /admin/v1/table, the token from the environment, no If-Match", r)
+		}
+		if i%2 == 0 && (r.ContentType != "application/json" || r.Body != canonical) {
+			t.Fatalf("push of a good YAML table: got %s %s; want application/json %s", r.ContentType, r.Body, canonical)
+		}
+		if i%2 == 1 && (r.ContentType != "application/yaml" || r.Body != bad) {
+			t.Fatalf("push of a YAML table with a problem: got %s %q; want it as it is", r.ContentType, r.Body)
 		}
 	}
 }
@@ -406,7 +419,7 @@ func TestPushStdin(t *testing.T) {
 	if code, _, errs := run(t, "--admin", f.URL, "push", "-"); code != 0 {
 		t.Fatalf("push -: exit %d, stderr %q", code, errs)
 	}
-	if got := f.only(t); got.Body != `{"default_group":"stable"}` || got.ContentType != "application/json" {
+	if got := f.only(t); got.Body != `{"default_group":"stable","appkeys":{}}` || got.ContentType != "application/json" {
 		t.Fatalf("push -: got %+v; want the JSON from stdin", got)
 	}
 }
