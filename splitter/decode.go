@@ -186,8 +186,8 @@ type decoder struct {
 	// stream, when not nil, compiles the appkeys as they are decoded
 	// (compile_stream.go), when the table's default group comes first.
 	stream *streamCompiler
-	// verbatim is the text of the appkey appkey last decoded when it is
-	// that appkey's canonical JSON, else "" (verbatim.go).
+	// verbatim is the text of the entry appkey last decoded when that
+	// text is the entry's canonical JSON, else "" (verbatim.go).
 	verbatim string
 	// sizeHint is how many appkeys the table probably lists (as many as
 	// the one in force): the sequential decoder makes its map that size
