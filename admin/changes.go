@@ -193,7 +193,8 @@ func (m *Manager) pushTable(ctx context.Context, a Actor, body []byte, owned boo
 			return nil, err
 		}
 		// A body that is the table's canonical JSON is its encoding.
-		enc, ok := (*tableJSON)(nil), false
+		var enc *tableJSON
+		ok := false
 		if owned {
 			enc, ok = encodeTableFrom(snap, body, m.work())
 		}

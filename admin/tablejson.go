@@ -44,21 +44,15 @@ var parallelEncodeMin = 4096
 // buffer. w says how the work runs (Manager.work): its Pace and Go, as a
 // compile's.
 func encodeTable(s *splitter.Snapshot, prev *tableJSON, w splitter.Env) (*tableJSON, error) {
-	head, err := json.Marshal(&splitter.Table{DefaultGroup: s.DefaultGroup()})
+	head, prefix, suffix, err := tableFrame(s)
 	if err != nil {
-		return nil, fmt.Errorf("BUG: cannot encode a policy table: %w", err)
+		return nil, err
 	}
 	enc := &tableJSON{snap: s}
 	if s.AppkeysNull() {
 		enc.data, enc.rest, enc.null = head, head, true
 		return enc, nil
 	}
-	const null = `"appkeys":null`
-	i := bytes.LastIndex(head, []byte(null))
-	if i < 0 {
-		return nil, fmt.Errorf("BUG: an encoded policy table lacks its appkeys field: %s", head)
-	}
-	prefix, suffix := head[:i+len(`"appkeys":`)], head[i+len(null):]
 	enc.rest = head
 	n := s.Len()
 	enc.names = make([]string, n)
@@ -111,23 +105,35 @@ func encodeTable(s *splitter.Snapshot, prev *tableJSON, w splitter.Env) (*tableJ
 	return enc, nil
 }
 
-// encodeTableFrom is encodeTable for s compiled from data, a pushed body
-// that is never modified: when data is, to the byte, what encodeTable
-// would write (canonical JSON without a version: json.Marshal of a
-// Table, as switchyard ctl push sends a table that parses, or the "table"
-// of GET /admin/v1/table), the encoding is data
-// itself, checked in
-// one pass instead of copied, and the state keeps the body instead of a
-// copy of it. ok is false when data is anything else.
-func encodeTableFrom(s *splitter.Snapshot, data []byte, w splitter.Env) (enc *tableJSON, ok bool) {
-	head, err := json.Marshal(&splitter.Table{DefaultGroup: s.DefaultGroup()})
+// tableFrame returns the encoding of s's table without its appkeys
+// (head, "appkeys":null in their place), and the parts of it before and
+// after the appkeys object.
+func tableFrame(s *splitter.Snapshot) (head, prefix, suffix []byte, err error) {
+	head, err = json.Marshal(&splitter.Table{DefaultGroup: s.DefaultGroup()})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("BUG: cannot encode a policy table: %w", err)
+	}
 	const null = `"appkeys":null`
 	i := bytes.LastIndex(head, []byte(null))
-	if err != nil || s.AppkeysNull() || i < 0 {
+	if i < 0 {
+		return nil, nil, nil, fmt.Errorf("BUG: an encoded policy table lacks its appkeys field: %s", head)
+	}
+	return head, head[:i+len(`"appkeys":`)], head[i+len(null):], nil
+}
+
+// encodeTableFrom is encodeTable for s compiled from data, a pushed body
+// that is never modified: when data is, to the byte, what encodeTable
+// would write (canonical JSON without a version: json.Marshal of a Table,
+// as switchyard ctl push sends a table that parses, or the "table" of GET
+// /admin/v1/table), the encoding is data itself, checked in one pass
+// instead of copied, and the state keeps the body instead of a copy of
+// it. ok is false when data is anything else.
+func encodeTableFrom(s *splitter.Snapshot, data []byte, w splitter.Env) (enc *tableJSON, ok bool) {
+	if s.AppkeysNull() {
 		return nil, false
 	}
-	prefix, suffix := head[:i+len(`"appkeys":`)], head[i+len(null):]
-	if !bytes.HasPrefix(data, prefix) || !bytes.HasSuffix(data, suffix) {
+	head, prefix, suffix, err := tableFrame(s)
+	if err != nil || !bytes.HasPrefix(data, prefix) || !bytes.HasSuffix(data, suffix) {
 		return nil, false
 	}
 	// at reports whether data holds b at pos, and moves pos past it.

@@ -63,16 +63,12 @@ type compiler struct {
 	luaGroups map[string]string
 	bindMu    *sync.Mutex // serialises Env.Scripts.Bind across workers
 	problems
-	st       *store            // what the entries compile into (created on first use)
-	storeID  uint32            // st's index in the snapshot's stores
-	interned map[string]string // internName's answers, looked up without a lock
-	scratch  []byte            // an entry's JSON, before it is copied to st
-	// verbatim, when not "", is the canonical JSON of the appkey entry
-	// compiles next, as the document had it (verbatim.go): entry copies it
-	// instead of writing it again.
-	verbatim  string
-	verbatims int      // the entries compiled from their verbatim text (for tests)
-	gscratch  []string // a weighted rule's groups, sorted
+	st        *store            // what the entries compile into (created on first use)
+	storeID   uint32            // st's index in the snapshot's stores
+	interned  map[string]string // internName's answers, looked up without a lock
+	scratch   []byte            // an entry's JSON, before it is copied to st
+	verbatims int               // the entries compiled from their verbatim text (for tests)
+	gscratch  []string          // a weighted rule's groups, sorted
 }
 
 // maxLocalInterned bounds a compiler's own copy of internName's answers.
@@ -193,7 +189,7 @@ func ParseAppkey(data []byte) (*Appkey, error) {
 	var root path
 	var c compiler
 	// The table default is not known here: Compile (WithAppkey) checks.
-	c.entry("", a, "", &root)
+	c.entry("", a, "", "", &root)
 	if list := mergeProblems(list, c.list); len(list) > 0 {
 		return nil, &ValidationError{Problems: sortProblems(list)}
 	}
@@ -284,9 +280,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 			}
 			p := ap.at(list[i].name)
 			c.name(list[i].name, "appkey", &p)
-			c.verbatim = list[i].verbatim
-			entries[i] = c.entry(list[i].name, list[i].a, t.DefaultGroup, &p)
-			c.verbatim = ""
+			entries[i] = c.entry(list[i].name, list[i].a, list[i].verbatim, t.DefaultGroup, &p)
 		}
 	}
 	var stores []*store
@@ -382,8 +376,9 @@ func (c *compiler) group(g string, p *path) bool {
 }
 
 // entry validates and compiles one appkey into c.st; p is the appkey's
-// path.
-func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) entry {
+// path. verbatim, when not "", is a's canonical JSON as the document had
+// it (verbatim.go), which entry keeps instead of writing it again.
+func (c *compiler) entry(name string, a *Appkey, verbatim, tableDefault string, p *path) entry {
 	if c.st == nil {
 		c.st = new(store)
 	}
@@ -395,8 +390,8 @@ func (c *compiler) entry(name string, a *Appkey, tableDefault string, p *path) e
 	e := entry{split: bool(a.Split), store: c.storeID, srcStore: c.storeID}
 	if c.checkEnv { // building: keep the name, and the source as canonical JSON
 		e.name = st.addStr(name)
-		if c.verbatim != "" {
-			e.src = st.addStr(c.verbatim)
+		if verbatim != "" {
+			e.src = st.addStr(verbatim)
 			c.verbatims++
 		} else {
 			var err error

@@ -96,9 +96,7 @@ func (s *streamCompiler) add(name string, a *Appkey, verbatim string, p path) {
 		return
 	}
 	s.c.name(name, "appkey", &p)
-	s.c.verbatim = verbatim
-	s.entries = append(s.entries, s.c.entry(name, a, s.tableDefault, &p))
-	s.c.verbatim = ""
+	s.entries = append(s.entries, s.c.entry(name, a, verbatim, s.tableDefault, &p))
 }
 
 // snapshot finishes the table t (decoded but for its appkeys, which were

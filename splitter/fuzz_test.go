@@ -33,37 +33,9 @@ func FuzzParseTable(f *testing.F) {
 	}
 	f.Add([]byte(`{"default_group":"stable","appkeys":{"a":{"split":"on","rules":[{"name":"m","type":"match","group":"north","all":[["attr:region","in",["n","ne"]],["attr:age","\u003e=",18.5]]},{"name":"v","type":"version","group":"v2","match":"\u003e=2.0.0 \u003c3.0.0"}]},"b":{"split":"off","default_group":"vip","rules":[{"name":"w","type":"weighted","weights":{"blue":1,"green":3}},{"name":"c","type":"canary","group":"canary","percent":0.01}]}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// Streamed (one worker) and whole (two), the same outcome.
-		one, two := goldenEnv, goldenEnv
-		one.Workers, two.Workers = 1, 2
-		s1, err1 := CompileBytes(data, 1, one)
-		s2, err2 := CompileBytes(data, 1, two)
-		if p1, p2 := problemText(nil, err1), problemText(nil, err2); p1 != p2 {
-			t.Fatalf("problems, one worker:\n%s\ntwo workers:\n%s", p1, p2)
-		}
-		if err1 == nil {
-			ref, err := ParseTable(data)
-			if err != nil {
-				t.Fatalf("compiled, but ParseTable: %v", err)
-			}
-			if s1.Len() != s2.Len() {
-				t.Fatalf("%d appkeys against %d", s1.Len(), s2.Len())
-			}
-			for i := range s1.entries {
-				if s1.name(&s1.entries[i]) != s2.name(&s2.entries[i]) {
-					t.Fatalf("entry %d: %s against %s", i, s1.name(&s1.entries[i]), s2.name(&s2.entries[i]))
-				}
-				want, err := ref.Appkeys[s1.name(&s1.entries[i])].AppendJSON(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, s := range []*Snapshot{s1, s2} {
-					if got := s.src(&s.entries[i]); string(got) != string(want) {
-						t.Fatalf("canonical JSON kept\n%s\nwritten afresh\n%s", got, want)
-					}
-				}
-			}
-		}
+		// Streamed (one worker) and whole (two), the same outcome, and
+		// every kept text canonical JSON to the byte.
+		compileBoth(t, string(data), goldenEnv)
 		tab, err := ParseTable(data)
 		if err != nil {
 			return

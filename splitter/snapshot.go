@@ -242,7 +242,7 @@ func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (
 	ap := root.at("appkeys")
 	p := ap.at(name)
 	c.name(name, "appkey", &p)
-	e := c.entry(name, a, s.defaultGroup, &p)
+	e := c.entry(name, a, "", s.defaultGroup, &p)
 	if err := c.err(); err != nil {
 		return nil, err
 	}

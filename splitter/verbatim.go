@@ -23,12 +23,12 @@ import (
 // and not worth telling apart); fields out of struct order, or left out
 // (split, a canary's percent), or written empty where canonical JSON
 // leaves them out; a kill-switch written otherwise than "on" or "off"
-// (true, "ON"); a number written
-// otherwise than strconv writes its value (1.0, 1e3, -0); a condition
-// value written as a number or boolean where it is kept as a string;
-// weights not in sorted order; lua args (free-form) always. An appkey
-// read without any of these is its own canonical JSON, and the streamed
-// compile (compile_stream.go) copies its text.
+// (true, "ON"); a number written otherwise than strconv writes its value
+// (1.0, 1e3, -0); a condition value written as a number or boolean where
+// it is kept as a string; weights not in sorted order; lua args
+// (free-form) always. An appkey read without any of these is its own
+// canonical JSON (decoder.verbatim), and compiler.entry keeps its text,
+// whether the table is streamed (compile_stream.go) or decoded whole.
 //
 // Any doubt makes the appkey's JSON written afresh, as before: a wrong
 // "odd" costs time, a missed one would store text that is not canonical.

@@ -152,7 +152,6 @@ func collect() {
 // pollEvery is how often collect has the network polled, in nanoseconds
 // (atomic: a test changes it while an earlier test's collection may still
 // run); netPolls counts the polls.
-var (
-	pollEvery = func() *atomic.Int64 { var n atomic.Int64; n.Store(int64(time.Millisecond)); return &n }()
-	netPolls  atomic.Int64
-)
+var pollEvery, netPolls atomic.Int64
+
+func init() { pollEvery.Store(int64(time.Millisecond)) }
