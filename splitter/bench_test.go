@@ -61,22 +61,39 @@ func BenchmarkDecide(b *testing.B) {
 	}
 }
 
-// BenchmarkLookup compares the appkey index layouts over 100k appkeys.
+// BenchmarkLookup compares the appkey index layouts over 100k appkeys,
+// every one of them looked up in turn: the snapshot's (the hot cache in
+// front of the fastcache index), the fastcache index alone, and a plain Go
+// map of name → position.
 func BenchmarkLookup(b *testing.B) {
 	const n = 100000
+	s, err := Compile(GenerateTable(n, 1), 1, GenEnv())
+	if err != nil {
+		b.Fatal(err)
+	}
 	names := make([]string, n)
 	m := make(map[string]uint32, n)
 	for i := range names {
-		names[i] = fmt.Sprintf("app-%06d", i)
+		names[i] = s.name(&s.entries[i])
 		m[names[i]] = uint32(i)
 	}
-	x := newIndex(names)
 	runtime.GC()
+	b.Run("fastcache+hot", func(b *testing.B) {
+		parallel(b, func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if s.lookup(names[i%n]) == nil {
+					b.Fatal("miss")
+				}
+				i += 7919
+			}
+		})
+	})
 	b.Run("fastcache", func(b *testing.B) {
 		parallel(b, func(pb *testing.PB) {
 			i := 0
 			for pb.Next() {
-				if _, ok := x.lookup(names[i%n]); !ok {
+				if _, ok := s.idx.lookup(names[i%n]); !ok {
 					b.Fatal("miss")
 				}
 				i += 7919
@@ -97,8 +114,7 @@ func BenchmarkLookup(b *testing.B) {
 }
 
 // BenchmarkDecideLayouts: whole decisions over a 100k-appkey generated
-// table, appkeys looked up through the snapshot's fastcache index or a
-// plain Go map of the same entries.
+// table, appkeys looked up as BenchmarkLookup does.
 func BenchmarkDecideLayouts(b *testing.B) {
 	s, err := Compile(GenerateTable(100000, 1), 1, GenEnv())
 	if err != nil {
@@ -114,23 +130,12 @@ func BenchmarkDecideLayouts(b *testing.B) {
 		byName[s.name(&s.entries[i])] = &s.entries[i]
 	}
 	runtime.GC() // not the setup's garbage
-	b.Run("fastcache", func(b *testing.B) {
-		parallel(b, func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				if _, err := s.Decide(&reqs[i%len(reqs)]); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
-	})
-	b.Run("gomap", func(b *testing.B) {
+	decideWith := func(b *testing.B, lookup func(string) *entry) {
 		parallel(b, func(pb *testing.PB) {
 			i := 0
 			for pb.Next() {
 				r := &reqs[i%len(reqs)]
-				e := byName[r.Appkey]
+				e := lookup(r.Appkey)
 				if e == nil {
 					b.Fatal("miss")
 				}
@@ -138,7 +143,17 @@ func BenchmarkDecideLayouts(b *testing.B) {
 				i++
 			}
 		})
+	}
+	b.Run("fastcache+hot", func(b *testing.B) { decideWith(b, s.lookup) })
+	b.Run("fastcache", func(b *testing.B) {
+		decideWith(b, func(name string) *entry {
+			if i, ok := s.idx.lookup(name); ok {
+				return &s.entries[i]
+			}
+			return nil
+		})
 	})
+	b.Run("gomap", func(b *testing.B) { decideWith(b, func(name string) *entry { return byName[name] }) })
 }
 
 func genJSON(b *testing.B, n int) []byte {

@@ -20,9 +20,13 @@ import (
 // fastcache is a cache: a 64-bit hash collision or a full bucket can drop a
 // key. build reads every key back and keeps the few it lost in a Go map, so
 // a lookup never misses a listed appkey.
+//
+// In front of fastcache is a hotCache of the positions found (hot.go), which
+// Snapshot.lookup reads first.
 type index struct {
 	c        *fastcache.Cache
 	overflow map[string]uint32
+	hot      hotCache
 }
 
 // fastcache allocates at least 32 MiB of address space per cache (touched
@@ -40,7 +44,7 @@ func newIndexPaced(names []string, yield func()) *index {
 		size += len(n) + 8
 	}
 	c := fastcache.New(max(minIndexBytes, 3*size))
-	x := &index{c: c}
+	x := &index{c: c, hot: newHotCache(len(names))}
 	var v [4]byte
 	for i, n := range names {
 		if yield != nil && i%yieldEvery == 0 {

@@ -156,11 +156,21 @@ func (s *Snapshot) AppkeyJSON(name string) ([]byte, bool) {
 	return nil, false
 }
 
+// lookup returns appkey's entry, or nil when the table does not list it:
+// from the index's hot cache when the position it holds names appkey,
+// else from the fastcache index, whose answer it then caches.
 func (s *Snapshot) lookup(appkey string) *entry {
+	h := s.idx.hot.hash(appkey)
+	if i, ok := s.idx.hot.get(h); ok && int(i) < len(s.entries) {
+		if e := &s.entries[i]; s.name(e) == appkey {
+			return e
+		}
+	}
 	i, ok := s.idx.lookup(appkey)
 	if !ok || int(i) >= len(s.entries) {
 		return nil
 	}
+	s.idx.hot.put(h, i)
 	return &s.entries[i]
 }
 
