@@ -1,6 +1,7 @@
 // Command harness runs every comparison of bench/ (bench/run.sh builds it
 // and calls it): each server pinned to one core, the load generator to the
-// other, the same connections and duration, alternated A B A B, and writes
+// other, the same connections and duration, alternated in an order that
+// rotates from round to round (A B C, B C A, C A B), and writes
 // the measurements as JSON for bench/report.
 package main
 
@@ -649,8 +650,12 @@ type target struct {
 	p    *proc
 }
 
-// alternate runs rounds of every target in turn (A B C A B C …), each after
-// a warm-up, and stores the runs. The warm-up is a cold pass (every body
+// alternate runs rounds of every target in turn, each after a warm-up, and
+// stores the runs. The order rotates from one round to the next (A B C,
+// B C A, C A B, …), so that over len(targets) rounds each target runs once
+// in each place: a place that measures low (the machine is shared, and in
+// quick A/B runs the server that followed the baseline measured about 7%
+// slower whichever it was) then costs every target alike. The warm-up is a cold pass (every body
 // sent once, which is recorded: both servers do per-appkey work on first
 // use) and then an unmeasured wrk run.
 func alternate(scenario string, targets []target, bodies string) error {
@@ -666,7 +671,8 @@ func alternate(scenario string, targets []target, bodies string) error {
 		}
 	}
 	for r := 1; r <= opt.rounds; r++ {
-		for _, t := range targets {
+		for i := range targets {
+			t := targets[(i+r-1)%len(targets)]
 			run, err := wrk(scenario, t.name, r, t.addr, t.path, bodies, opt.dur, t.p.pid())
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", t.name, r, err)

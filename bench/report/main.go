@@ -176,7 +176,7 @@ func render(r *Results, chartDir string, pngs []string) string {
 	w("Written by `bench/report` from `bench/results.json` (the raw measurements of `bench/harness`); nothing here is typed by hand. ")
 	w("Run started %s, finished %s: %s.\n\n", r.Started, r.Finished, mode)
 	w("**Read every figure with the load in mind**: the machine has %d cores and was shared with other jobs during the run (see *Machine load*). ", r.Machine.Cores)
-	w("Pinning puts each server on core %d and the load generator on core %d, but other processes ran on both cores, so absolute figures are low and noisy; the alternated rounds (A B C A B C) keep the comparisons fair, not the absolute numbers.\n\n", r.Params.ServerCore, r.Params.LoadgenCore)
+	w("Pinning puts each server on core %d and the load generator on core %d, but other processes ran on both cores, so absolute figures are low and noisy; the alternated rounds (A B C, B C A, C A B) keep the comparisons fair, not the absolute numbers.\n\n", r.Params.ServerCore, r.Params.LoadgenCore)
 
 	w("## Targets (issue 4)\n\n")
 	w("Verdicts use the ratio of the medians; the paired and per-CPU-second ratios (see *POST /v1/route*) show how much of it the machine's noise can move.\n\n")
@@ -199,7 +199,7 @@ func render(r *Results, chartDir string, pngs []string) string {
 
 	w("\n## Method\n\n")
 	w("- Servers: `switchyard serve` (GOMAXPROCS=1), nginx 1 worker + ngx_lua (`bench/nginx`), and `bench/baseline` (bare fasthttp, constant JSON, GOMAXPROCS=1) — each under `taskset -c %d`.\n", r.Params.ServerCore)
-	w("- Load: `wrk -t1 -c%d` under `taskset -c %d`, Lua script cycling through the request bodies of `bench/gen` (odd requests carry `X-Trial: 1`); %.0f s per run after a %.0f s warm-up per server; %d round(s), servers alternated within each round. Medians over rounds, spread = min–max.\n",
+	w("- Load: `wrk -t1 -c%d` under `taskset -c %d`, Lua script cycling through the request bodies of `bench/gen` (odd requests carry `X-Trial: 1`); %.0f s per run after a %.0f s warm-up per server; %d round(s), servers alternated within each round and the order rotated from round to round (A B C, B C A, C A B), so that each takes each place once in three rounds. Medians over rounds, spread = min–max.\n",
 		r.Params.Conns, r.Params.LoadgenCore, r.Params.DurationS, r.Params.WarmupS, r.Params.Rounds)
 	w("- Tables: `splitter.GenerateTable(n, 1)` (user, version, canary, weighted, ip, match rules; lua variant: a first `region_route` rule per appkey). The nginx peer gets switchyard's canonical JSON (`GET /admin/v1/table`) through `PUT /admin/table?version=N`.\n")
 	w("- Push: `bench/loadgen` open loop at 70%% of the server's median peak, and in two more rounds at 35%% and 15%% (latency from the scheduled send time; \"server CPU\" is the server's CPU use under that load before the push: the peak is measured with many requests in flight, served in batches, and at a fraction of it each request costs more), a table of the same size with other rules pushed after a third of the run; \"during the push\" = from the PUT to 1 s after its answer.\n\n")
