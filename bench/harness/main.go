@@ -655,9 +655,9 @@ type target struct {
 // B C A, C A B, …), so that over len(targets) rounds each target runs once
 // in each place: a place that measures low (the machine is shared, and in
 // quick A/B runs the server that followed the baseline measured about 7%
-// slower whichever it was) then costs every target alike. The warm-up is a cold pass (every body
-// sent once, which is recorded: both servers do per-appkey work on first
-// use) and then an unmeasured wrk run.
+// slower whichever it was) then costs every target alike. The warm-up is a
+// cold pass (every body sent once, which is recorded: both servers do
+// per-appkey work on first use) and then an unmeasured wrk run.
 func alternate(scenario string, targets []target, bodies string) error {
 	for _, t := range targets {
 		run, err := coldPass(scenario, t, bodies)
