@@ -17,8 +17,9 @@ import (
 // is never built: for 100k appkeys that is some 120 MB of Rule, Appkey,
 // string and Condition structs written once and read once, the map of
 // their names and the list of them in document order (measured:
-// BenchmarkPush100k/memory allocated 201 MB per push instead of 323). What the appkey
-// compiles from is still in the processor's cache when it compiles.
+// BenchmarkPush100k/memory allocated 201 MB per push instead of 323).
+// What the appkey compiles from is still in the processor's cache when it
+// compiles.
 //
 // The result is compiler.table's, to the byte: the same entries in name
 // order, the same index, the same problems (sortProblems orders them by
@@ -83,8 +84,9 @@ func (s *streamCompiler) has(name string) bool {
 
 // add compiles appkey name's entry a, whose path is p, keeping verbatim
 // as its canonical JSON when it is not "". Past MaxAppkeys it only counts
-// the names (snapshot reports the one problem).
-func (s *streamCompiler) add(name string, a *Appkey, verbatim string, p path) {
+// the names (snapshot reports the one problem). It never keeps a: the
+// entry holds copies of what it needs.
+func (s *streamCompiler) add(name string, a *Appkey, verbatim string, p path) bool {
 	if n := len(s.names); n > 0 && name < s.names[n-1] {
 		s.sorted = false
 	}
@@ -92,11 +94,11 @@ func (s *streamCompiler) add(name string, a *Appkey, verbatim string, p path) {
 	if s.seen != nil {
 		s.seen[name] = struct{}{}
 	}
-	if len(s.names) > MaxAppkeys {
-		return
+	if len(s.names) <= MaxAppkeys {
+		s.c.name(name, "appkey", &p)
+		s.entries = append(s.entries, s.c.entry(name, a, verbatim, s.tableDefault, &p))
 	}
-	s.c.name(name, "appkey", &p)
-	s.entries = append(s.entries, s.c.entry(name, a, verbatim, s.tableDefault, &p))
+	return false
 }
 
 // snapshot finishes the table t (decoded but for its appkeys, which were
@@ -147,7 +149,7 @@ func (s *streamCompiler) snapshot(t *Table, version uint64) *Snapshot {
 }
 
 // reuseArenas empties the decoder's arenas for the next appkey, once the
-// last one is compiled (a streamCompiler's).
+// sink has said it does not keep the last one (a streamCompiler).
 func (d *decoder) reuseArenas() {
 	d.appkeyArena.reuse()
 	d.ruleArena.reuse()

@@ -396,14 +396,14 @@ type appkeySink interface {
 	has(name string) bool
 	// add takes appkey name's entry a, and its text when that is its
 	// canonical JSON (verbatim; else ""), whose path is p (by value, not
-	// to escape).
-	add(name string, a *Appkey, verbatim string, p path)
+	// to escape). It reports whether it keeps a: if not, the decoder
+	// decodes the next appkey into the same memory.
+	add(name string, a *Appkey, verbatim string, p path) (keeps bool)
 }
 
 // appkeyEntries decodes the entries of the appkeys object at the reader's
 // position into sink, in document order; a repeated name is a problem.
 func (d *decoder) appkeyEntries(p *path, sink appkeySink) {
-	_, streamed := sink.(*streamCompiler)
 	d.r.enter()
 	for {
 		name, ok := d.r.next()
@@ -420,8 +420,7 @@ func (d *decoder) appkeyEntries(p *path, sink appkeySink) {
 			continue
 		}
 		a := d.appkey(&ap)
-		sink.add(name, a, d.verbatim, ap)
-		if streamed { // compiled: the next appkey decodes into the same memory
+		if !sink.add(name, a, d.verbatim, ap) {
 			d.reuseArenas()
 		}
 	}
@@ -446,12 +445,13 @@ func (s *tableSink) has(name string) bool {
 	return dup
 }
 
-func (s *tableSink) add(name string, a *Appkey, verbatim string, _ path) {
+func (s *tableSink) add(name string, a *Appkey, verbatim string, _ path) bool {
 	if !s.taken || name > s.last {
 		s.last, s.taken = name, true
 	}
 	s.t.Appkeys[name] = a
 	s.d.order = append(s.d.order, namedAppkey{name, a, verbatim})
+	return true
 }
 
 func (d *decoder) appkey(p *path) *Appkey {

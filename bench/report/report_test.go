@@ -66,53 +66,42 @@ func TestRenderWritesChartsAndReport(t *testing.T) {
 	}
 }
 
+// TestRenderLayouts: the layout section's figures, and which layout it
+// calls faster: a winner only when every run of it is faster.
 func TestRenderLayouts(t *testing.T) {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	renderLayouts(w, []GoBench{
-		{Name: "BenchmarkLookup/fastcache+hot", NsPerOp: 60}, {Name: "BenchmarkLookup/fastcache", NsPerOp: 200}, {Name: "BenchmarkLookup/gomap", NsPerOp: 30},
-		{Name: "BenchmarkLookup/fastcache+hot", NsPerOp: 62}, {Name: "BenchmarkLookup/fastcache", NsPerOp: 210}, {Name: "BenchmarkLookup/gomap", NsPerOp: 31},
-		{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 500}, {Name: "BenchmarkDecideLayouts/fastcache", NsPerOp: 650}, {Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 520},
-	})
-	out := b.String()
-	for _, want := range []string{"| BenchmarkLookup/fastcache | 2 | 210.0 | 200.0, 210.0 |", "brings that to 62 ns (3.4× faster)", "the fastest whole decision measured (500 vs 520 ns, every run faster)", "costs 31 ns more"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the layout section lacks %q:\n%s", want, out)
-		}
+	lookups := func(hot float64) []GoBench {
+		return []GoBench{{Name: "BenchmarkLookup/fastcache+hot", NsPerOp: hot}, {Name: "BenchmarkLookup/fastcache", NsPerOp: 200}, {Name: "BenchmarkLookup/gomap", NsPerOp: 30}}
 	}
-}
-
-func TestRenderLayoutsSaysWhenAMapIsFaster(t *testing.T) {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	renderLayouts(w, []GoBench{
-		{Name: "BenchmarkLookup/fastcache+hot", NsPerOp: 20}, {Name: "BenchmarkLookup/fastcache", NsPerOp: 200}, {Name: "BenchmarkLookup/gomap", NsPerOp: 30},
-		{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 600}, {Name: "BenchmarkDecideLayouts/fastcache", NsPerOp: 650}, {Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 500},
-	})
-	out := b.String()
-	for _, want := range []string{"is **not** the fastest measured here", "faster by 20% a decision (600 vs 500 ns, every run faster)", "and the fastest lookup (20 vs 30 ns)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the layout section lacks %q:\n%s", want, out)
-		}
+	cases := []struct {
+		name        string
+		runs        []GoBench
+		want        []string
+		notExpected string
+	}{
+		{"the kept layout is faster", append(append(lookups(60),
+			GoBench{Name: "BenchmarkLookup/fastcache+hot", NsPerOp: 62}, GoBench{Name: "BenchmarkLookup/fastcache", NsPerOp: 210}, GoBench{Name: "BenchmarkLookup/gomap", NsPerOp: 31}),
+			GoBench{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 500}, GoBench{Name: "BenchmarkDecideLayouts/fastcache", NsPerOp: 650}, GoBench{Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 520}),
+			[]string{"| BenchmarkLookup/fastcache | 2 | 210.0 | 200.0, 210.0 |", "brings that to 62 ns (3.4× faster)", "the fastest whole decision measured (500 vs 520 ns, every run faster)", "costs 31 ns more"}, ""},
+		{"a map is faster", append(lookups(20),
+			GoBench{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 600}, GoBench{Name: "BenchmarkDecideLayouts/fastcache", NsPerOp: 650}, GoBench{Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 500}),
+			[]string{"is **not** the fastest measured here", "faster by 20% a decision (600 vs 500 ns, every run faster)", "and the fastest lookup (20 vs 30 ns)"}, ""},
+		{"the runs overlap", append(lookups(60),
+			GoBench{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 580}, GoBench{Name: "BenchmarkDecideLayouts/fastcache", NsPerOp: 1200}, GoBench{Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 490},
+			GoBench{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 620}, GoBench{Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 670},
+			GoBench{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 970}, GoBench{Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 920}),
+			[]string{"costs about the same: 620 vs 670 ns median, but the runs overlap (580–970 vs 490–920 ns)", "neither is measurably the faster"}, "the fastest whole decision"},
 	}
-}
-
-func TestRenderLayoutsSaysWhenTheRunsOverlap(t *testing.T) {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	renderLayouts(w, []GoBench{
-		{Name: "BenchmarkLookup/fastcache+hot", NsPerOp: 60}, {Name: "BenchmarkLookup/fastcache", NsPerOp: 200}, {Name: "BenchmarkLookup/gomap", NsPerOp: 30},
-		{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 580}, {Name: "BenchmarkDecideLayouts/fastcache", NsPerOp: 1200}, {Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 490},
-		{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 620}, {Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 670},
-		{Name: "BenchmarkDecideLayouts/fastcache+hot", NsPerOp: 970}, {Name: "BenchmarkDecideLayouts/gomap", NsPerOp: 920},
-	})
-	out := b.String()
-	for _, want := range []string{"costs about the same: 620 vs 670 ns median, but the runs overlap (580–970 vs 490–920 ns)", "neither is measurably the faster"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the layout section lacks %q:\n%s", want, out)
+	for _, c := range cases {
+		var b strings.Builder
+		renderLayouts(func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }, c.runs)
+		out := b.String()
+		for _, want := range c.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: the layout section lacks %q:\n%s", c.name, want, out)
+			}
 		}
-	}
-	if strings.Contains(out, "the fastest whole decision") {
-		t.Errorf("overlapping runs called a winner:\n%s", out)
+		if c.notExpected != "" && strings.Contains(out, c.notExpected) {
+			t.Errorf("%s: the layout section says %q:\n%s", c.name, c.notExpected, out)
+		}
 	}
 }
