@@ -13,6 +13,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -124,6 +125,29 @@ func BenchmarkPush100k(b *testing.B) {
 		push(b, start(b, admin.NewMemoryStore(), "mem2.json"), nil)
 	}
 	b.Run("memory-every-appkey", everyAppkey)
+	// one-percent: the table in force with every 100th appkey's
+	// kill-switch flipped, and back: what an SRE's push of a few changes
+	// costs (the other appkeys' entries are reused, splitter/reuse.go).
+	b.Run("memory-one-percent", func(b *testing.B) {
+		saved := bodies
+		defer func() { bodies = saved }()
+		for i := range bodies {
+			t := splitter.GenerateTable(100_000, 1)
+			if i == 1 {
+				for name, a := range t.Appkeys {
+					if n, _ := strconv.Atoi(strings.TrimPrefix(name, "app-")); n%100 == 0 {
+						a.Split = !a.Split
+					}
+				}
+			}
+			data, err := json.Marshal(t)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bodies[i] = data
+		}
+		push(b, start(b, admin.NewMemoryStore(), "mem3.json"), nil)
+	})
 	// paced: as the Manager runs by default (admin/pace), with nothing
 	// else to run: what pacing costs an idle gateway.
 	b.Run("memory-every-appkey-paced", func(b *testing.B) {

@@ -137,9 +137,13 @@ func (m *Manager) runChange(ctx context.Context, start time.Time, a Actor, ifMat
 	pushesOK.Inc()
 	applySeconds.UpdateDuration(start)
 	d := m.paced.Totals().Sub(paced)
+	var appkeys, reused int
+	if snap != nil {
+		appkeys, reused = snap.Len(), snap.Reused()
+	}
 	m.log.Info("change in force", "action", action, "target", target, "version", v,
-		"took", time.Since(start).Round(time.Millisecond), "paused", d.Paused.Round(time.Millisecond),
-		"pauses", d.Pauses, "gc_pauses", d.GCPauses, "yields", d.Yields)
+		"took", time.Since(start).Round(time.Millisecond), "appkeys", appkeys, "reused", reused,
+		"paused", d.Paused.Round(time.Millisecond), "pauses", d.Pauses, "gc_pauses", d.GCPauses, "yields", d.Yields)
 	return v, nil
 }
 

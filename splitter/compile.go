@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -273,18 +274,35 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		}
 	}
 	entries := make([]entry, len(list))
+	workers := min(c.env.NumWorkers(), len(list)/parallelMin)
+	// An entry of the snapshot in force whose canonical JSON is the
+	// appkey's text serves as it is (reuse.go); the new stores come
+	// first, one a worker, then the base's.
+	var reused atomic.Int64
 	compileSpan := func(c *compiler, lo, hi int, yield func()) {
+		var r *reuser
+		if c.checkEnv {
+			r = newReuser(c.env, t.DefaultGroup, max(workers, 1))
+		}
 		for i := lo; i < hi; i++ {
 			if yield != nil {
 				yield()
+			}
+			if list[i].verbatim != "" {
+				if e, _, ok := r.match(list[i].name, list[i].verbatim); ok {
+					entries[i] = e
+					continue
+				}
 			}
 			p := ap.at(list[i].name)
 			c.name(list[i].name, "appkey", &p)
 			entries[i] = c.entry(list[i].name, list[i].a, list[i].verbatim, t.DefaultGroup, &p)
 		}
+		if r != nil {
+			reused.Add(int64(r.n))
+		}
 	}
 	var stores []*store
-	workers := min(c.env.NumWorkers(), len(list)/parallelMin)
 	if workers <= 1 {
 		c.st = &store{bulk: true}
 		compileSpan(c, 0, len(list), yield)
@@ -315,9 +333,21 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 	if pacedIdx {
 		idx = newIndexPaced(names, yield)
 	}
+	if n := reused.Load(); n > 0 {
+		countReuse(n)
+		// The new stores hold what changed; when that is little, compacted
+		// may move it with other small ones.
+		bulk := 2*(len(entries)-int(n)) >= len(entries)
+		for _, st := range stores {
+			st.bulk = bulk
+		}
+		stores = pruneStores(entries, append(stores, c.env.Base.stores...), len(stores))
+	}
 	// Interned: t's strings may alias a pushed body, which the snapshot
 	// must not keep.
-	return newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, stores, idx)
+	snap := newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, stores, idx).with(keyOf(c.env, t.DefaultGroup))
+	snap.reused = int(reused.Load())
+	return snap.compacted()
 }
 
 func (c *compiler) name(s, what string, p *path) {
@@ -389,6 +419,7 @@ func (c *compiler) entry(name string, a *Appkey, verbatim, tableDefault string, 
 	}
 	e := entry{split: bool(a.Split), store: c.storeID, srcStore: c.storeID}
 	if c.checkEnv { // building: keep the name, and the source as canonical JSON
+		st.filled++
 		e.name = st.addStr(name)
 		if verbatim != "" {
 			e.src = st.addStr(verbatim)

@@ -42,6 +42,9 @@ type streamCompiler struct {
 	// seen holds every name once one came out of order: a name above the
 	// last is new without a look in it (every name of a sorted document).
 	seen map[string]struct{}
+	// reuse takes the entries of the snapshot in force that the table
+	// repeats (reuse.go); nil: none.
+	reuse *reuser
 }
 
 // tablesStreamed counts the tables streamCompiler finished, and
@@ -64,6 +67,8 @@ func (s *streamCompiler) begin(sizeHint int) bool {
 	s.used = true
 	s.entries = make([]entry, 0, sizeHint)
 	s.names = make([]string, 0, sizeHint)
+	// The new store is the snapshot's first; the base's follow it.
+	s.reuse = newReuser(s.c.env, s.tableDefault, 1)
 	return true
 }
 
@@ -87,6 +92,33 @@ func (s *streamCompiler) has(name string) bool {
 // the names (snapshot reports the one problem). It never keeps a: the
 // entry holds copies of what it needs.
 func (s *streamCompiler) add(name string, a *Appkey, verbatim string, p path) bool {
+	s.note(name)
+	if len(s.names) <= MaxAppkeys {
+		s.c.name(name, "appkey", &p)
+		s.entries = append(s.entries, s.c.entry(name, a, verbatim, s.tableDefault, &p))
+	}
+	return false
+}
+
+// reused takes the entry of the snapshot in force for appkey name when
+// text, the document from the appkey's value on, begins with the
+// canonical JSON kept for it, and returns that JSON's length (0: the
+// appkey must be decoded).
+func (s *streamCompiler) reused(name, text string) int {
+	if len(s.names) >= MaxAppkeys {
+		return 0
+	}
+	e, n, ok := s.reuse.match(name, text)
+	if !ok {
+		return 0
+	}
+	s.note(name)
+	s.entries = append(s.entries, e)
+	return n
+}
+
+// note lists name as the next appkey of the document.
+func (s *streamCompiler) note(name string) {
 	if n := len(s.names); n > 0 && name < s.names[n-1] {
 		s.sorted = false
 	}
@@ -94,11 +126,6 @@ func (s *streamCompiler) add(name string, a *Appkey, verbatim string, p path) bo
 	if s.seen != nil {
 		s.seen[name] = struct{}{}
 	}
-	if len(s.names) <= MaxAppkeys {
-		s.c.name(name, "appkey", &p)
-		s.entries = append(s.entries, s.c.entry(name, a, verbatim, s.tableDefault, &p))
-	}
-	return false
 }
 
 // snapshot finishes the table t (decoded but for its appkeys, which were
@@ -143,9 +170,21 @@ func (s *streamCompiler) snapshot(t *Table, version uint64) *Snapshot {
 	} else {
 		idx = newIndexPaced(names, yield)
 	}
+	stores := []*store{c.st.seal()}
+	if r := s.reuse; r != nil && r.n > 0 {
+		countReuse(int64(r.n))
+		// The new store holds what changed; when that is little, compacted
+		// may move it with other small ones.
+		c.st.bulk = 2*c.st.filled >= len(entries)
+		stores = pruneStores(entries, append(stores, r.base.stores...), 1)
+	}
 	// Interned: t's strings may alias a pushed body, which the snapshot
 	// must not keep.
-	return newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, []*store{c.st.seal()}, idx)
+	snap := newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, stores, idx).with(keyOf(c.env, t.DefaultGroup))
+	if s.reuse != nil {
+		snap.reused = s.reuse.n
+	}
+	return snap.compacted()
 }
 
 // reuseArenas empties the decoder's arenas for the next appkey, once the

@@ -3,7 +3,6 @@ package splitter
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -28,12 +27,7 @@ func compileBoth(t *testing.T, doc string, env Env) (s *Snapshot, streamed bool)
 	if err1 != nil {
 		return nil, streamed
 	}
-	if j1, j2 := tableJSON(t, s1), tableJSON(t, s2); j1 != j2 {
-		t.Fatalf("tables differ:\none worker: %.300s\ntwo workers: %.300s", j1, j2)
-	}
-	if s1.Len() != s2.Len() {
-		t.Fatalf("%d appkeys against %d", s1.Len(), s2.Len())
-	}
+	sameSnapshot(t, s1, s2)
 	// The reference for each appkey's canonical JSON: the decoded
 	// Appkey written afresh.
 	ref, err := ParseTable([]byte(doc))
@@ -42,31 +36,12 @@ func compileBoth(t *testing.T, doc string, env Env) (s *Snapshot, streamed bool)
 	}
 	for i := range s1.entries {
 		name := s1.name(&s1.entries[i])
-		if other := s2.name(&s2.entries[i]); other != name {
-			t.Fatalf("entry %d is %s; whole, %s (entries are in name order)", i, name, other)
-		}
 		want, err := ref.Appkeys[name].AppendJSON(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range []*Snapshot{s1, s2} {
-			if got := s.src(&s.entries[i]); string(got) != string(want) {
-				t.Fatalf("%s: canonical JSON kept\n%s\nwritten afresh\n%s", name, got, want)
-			}
-		}
-		if j, ok := s1.idx.lookup(name); !ok || int(j) != i {
-			t.Fatalf("index: %s at %d, %v; want %d", name, j, ok, i)
-		}
-		if strings.Contains(string(s1.src(&s1.entries[i])), `"hash_on":"random"`) {
-			continue // a draw each time
-		}
-		for _, user := range []string{"u1", "1001", "user-77", ""} {
-			r := Request{Appkey: name, UserID: user, IP: netip.MustParseAddr("10.1.2.3"), Version: "2.10.0", Attrs: []Attr{{"region", "north"}, {"tier", "gold"}}}
-			d1, e1 := s1.Decide(&r)
-			d2, e2 := s2.Decide(&r)
-			if d1 != d2 || (e1 == nil) != (e2 == nil) {
-				t.Fatalf("%s/%s: %+v, %v against %+v, %v", name, user, d1, e1, d2, e2)
-			}
+		if got := s1.src(&s1.entries[i]); string(got) != string(want) {
+			t.Fatalf("%s: canonical JSON kept\n%s\nwritten afresh\n%s", name, got, want)
 		}
 	}
 	return s1, streamed

@@ -399,6 +399,10 @@ type appkeySink interface {
 	// to escape). It reports whether it keeps a: if not, the decoder
 	// decodes the next appkey into the same memory.
 	add(name string, a *Appkey, verbatim string, p path) (keeps bool)
+	// reused takes appkey name without decoding it when text, the JSON
+	// document from its value on, begins with an entry the sink has
+	// already (reuse.go), and returns that entry's length; 0: decode it.
+	reused(name, text string) int
 }
 
 // appkeyEntries decodes the entries of the appkeys object at the reader's
@@ -418,6 +422,16 @@ func (d *decoder) appkeyEntries(p *path, sink appkeySink) {
 			d.add(&ap, "duplicate key")
 			d.r.skip()
 			continue
+		}
+		if jr := d.jr; jr != nil {
+			jr.skipSpace()
+			if n := sink.reused(name, jr.src[jr.pos:]); n > 0 {
+				if d.yield != nil {
+					d.yield()
+				}
+				jr.pos += n
+				continue
+			}
 		}
 		a := d.appkey(&ap)
 		if !sink.add(name, a, d.verbatim, ap) {
@@ -444,6 +458,10 @@ func (s *tableSink) has(name string) bool {
 	_, dup := s.t.Appkeys[name]
 	return dup
 }
+
+// reused is always 0: the whole table's compile reuses entries
+// (compiler.table), from their verbatim text.
+func (s *tableSink) reused(string, string) int { return 0 }
 
 func (s *tableSink) add(name string, a *Appkey, verbatim string, _ path) bool {
 	if !s.taken || name > s.last {

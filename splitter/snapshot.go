@@ -23,6 +23,10 @@ type Snapshot struct {
 	entries      []entry // sorted by name
 	stores       []*store
 	idx          *index
+	// env is what the entries were compiled against (reuse.go).
+	env envKey
+	// reused counts the entries taken from Env.Base as they were.
+	reused int
 }
 
 // entry is one compiled appkey. Its name and rules are in
@@ -69,6 +73,12 @@ func newSnapshot(defaultGroup string, null bool, version uint64, entries []entry
 	return s
 }
 
+// with sets what s's entries were compiled against, and returns s.
+func (s *Snapshot) with(k envKey) *Snapshot {
+	s.env = k
+	return s
+}
+
 // name returns e's appkey name.
 func (s *Snapshot) name(e *entry) string { return s.stores[e.store].str(e.name) }
 
@@ -109,6 +119,11 @@ func (s *Snapshot) appkey(e *entry) *Appkey {
 	}
 	return a
 }
+
+// Reused returns how many of the snapshot's entries were taken, as they
+// were, from the snapshot it was compiled against (Env.Base) instead of
+// compiled: the appkeys whose text had not changed (reuse.go).
+func (s *Snapshot) Reused() int { return s.reused }
 
 // Len returns the number of appkeys listed.
 func (s *Snapshot) Len() int { return len(s.entries) }
@@ -245,7 +260,7 @@ func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (
 			return nil, fmt.Errorf("cannot delete appkey %q: %w", name, ErrUnknownAppkey)
 		}
 		entries := slices.Delete(slices.Clone(s.entries), pos, pos+1)
-		return newSnapshot(s.defaultGroup, s.nullAppkeys && len(entries) == 0, version, entries, s.stores, nil), nil
+		return newSnapshot(s.defaultGroup, s.nullAppkeys && len(entries) == 0, version, entries, s.stores, nil).with(s.env), nil
 	}
 	c := compiler{env: env, checkEnv: true, st: new(store), storeID: uint32(len(s.stores))}
 	var root path
@@ -257,13 +272,19 @@ func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (
 		return nil, err
 	}
 	stores := append(slices.Clip(s.stores), c.st.seal())
+	// The new entry was compiled against env: the others' env stands for
+	// it only when they are alike.
+	var k envKey
+	if s.env.matches(env, s.defaultGroup) {
+		k = s.env
+	}
 	if listed {
 		entries := slices.Clone(s.entries)
 		entries[pos] = e
-		return newSnapshot(s.defaultGroup, false, version, entries, stores, s.idx).compacted(), nil
+		return newSnapshot(s.defaultGroup, false, version, entries, stores, s.idx).with(k).compacted(), nil
 	}
 	entries := slices.Insert(slices.Clone(s.entries), pos, e)
-	return newSnapshot(s.defaultGroup, false, version, entries, stores, nil).compacted(), nil
+	return newSnapshot(s.defaultGroup, false, version, entries, stores, nil).with(k).compacted(), nil
 }
 
 // search returns where appkey name is, or would be, in s.entries.
@@ -285,11 +306,11 @@ func (s *Snapshot) WithSplit(name string, on bool, version uint64) (*Snapshot, e
 	if err != nil {
 		return nil, fmt.Errorf("BUG: cannot encode appkey %q: %w", name, err)
 	}
-	st := new(store)
+	st := &store{filled: 1}
 	ne := *e
 	ne.split = on
 	ne.src, ne.srcStore = st.addBytes(src), uint32(len(s.stores))
 	entries := slices.Clone(s.entries)
 	entries[pos] = ne
-	return newSnapshot(s.defaultGroup, s.nullAppkeys, version, entries, append(slices.Clip(s.stores), st), s.idx).compacted(), nil
+	return newSnapshot(s.defaultGroup, s.nullAppkeys, version, entries, append(slices.Clip(s.stores), st), s.idx).with(s.env).compacted(), nil
 }

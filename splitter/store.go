@@ -88,6 +88,9 @@ type store struct {
 	// bulk: the store of a whole table's compiling, which compacted
 	// leaves in place.
 	bulk bool
+	// filled counts the entries whose name and rules, or source, were
+	// put in the store (pruneStores).
+	filled int
 
 	// Used while the store is filled, then dropped.
 	nameIdx map[string]uint32
@@ -176,31 +179,47 @@ func (s *Snapshot) compacted() *Snapshot {
 	if len(s.stores) <= maxStores {
 		return s
 	}
-	kept := make([]uint32, len(s.stores)) // 1 + the new index of a kept store
-	var stores []*store
-	for i, st := range s.stores {
-		if st.bulk {
-			stores = append(stores, st)
-			kept[i] = uint32(len(stores))
+	s.stores = rehome(s.entries, s.stores, func(i int) bool { return s.stores[i].bulk })
+	return s
+}
+
+// rehome returns the stores keep keeps, in order, and a new one holding
+// what entries had in the others; entries are changed in place to point
+// at them.
+func rehome(entries []entry, stores []*store, keep func(i int) bool) []*store {
+	kept := make([]uint32, len(stores)) // 1 + the new index of a kept store
+	var out []*store
+	for i, st := range stores {
+		if keep(i) {
+			out = append(out, st)
+			kept[i] = uint32(len(out))
 		}
 	}
-	into, id := new(store), uint32(len(stores))
-	for i := range s.entries {
-		e := &s.entries[i]
+	into, id := new(store), uint32(len(out))
+	for i := range entries {
+		e := &entries[i]
+		moved := false
 		if k := kept[e.srcStore]; k > 0 {
 			e.srcStore = k - 1
 		} else {
-			e.src, e.srcStore = into.addBytes(s.src(e)), id
+			e.src, e.srcStore = into.addBytes(stores[e.srcStore].text.list(e.src)), id
+			moved = true
 		}
 		if k := kept[e.store]; k > 0 {
 			e.store = k - 1
 		} else {
-			into.relocate(s.stores[e.store], e)
+			into.relocate(stores[e.store], e)
 			e.store = id
+			moved = true
+		}
+		if moved {
+			into.filled++
 		}
 	}
-	s.stores = append(stores, into.seal())
-	return s
+	if into.filled > 0 {
+		out = append(out, into.seal())
+	}
+	return out
 }
 
 // relocate copies e's name and rules from another store into st, and

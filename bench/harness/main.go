@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"switchyard/splitter"
 )
 
 var (
@@ -768,7 +771,7 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 	if err != nil || st != 200 {
 		return fmt.Errorf("push table 2: %d %.300s %v", st, body, err)
 	}
-	res.IdlePush = append(res.IdlePush, IdlePush{Server: "switchyard", Appkeys: n, Ms: int(d / time.Millisecond)})
+	res.IdlePush = append(res.IdlePush, IdlePush{Server: "switchyard", Appkeys: n, Changed: n, Ms: int(d / time.Millisecond)})
 	canon2, err := canonical(syAdmin)
 	if err != nil {
 		return err
@@ -776,7 +779,7 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 	if st, body, d, err = put("http://"+syAdmin+"/admin/v1/table", tables[0], true); err != nil || st != 200 {
 		return fmt.Errorf("push table 1 back: %d %.300s %v", st, body, err)
 	}
-	res.IdlePush = append(res.IdlePush, IdlePush{Server: "switchyard", Appkeys: n, Ms: int(d / time.Millisecond)})
+	res.IdlePush = append(res.IdlePush, IdlePush{Server: "switchyard", Appkeys: n, Changed: n, Ms: int(d / time.Millisecond)})
 	canons := [2][]byte{canon1, canon2}
 	// The bodies of the pushes under load, as files for putNiced.
 	var tableFiles, canonFiles [2]string
@@ -794,7 +797,7 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 		if err != nil {
 			return err
 		}
-		res.IdlePush = append(res.IdlePush, IdlePush{Server: "nginx", Appkeys: n, Ms: int(d / time.Millisecond)})
+		res.IdlePush = append(res.IdlePush, IdlePush{Server: "nginx", Appkeys: n, Changed: n, Ms: int(d / time.Millisecond)})
 	}
 	dur := 15 * time.Second
 	if opt.quick {
@@ -812,9 +815,10 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 	}
 	heavyRounds := len(loads)
 	loads = append(loads, 35, 15)
-	next := 1 // table index pushed next; both servers hold table 0 now
-	for i, load := range loads {
-		r := i + 1
+	// round pushes, under load% of each server's peak, the files for
+	// switchyard and nginx, which change changed appkeys of the table in
+	// force.
+	round := func(r, load int, syFile, ngFile string, changed int) error {
 		for _, server := range []string{"switchyard", "nginx"} {
 			peak := medianRPS(scenario, server)
 			if peak == 0 {
@@ -825,10 +829,10 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 			if server == "nginx" {
 				addr = nginxAddr
 			}
-			url, file, bearer := "http://"+syAdmin+"/admin/v1/table", tableFiles[next], true
+			url, file, bearer := "http://"+syAdmin+"/admin/v1/table", syFile, true
 			if server == "nginx" {
 				nginxVersion++
-				url, file, bearer = fmt.Sprintf("http://%s/admin/table?version=%d", nginxAddr, nginxVersion), canonFiles[next], false
+				url, file, bearer = fmt.Sprintf("http://%s/admin/table?version=%d", nginxAddr, nginxVersion), ngFile, false
 			}
 			p, err := startNicedPut(url, file, bearer)
 			if err != nil {
@@ -853,13 +857,79 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 			if err != nil {
 				return err
 			}
-			run.Appkeys, run.PeakRPS, run.LoadPct = n, peak, load
-			log.Printf("harness: push %s round %d: load %d%% rate %d push %d ms errors %d p99 steady %.0f push %.0f µs", server, r, load, rate, run.PushMs, run.Errors, run.SteadyP99us, run.PushP99us)
+			run.Appkeys, run.Changed, run.PeakRPS, run.LoadPct = n, changed, peak, load
+			log.Printf("harness: push %s round %d: %d of %d appkeys changed, load %d%% rate %d push %d ms errors %d p99 steady %.0f push %.0f µs", server, r, changed, n, load, rate, run.PushMs, run.Errors, run.SteadyP99us, run.PushP99us)
 			res.Push = append(res.Push, run)
+		}
+		return nil
+	}
+	next := 1 // table index pushed next; both servers hold table 0 now
+	for i, load := range loads {
+		if err := round(i+1, load, tableFiles[next], canonFiles[next], n); err != nil {
+			return err
 		}
 		next = 1 - next
 	}
+
+	// Then the pushes an SRE makes: the table in force with a few
+	// appkeys changed (every 100th appkey's kill-switch flipped, a
+	// different hundredth each time), once with no traffic and then
+	// under load. switchyard takes the entries of the unchanged appkeys
+	// from the snapshot in force (splitter/reuse.go); the nginx peer
+	// loads the whole table as always.
+	inForce := canons[1-next]
+	for k, load := range append([]int{0}, smallLoads...) {
+		body, changed, err := flipEvery100th(inForce, k)
+		if err != nil {
+			return err
+		}
+		file := filepath.Join(work, fmt.Sprintf("%s-small-%d.json", scenario, k))
+		if err := os.WriteFile(file, body, 0o644); err != nil {
+			return err
+		}
+		inForce = body
+		if load == 0 {
+			st, answer, d, err := put("http://"+syAdmin+"/admin/v1/table", body, true)
+			if err != nil || st != 200 {
+				return fmt.Errorf("small push: %d %.300s %v", st, answer, err)
+			}
+			res.IdlePush = append(res.IdlePush, IdlePush{Server: "switchyard", Appkeys: n, Changed: changed, Ms: int(d / time.Millisecond)})
+			nginxVersion++
+			if d, err = pushNginx(body, nginxVersion); err != nil {
+				return err
+			}
+			res.IdlePush = append(res.IdlePush, IdlePush{Server: "nginx", Appkeys: n, Changed: changed, Ms: int(d / time.Millisecond)})
+			continue
+		}
+		if err := round(len(loads)+k, load, file, file, changed); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// smallLoads are the loads (percent of the peak) of the rounds that push
+// a few changed appkeys.
+var smallLoads = []int{70, 35}
+
+// flipEvery100th returns the table canon (canonical JSON) with the
+// kill-switch of every 100th appkey in name order, from the k-th on,
+// flipped, as canonical JSON, and how many it flipped.
+func flipEvery100th(canon []byte, k int) ([]byte, int, error) {
+	t, err := splitter.ParseTable(canon)
+	if err != nil {
+		return nil, 0, fmt.Errorf("the table in force: %w", err)
+	}
+	names := slices.Sorted(maps.Keys(t.Appkeys))
+	changed := 0
+	for i := k % 100; i < len(names); i += 100 {
+		a := t.Appkeys[names[i]]
+		a.Split = !a.Split
+		changed++
+	}
+	t.Version = 0
+	b, err := json.Marshal(t)
+	return b, changed, err
 }
 
 // pushRun measures one push under open-loop load on the server serverPid

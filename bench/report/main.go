@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"switchyard/bench/internal/results"
@@ -245,11 +246,11 @@ func render(r *Results, chartDir string, pngs []string) string {
 		}
 	}
 	w("\n## Push under load\n\n")
-	w("switchyard runs a push's work on threads at idle priority (`SCHED_IDLE`, `admin/pace`), each with a Go processor of its own: the kernel gives the core to a request the moment one arrives, and the push gets what the requests leave, so under load it comes into force later than with no traffic, by design. When it waits for the core more than 90%% of half a second (a saturated server), it is given up before it commits and done again at ordinary priority, paced (1 ms slices, leaving the requests the share of the core they used plus 5%%); the server's log says so and the table notes it. It also holds off garbage collections (GOGC raised eight-fold while it runs, `pace.HoldGC`): the collection it makes necessary runs after it, still under the raised goal so that it marks in short background stints, and lands in the \"during the push\" window (which ends 1 s after the PUT's answer). A compiled snapshot holds no Go pointers (`splitter/store.go`), so that collection has little to mark. The pushes under load are uploaded by a child process of the harness at nice 19, at 125 MB/s (a 1 Gbit/s link; about 0.35 s for 100k appkeys): it shares the load generator's core, and on loopback the upload's kernel work is done there, in bursts of megabytes that nice does not reach; unthrottled, it delayed the generator's sends by up to 4 ms at a time, which the generator's latencies then counted against the server. \"PUT round trip\" includes the upload; the in-force time counts from the body's arrival.\n\n")
+	w("switchyard runs a push's work on threads at idle priority (`SCHED_IDLE`, `admin/pace`), each with a Go processor of its own: the kernel gives the core to a request the moment one arrives, and the push gets what the requests leave, so under load it comes into force later than with no traffic, by design. When it waits for the core more than 90%% of half a second (a saturated server), it is given up before it commits and done again at ordinary priority, paced (1 ms slices, leaving the requests the share of the core they used plus 5%%); the server's log says so and the table notes it. It also holds off garbage collections (GOGC raised eight-fold while it runs, `pace.HoldGC`): the collection it makes necessary runs after it, still under the raised goal so that it marks in short background stints, and lands in the \"during the push\" window (which ends 1 s after the PUT's answer). A compiled snapshot holds no Go pointers (`splitter/store.go`), so that collection has little to mark. The pushes under load are uploaded by a child process of the harness at nice 19, at 125 MB/s (a 1 Gbit/s link; about 0.35 s for 100k appkeys): it shares the load generator's core, and on loopback the upload's kernel work is done there, in bursts of megabytes that nice does not reach; unthrottled, it delayed the generator's sends by up to 4 ms at a time, which the generator's latencies then counted against the server. \"PUT round trip\" includes the upload; the in-force time counts from the body's arrival.\n\nThe first rounds push a table whose every appkey changed (the rules of another seed): the most work a push can be. The last ones push what an SRE's change is, the table in force with every 100th appkey's kill-switch flipped (1%% of the appkeys, \"changed\" below): switchyard takes the entries of the appkeys whose text is unchanged from the snapshot in force instead of decoding and compiling them again (`splitter/reuse.go`); the nginx peer loads the whole table either way.\n\n")
 	if slices.Contains(pngs, "push_latency.png") {
 		w("![push](%s/push_latency.png)\n\n", chartDir)
 	}
-	w("| server | round | appkeys | load (of peak) | rate | server CPU before the push | PUT round trip | in force after the body | requests | failed | p50 steady → push ms | p99 steady → push ms | p99 push / steady |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| server | round | appkeys | changed | load (of peak) | rate | server CPU before the push | PUT round trip | in force after the body | requests | failed | p50 steady → push ms | p99 steady → push ms | p99 push / steady |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Push {
 		applied := "–"
 		if p.ApplyMs > 0 {
@@ -258,7 +259,7 @@ func render(r *Results, chartDir string, pngs []string) string {
 		if p.RedonePaced {
 			applied += " (starved at idle priority, done again paced)"
 		}
-		w("| %s | %d | %d | %d%% | %d/s | %.0f%% | %d ms | %s | %d | %d | %s → %s | %s → %s | %s |\n", p.Server, p.Round, p.Appkeys, p.LoadPct, p.Rate, 100*p.SteadyCPU, p.PushMs, applied, p.Requests, p.Errors,
+		w("| %s | %d | %d | %s | %d%% | %d/s | %.0f%% | %d ms | %s | %d | %d | %s → %s | %s → %s | %s |\n", p.Server, p.Round, p.Appkeys, changedText(p.Appkeys, p.Changed), p.LoadPct, p.Rate, 100*p.SteadyCPU, p.PushMs, applied, p.Requests, p.Errors,
 			ms(p.SteadyP50us), ms(p.PushP50us), ms(p.SteadyP99us), ms(p.PushP99us), ratio(p.PushP99us, p.SteadyP99us))
 	}
 
@@ -266,7 +267,7 @@ func render(r *Results, chartDir string, pngs []string) string {
 		w("\nThe same pushes with no traffic (PUT round trip): ")
 		var parts []string
 		for _, ip := range r.IdlePush {
-			parts = append(parts, fmt.Sprintf("%s %d ms", ip.Server, ip.Ms))
+			parts = append(parts, fmt.Sprintf("%s %d ms (%s changed)", ip.Server, ip.Ms, changedText(ip.Appkeys, ip.Changed)))
 		}
 		w("%s.\n", strings.Join(parts, ", "))
 	}
@@ -383,12 +384,14 @@ func targets(r *Results) []target {
 				verdict(rt >= 0.75, fmt.Sprintf("%s below the target", below(rt/0.75)))})
 		}
 	}
-	// The least time a push took with no traffic: about the processor
-	// time its work needs (its upload, on loopback, is quick).
-	alone := 0
+	// The least time a push of every appkey, or of a few, took with no
+	// traffic: about the processor time its work needs (its upload, on
+	// loopback, is quick).
+	alone := map[bool]int{}
 	for _, ip := range r.IdlePush {
-		if ip.Server == "switchyard" && (alone == 0 || ip.Ms < alone) {
-			alone = ip.Ms
+		all := results.ChangedAll(ip.Appkeys, ip.Changed)
+		if ip.Server == "switchyard" && (alone[all] == 0 || ip.Ms < alone[all]) {
+			alone[all] = ip.Ms
 		}
 	}
 	for _, p := range r.Push {
@@ -397,7 +400,12 @@ func targets(r *Results) []target {
 		}
 		rt := p.PushP99us / max(p.SteadyP99us, 1)
 		load := fmt.Sprintf("round %d, %d%% load, server CPU %.0f%%", p.Round, p.LoadPct, 100*p.SteadyCPU)
-		out = append(out, target{fmt.Sprintf("push of %d appkeys (%s): no failed request, p99 ≤ 2× steady", p.Appkeys, load),
+		what := fmt.Sprintf("%d appkeys", p.Appkeys)
+		if !results.ChangedAll(p.Appkeys, p.Changed) {
+			what = fmt.Sprintf("%d appkeys, %d changed", p.Appkeys, p.Changed)
+		}
+		alone := alone[results.ChangedAll(p.Appkeys, p.Changed)]
+		out = append(out, target{fmt.Sprintf("push of %s (%s): no failed request, p99 ≤ 2× steady", what, load),
 			fmt.Sprintf("%d failed of %d; p99 %s → %s ms (%.2f×)", p.Errors, p.Requests, ms(p.SteadyP99us), ms(p.PushP99us), rt),
 			verdict(p.Errors == 0 && rt <= 2, pushWhy(p.Errors, rt))})
 		inForce, how := p.PushMs, fmt.Sprintf("PUT answered in %d ms under load", p.PushMs)
@@ -414,14 +422,14 @@ func targets(r *Results) []target {
 			// second takes more of it than the requests leave.
 			why += fmt.Sprintf("; the requests kept the server's core %.0f%% busy, leaving %d ms of each second, and the push alone took %d ms", 100*p.SteadyCPU, free, alone)
 		}
-		out = append(out, target{fmt.Sprintf("push of %d appkeys (%s): validated and in force < 1 s (issue 2)", p.Appkeys, load),
+		out = append(out, target{fmt.Sprintf("push of %s (%s): validated and in force < 1 s (issue 2)", what, load),
 			how, verdict(inForce < 1000, why)})
 	}
 	var idle []string
 	worst, n := 0, 0
 	for _, ip := range r.IdlePush {
 		if ip.Server == "switchyard" {
-			idle = append(idle, fmt.Sprintf("%d ms", ip.Ms))
+			idle = append(idle, fmt.Sprintf("%d ms (%s changed)", ip.Ms, changedText(ip.Appkeys, ip.Changed)))
 			worst, n = max(worst, ip.Ms), ip.Appkeys
 		}
 	}
@@ -518,4 +526,12 @@ func renderLayouts(w func(string, ...any), list []GoBench) {
 		w("; a bare lookup costs %.0f ns more than in the map (the name check reads the entry, which a decision reads anyway).", hl-gl)
 	}
 	w(" The fastcache store is kept because the issue asks for the per-appkey entries in a fastcache store (the gateway's \"shared dict\"): the keys stay off the Go heap, and the hot cache is an array without pointers, so the garbage collector scans neither. The route figures above include their cost.\n")
+}
+
+// changedText says how many of a push's appkeys changed.
+func changedText(appkeys, changed int) string {
+	if results.ChangedAll(appkeys, changed) {
+		return "all"
+	}
+	return strconv.Itoa(changed)
 }

@@ -91,9 +91,13 @@ type Point struct {
 }
 
 type PushRun struct {
-	Server      string  `json:"server"`
-	Round       int     `json:"round"`
-	Appkeys     int     `json:"appkeys"`
+	Server  string `json:"server"`
+	Round   int    `json:"round"`
+	Appkeys int    `json:"appkeys"`
+	// Changed is how many of the appkeys the push changed: all of them
+	// (the rules of another seed), or a few (kill-switches flipped).
+	// 0 in results from before it was recorded: all.
+	Changed     int     `json:"changed,omitempty"`
 	LoadPct     int     `json:"load_pct"` // Rate as a percentage of PeakRPS: 70, or 35 in the lighter round
 	Rate        int     `json:"rate"`     // LoadPct% of the server's median peak
 	PeakRPS     float64 `json:"peak_rps"`
@@ -163,5 +167,9 @@ type Profile struct {
 type IdlePush struct {
 	Server  string `json:"server"`
 	Appkeys int    `json:"appkeys"`
+	Changed int    `json:"changed,omitempty"` // as PushRun's
 	Ms      int    `json:"ms"`
 }
+
+// ChangedAll reports whether a push changed every appkey.
+func ChangedAll(appkeys, changed int) bool { return changed == 0 || changed >= appkeys }
