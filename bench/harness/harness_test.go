@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"switchyard/splitter"
 )
 
 func TestGCPausesReadsSweepAndMarkTermination(t *testing.T) {
@@ -94,5 +97,39 @@ func TestLinkReaderPacesTheUpload(t *testing.T) {
 	// The last piece may start once all before it are due.
 	if least := time.Duration(float64(4*linkChunk) / rate * float64(time.Second)); took < least {
 		t.Fatalf("%d bytes read in %v at %d bytes/s; want at least %v", len(body), took, rate, least)
+	}
+}
+
+// The small pushes start from GET /admin/v1/table's answer, the table
+// wrapped with its version, and flip 1% of the kill-switches, a
+// different 1% each time.
+func TestFlipEvery100th(t *testing.T) {
+	tab := splitter.GenerateTable(1000, 1)
+	plain, err := json.Marshal(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := []byte(`{"version":7,"table":` + string(plain) + `}`)
+	for _, in := range [][]byte{plain, wrapped} {
+		out, n, err := flipEvery100th(in, 3)
+		if err != nil || n != 10 {
+			t.Fatalf("%d flipped, %v; want 10", n, err)
+		}
+		got, err := splitter.ParseTable(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff := 0
+		for name, a := range got.Appkeys {
+			if a.Split != tab.Appkeys[name].Split {
+				diff++
+				if name[len(name)-2:] != "03" {
+					t.Errorf("%s flipped; want the 3rd of each hundred", name)
+				}
+			}
+		}
+		if diff != 10 || len(got.Appkeys) != 1000 {
+			t.Fatalf("%d of %d appkeys differ; want 10 of 1000", diff, len(got.Appkeys))
+		}
 	}
 }

@@ -912,10 +912,17 @@ func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte)
 // a few changed appkeys.
 var smallLoads = []int{70, 35}
 
-// flipEvery100th returns the table canon (canonical JSON) with the
-// kill-switch of every 100th appkey in name order, from the k-th on,
-// flipped, as canonical JSON, and how many it flipped.
+// flipEvery100th returns the table canon (canonical JSON, alone or as
+// the "table" of GET /admin/v1/table) with the kill-switch of every 100th
+// appkey in name order, from the k-th on, flipped, as canonical JSON, and
+// how many it flipped.
 func flipEvery100th(canon []byte, k int) ([]byte, int, error) {
+	var got struct {
+		Table json.RawMessage `json:"table"`
+	}
+	if err := json.Unmarshal(canon, &got); err == nil && len(got.Table) > 0 {
+		canon = got.Table
+	}
 	t, err := splitter.ParseTable(canon)
 	if err != nil {
 		return nil, 0, fmt.Errorf("the table in force: %w", err)
