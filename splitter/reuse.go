@@ -71,7 +71,16 @@ type reuser struct {
 	offset uint32
 	next   int
 	n      int // entries reused
+	// After a changed appkey the next skip are compiled without a look
+	// at the base; each changed appkey in a row doubles misses, the next
+	// skip, up to maxSkip, and a reused one sets it back to 0. A look
+	// costs about a tenth of compiling (two reads from memory no cache
+	// holds), which a table whose every appkey changed would pay for
+	// nothing; a few changes in a large table cost a few more compiles.
+	skip, misses int
 }
+
+const maxSkip = 63
 
 // newReuser returns a reuser of env.Base's entries for a table with
 // default group def, compiled against env into a snapshot whose stores
@@ -111,19 +120,25 @@ func (r *reuser) match(name, text string) (e entry, n int, ok bool) {
 	if r == nil {
 		return entry{}, 0, false
 	}
+	if r.skip > 0 {
+		r.skip--
+		return entry{}, 0, false
+	}
 	be := r.find(name)
-	if be == nil {
+	if be == nil || !strings.HasPrefix(text, r.base.stores[be.srcStore].str(be.src)) {
+		r.misses = min(2*r.misses+1, maxSkip)
+		r.skip = r.misses
 		return entry{}, 0, false
 	}
-	src := r.base.stores[be.srcStore].str(be.src) // not a copy
-	if !strings.HasPrefix(text, src) || r.hasLua(be) {
+	if r.hasLua(be) { // unchanged, but compiled again all the same
 		return entry{}, 0, false
 	}
+	r.misses = 0
 	e = *be
 	e.store += r.offset
 	e.srcStore += r.offset
 	r.n++
-	return e, len(src), true
+	return e, int(be.src.n), true
 }
 
 // hasLua reports whether e has a lua rule.
