@@ -136,7 +136,7 @@ func compileBytes(data []byte, owned bool, version uint64, env Env) (*Snapshot, 
 		// Afresh: a document that is not JSON after all is decoded
 		// again as YAML.
 		c, stream = compiler{env: env, checkEnv: true}, nil
-		if env.NumWorkers() < 2 {
+		if env.NumWorkers() < 2 || env.Base != nil {
 			stream = newStreamCompiler(&c)
 		}
 		d.yield, d.env, d.stream = env.yielder(), env, stream

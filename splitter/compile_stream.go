@@ -8,9 +8,12 @@ import (
 
 // Streamed compilation: decoding and compiling a table's appkeys in turn.
 //
-// On one worker (Env.NumWorkers() < 2: a gateway given one core), a
-// table whose default_group comes before its appkeys (as in canonical
-// JSON, and in the example tables) is compiled while it is decoded: the
+// On one worker (Env.NumWorkers() < 2: a gateway given one core), or on
+// more when the snapshot in force can lend it entries (reuse.go: an
+// unchanged appkey is then not even decoded, which saves more than
+// decoding on every core), a table whose default_group comes before its
+// appkeys (as in canonical JSON, and in the example tables) is compiled
+// while it is decoded: the
 // decoder hands each decoded appkey to streamCompiler.add, which compiles
 // it into the store at once, and the decoder's arenas are then used again
 // for the next appkey. The decoded Table of the other path (compiler.table)
@@ -64,11 +67,14 @@ func (s *streamCompiler) begin(sizeHint int) bool {
 	if s == nil || !s.known || s.used {
 		return false
 	}
+	// The new store is the snapshot's first; the base's follow it.
+	s.reuse = newReuser(s.c.env, s.tableDefault, 1)
+	if s.reuse == nil && s.c.env.NumWorkers() > 1 {
+		return false // decoded and compiled on every worker instead
+	}
 	s.used = true
 	s.entries = make([]entry, 0, sizeHint)
 	s.names = make([]string, 0, sizeHint)
-	// The new store is the snapshot's first; the base's follow it.
-	s.reuse = newReuser(s.c.env, s.tableDefault, 1)
 	return true
 }
 

@@ -151,10 +151,16 @@ func TestReuseSameAsAfresh(t *testing.T) {
 					t.Fatal(err)
 				}
 				e.Base = base
-				before := appkeysReused.Load()
+				before, streamed := appkeysReused.Load(), tablesStreamed.Load()
 				got, err := CompileBytes([]byte(tc.doc), 2, e)
 				if err != nil {
 					t.Fatal(err)
+				}
+				// Streamed when the default group comes first and, on two
+				// workers, when the base can lend entries.
+				wantStreamed := tc.name != "default_group last" && (workers == 1 || tc.name != "table default changed")
+				if s := tablesStreamed.Load() > streamed; s != wantStreamed {
+					t.Errorf("%d workers: streamed %v; want %v", workers, s, wantStreamed)
 				}
 				reused := int(appkeysReused.Load() - before)
 				if got.Reused() != reused {
