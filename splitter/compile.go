@@ -64,12 +64,15 @@ type compiler struct {
 	luaGroups map[string]string
 	bindMu    *sync.Mutex // serialises Env.Scripts.Bind across workers
 	problems
-	st        *store            // what the entries compile into (created on first use)
-	storeID   uint32            // st's index in the snapshot's stores
-	interned  map[string]string // internName's answers, looked up without a lock
-	scratch   []byte            // an entry's JSON, before it is copied to st
-	verbatims int               // the entries compiled from their verbatim text (for tests)
-	gscratch  []string          // a weighted rule's groups, sorted
+	st       *store            // what the entries compile into (created on first use)
+	storeID  uint32            // st's index in the snapshot's stores
+	interned map[string]string // internName's answers, looked up without a lock
+	scratch  []byte            // an entry's JSON, before it is copied to st
+	// view is the JSON document being compiled, which is never modified:
+	// an appkey's verbatim text is a span of it (store.addView).
+	view      string
+	verbatims int      // the entries compiled from their verbatim text (for tests)
+	gscratch  []string // a weighted rule's groups, sorted
 }
 
 // maxLocalInterned bounds a compiler's own copy of internName's answers.
@@ -121,7 +124,8 @@ func CompileBytes(data []byte, version uint64, env Env) (*Snapshot, error) {
 // CompileOwned is CompileBytes for data the caller hands over, which must
 // never be modified afterwards: the table is decoded as views of data,
 // and the snapshot, which copies the rest (store.go), keeps the strings
-// of lua rules' args. CompileBytes copies data first, which for a table
+// of lua rules' args, and data itself as the text of the appkeys written
+// as canonical JSON (store.addView). CompileBytes copies data first, which for a table
 // of tens of MB costs about as much in page faults as in copying.
 func CompileOwned(data []byte, version uint64, env Env) (*Snapshot, error) {
 	return compileBytes(data, true, version, env)
@@ -136,6 +140,9 @@ func compileBytes(data []byte, owned bool, version uint64, env Env) (*Snapshot, 
 		// Afresh: a document that is not JSON after all is decoded
 		// again as YAML.
 		c, stream = compiler{env: env, checkEnv: true}, nil
+		if d.jr != nil {
+			c.view = d.jr.src
+		}
 		if env.NumWorkers() < 2 || env.Base != nil {
 			stream = newStreamCompiler(&c)
 		}
@@ -314,7 +321,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		var wg sync.WaitGroup
 		chunk := (len(list) + workers - 1) / workers
 		for w := range subs {
-			subs[w] = compiler{env: c.env, checkEnv: c.checkEnv, bindMu: &mu, st: &store{bulk: true}, storeID: uint32(w)}
+			subs[w] = compiler{env: c.env, checkEnv: c.checkEnv, bindMu: &mu, st: &store{bulk: true}, storeID: uint32(w), view: c.view}
 			lo, hi := w*chunk, min((w+1)*chunk, len(list))
 			c.env.GoWait(&wg, func() { compileSpan(&subs[w], lo, hi, subs[w].env.yielder()) })
 		}
@@ -324,6 +331,9 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 			c.verbatims += subs[w].verbatims
 			stores = append(stores, subs[w].st.seal())
 		}
+	}
+	for i, st := range stores {
+		st.dropView(entries, uint32(i))
 	}
 	idxDone.Wait()
 	appkeysVerbatim.Add(int64(c.verbatims))
@@ -344,7 +354,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 		stores = pruneStores(entries, append(stores, c.env.Base.stores...), len(stores))
 	}
 	// Interned: t's strings may alias a pushed body, which the snapshot
-	// must not keep.
+	// keeps only as the text of the appkeys kept verbatim.
 	snap := newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, stores, idx).with(keyOf(c.env, t.DefaultGroup))
 	snap.reused = int(reused.Load())
 	return snap.compacted()
@@ -422,7 +432,7 @@ func (c *compiler) entry(name string, a *Appkey, verbatim, tableDefault string, 
 		st.filled++
 		e.name = st.addStr(name)
 		if verbatim != "" {
-			e.src = st.addStr(verbatim)
+			e.src = st.addView(c.view, verbatim)
 			c.verbatims++
 		} else {
 			var err error

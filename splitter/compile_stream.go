@@ -176,6 +176,7 @@ func (s *streamCompiler) snapshot(t *Table, version uint64) *Snapshot {
 	} else {
 		idx = newIndexPaced(names, yield)
 	}
+	c.st.dropView(entries, 0)
 	stores := []*store{c.st.seal()}
 	if r := s.reuse; r != nil && r.n > 0 {
 		countReuse(int64(r.n))
@@ -185,7 +186,7 @@ func (s *streamCompiler) snapshot(t *Table, version uint64) *Snapshot {
 		stores = pruneStores(entries, append(stores, r.base.stores...), 1)
 	}
 	// Interned: t's strings may alias a pushed body, which the snapshot
-	// must not keep.
+	// keeps only as the text of the appkeys kept verbatim.
 	snap := newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, stores, idx).with(keyOf(c.env, t.DefaultGroup))
 	if s.reuse != nil {
 		snap.reused = s.reuse.n

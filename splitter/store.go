@@ -1,6 +1,7 @@
 package splitter
 
 import (
+	"math"
 	"regexp"
 	"unsafe"
 )
@@ -91,6 +92,11 @@ type store struct {
 	// filled counts the entries whose name and rules, or source, were
 	// put in the store (pruneStores).
 	filled int
+	// viewBlk is 1 + the index of the text block that is the document
+	// the entries were decoded from (0: none), and viewed the bytes of it
+	// entries use (addView).
+	viewBlk uint32
+	viewed  int
 
 	// Used while the store is filled, then dropped.
 	nameIdx map[string]uint32
@@ -111,6 +117,50 @@ func (st *store) addStr(s string) span {
 	sp, b := st.text.take(len(s))
 	copy(b, s)
 	return sp
+}
+
+// addView returns the span of s, which must never be modified: in view
+// (a document that is never modified either) when s is part of it, else
+// a copy in the store's text. A table pushed as canonical JSON holds the
+// canonical JSON of each appkey: the store takes the document as a block
+// of its text instead of copying tens of MB out of it (the admin state
+// keeps that document as the table's encoding anyway).
+func (st *store) addView(view, s string) span {
+	if len(s) == 0 || len(view) == 0 {
+		return st.addStr(s)
+	}
+	base, p := uintptr(unsafe.Pointer(unsafe.StringData(view))), uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	if p < base || p-base > uintptr(len(view)-len(s)) || len(view) > math.MaxUint32 {
+		return st.addStr(s)
+	}
+	if st.viewBlk == 0 {
+		// Full (len == cap): take never writes to it.
+		st.text.blocks = append(st.text.blocks, unsafe.Slice(unsafe.StringData(view), len(view)))
+		st.viewBlk = uint32(len(st.text.blocks))
+	}
+	st.viewed += len(s)
+	return span{st.viewBlk - 1, uint32(p - base), uint32(len(s))}
+}
+
+// dropView copies out of the document the spans of entries in store id
+// (st) that are in it, and lets the document go, when they use less than
+// half of it: a large document of which a few appkeys were kept verbatim
+// is not kept for them.
+func (st *store) dropView(entries []entry, id uint32) {
+	if st.viewBlk == 0 {
+		return
+	}
+	blk := st.viewBlk - 1
+	if 2*st.viewed >= len(st.text.blocks[blk]) {
+		return
+	}
+	for i := range entries {
+		if e := &entries[i]; e.srcStore == id && e.src.n > 0 && e.src.blk == blk {
+			e.src = st.addBytes(st.text.list(e.src))
+		}
+	}
+	st.text.blocks[blk] = nil
+	st.viewBlk, st.viewed = 0, 0
 }
 
 // addBytes copies b into the store's text.

@@ -3,12 +3,14 @@ package splitter
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,34 +44,77 @@ func TestCompiledFormHasNoPointers(t *testing.T) {
 	}
 }
 
-// A pushed body is not kept by the snapshot compiled from it (its
-// strings are copied into the snapshot's store).
-func TestCompileOwnedKeepsNotTheBody(t *testing.T) {
-	collected := make(chan struct{})
-	var s *Snapshot
-	func() {
-		data := []byte(genTableJSON(t, 200, 1))
-		runtime.AddCleanup(&data[0], func(ch chan struct{}) { close(ch) }, collected)
-		var err error
-		if s, err = CompileOwned(data, 1, GenEnv()); err != nil {
+// A pushed body is kept by the snapshot compiled from it only as the
+// text of its appkeys written as canonical JSON, and only when that text
+// is at least half of it; else what the snapshot keeps is copied, and
+// the body can go.
+func TestCompileOwnedKeepsTheBodyOnlyForItsText(t *testing.T) {
+	canonical := genTableJSON(t, 200, 1)
+	indented := func() string {
+		var b bytes.Buffer
+		if err := json.Indent(&b, []byte(canonical), "", "  "); err != nil {
 			t.Fatal(err)
 		}
+		return b.String()
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		runtime.GC()
-		select {
-		case <-collected:
-			if _, err := s.Decide(&Request{Appkey: "app-000001", UserID: "u1"}); err != nil {
-				t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		doc  string
+		kept bool
+	}{
+		{"canonical", canonical, true},
+		{"indented: no appkey verbatim", indented, false},
+		// Each appkey is still its canonical JSON, but the body is
+		// mostly white space.
+		{"padded", strings.ReplaceAll(canonical, `},"app-`, `},`+strings.Repeat(" ", 2000)+`"app-`), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, workers := range []int{1, 2} {
+				collected := make(chan struct{})
+				var s *Snapshot
+				func() {
+					data := []byte(tc.doc)
+					runtime.AddCleanup(&data[0], func(ch chan struct{}) { close(ch) }, collected)
+					var err error
+					env := GenEnv()
+					env.Workers = workers
+					if s, err = CompileOwned(data, 1, env); err != nil {
+						t.Fatal(err)
+					}
+				}()
+				deadline := time.Now().Add(time.Second)
+				if !tc.kept {
+					deadline = time.Now().Add(20 * time.Second)
+				}
+				gone := false
+				for !gone && time.Now().Before(deadline) {
+					runtime.GC()
+					select {
+					case <-collected:
+						gone = true
+					default:
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+				if gone == tc.kept {
+					t.Fatalf("%d workers: the body was collected: %v; want %v", workers, gone, !tc.kept)
+				}
+				ref, err := ParseTable([]byte(tc.doc))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range s.Len() {
+					name, src := s.AppkeyJSONAt(i)
+					if want, _ := ref.Appkeys[name].AppendJSON(nil); string(src) != string(want) {
+						t.Fatalf("%s: canonical JSON\n%s\nwant\n%s", name, src, want)
+					}
+				}
+				if _, err := s.Decide(&Request{Appkey: "app-000001", UserID: "u1"}); err != nil {
+					t.Fatal(err)
+				}
+				runtime.KeepAlive(s)
 			}
-			return
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the pushed body is still reachable from its snapshot")
-		}
-		time.Sleep(10 * time.Millisecond)
+		})
 	}
 }
 
