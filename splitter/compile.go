@@ -64,15 +64,15 @@ type compiler struct {
 	luaGroups map[string]string
 	bindMu    *sync.Mutex // serialises Env.Scripts.Bind across workers
 	problems
-	st       *store            // what the entries compile into (created on first use)
-	storeID  uint32            // st's index in the snapshot's stores
-	interned map[string]string // internName's answers, looked up without a lock
-	scratch  []byte            // an entry's JSON, before it is copied to st
+	st        *store            // what the entries compile into (created on first use)
+	storeID   uint32            // st's index in the snapshot's stores
+	interned  map[string]string // internName's answers, looked up without a lock
+	scratch   []byte            // an entry's JSON, before it is copied to st
+	verbatims int               // the entries compiled from their verbatim text (for tests)
+	gscratch  []string          // a weighted rule's groups, sorted
 	// view is the JSON document being compiled, which is never modified:
 	// an appkey's verbatim text is a span of it (store.addView).
-	view      string
-	verbatims int      // the entries compiled from their verbatim text (for tests)
-	gscratch  []string // a weighted rule's groups, sorted
+	view string
 }
 
 // maxLocalInterned bounds a compiler's own copy of internName's answers.
