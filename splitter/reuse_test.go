@@ -287,3 +287,41 @@ func TestReuseChainBounded(t *testing.T) {
 		cur = next
 	}
 }
+
+// A snapshot derived from another takes every entry but the one changed.
+func TestDerivedReused(t *testing.T) {
+	env := Env{Groups: GenEnv().Groups, Scripts: fakeScripts{}}
+	_, doc := reuseTable(t, 100, 6)
+	s, err := CompileBytes([]byte(doc), 1, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Reused() != 0 {
+		t.Fatalf("compiled without a base: Reused() %d; want 0", s.Reused())
+	}
+	changed, err := s.WithAppkey("app-000001", &Appkey{Split: true, DefaultGroup: "vip"}, 2, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := s.WithAppkey("new", &Appkey{Split: true}, 2, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := s.WithAppkey("app-000001", nil, 2, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := s.WithSplit("app-000002", false, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		s    *Snapshot
+		want int
+	}{{"changed", changed, 99}, {"added", added, 100}, {"deleted", deleted, 99}, {"split off", off, 99}} {
+		if got := tc.s.Reused(); got != tc.want {
+			t.Errorf("%s: Reused() %d; want %d", tc.name, got, tc.want)
+		}
+	}
+}

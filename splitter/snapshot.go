@@ -121,9 +121,18 @@ func (s *Snapshot) appkey(e *entry) *Appkey {
 }
 
 // Reused returns how many of the snapshot's entries were taken, as they
-// were, from the snapshot it was compiled against (Env.Base) instead of
-// compiled: the appkeys whose text had not changed (reuse.go).
+// were, from another instead of compiled: from the snapshot a table was
+// compiled against (Env.Base), the appkeys whose text had not changed
+// (reuse.go); from s, for a snapshot WithAppkey or WithSplit derived from
+// s, every entry but the one changed.
 func (s *Snapshot) Reused() int { return s.reused }
+
+// derived sets s's Reused for a snapshot derived from another by a change
+// of changed entries, and returns s.
+func (s *Snapshot) derived(changed int) *Snapshot {
+	s.reused = len(s.entries) - changed
+	return s
+}
 
 // Len returns the number of appkeys listed.
 func (s *Snapshot) Len() int { return len(s.entries) }
@@ -260,7 +269,7 @@ func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (
 			return nil, fmt.Errorf("cannot delete appkey %q: %w", name, ErrUnknownAppkey)
 		}
 		entries := slices.Delete(slices.Clone(s.entries), pos, pos+1)
-		return newSnapshot(s.defaultGroup, s.nullAppkeys && len(entries) == 0, version, entries, s.stores, nil).with(s.env), nil
+		return newSnapshot(s.defaultGroup, s.nullAppkeys && len(entries) == 0, version, entries, s.stores, nil).with(s.env).derived(0), nil
 	}
 	c := compiler{env: env, checkEnv: true, st: new(store), storeID: uint32(len(s.stores))}
 	var root path
@@ -281,10 +290,10 @@ func (s *Snapshot) WithAppkey(name string, a *Appkey, version uint64, env Env) (
 	if listed {
 		entries := slices.Clone(s.entries)
 		entries[pos] = e
-		return newSnapshot(s.defaultGroup, false, version, entries, stores, s.idx).with(k).compacted(), nil
+		return newSnapshot(s.defaultGroup, false, version, entries, stores, s.idx).with(k).derived(1).compacted(), nil
 	}
 	entries := slices.Insert(slices.Clone(s.entries), pos, e)
-	return newSnapshot(s.defaultGroup, false, version, entries, stores, nil).with(k).compacted(), nil
+	return newSnapshot(s.defaultGroup, false, version, entries, stores, nil).with(k).derived(1).compacted(), nil
 }
 
 // search returns where appkey name is, or would be, in s.entries.
@@ -312,5 +321,5 @@ func (s *Snapshot) WithSplit(name string, on bool, version uint64) (*Snapshot, e
 	ne.src, ne.srcStore = st.addBytes(src), uint32(len(s.stores))
 	entries := slices.Clone(s.entries)
 	entries[pos] = ne
-	return newSnapshot(s.defaultGroup, s.nullAppkeys, version, entries, append(slices.Clip(s.stores), st), s.idx).with(s.env).compacted(), nil
+	return newSnapshot(s.defaultGroup, s.nullAppkeys, version, entries, append(slices.Clip(s.stores), st), s.idx).with(s.env).derived(1).compacted(), nil
 }
