@@ -37,9 +37,8 @@ import (
 // the entries left in it once fewer than half of what it was filled with
 // are, so a snapshot's memory stays within about twice what it uses.
 
-// tablesReused counts the compiles that reused entries, and appkeysReused
-// the entries (for tests).
-var tablesReused, appkeysReused atomic.Int64
+// appkeysReused counts the entries reused (for tests).
+var appkeysReused atomic.Int64
 
 // envKey is what a snapshot's entries were compiled against, beyond their
 // own text: the table's default_group and the groups known. ok is false
@@ -153,10 +152,7 @@ func (r *reuser) hasLua(e *entry) bool {
 }
 
 // countReuse counts a table compiled with n entries reused.
-func countReuse(n int64) {
-	tablesReused.Add(1)
-	appkeysReused.Add(n)
-}
+func countReuse(n int64) { appkeysReused.Add(n) }
 
 // pruneStores returns stores without those from first on that entries no
 // longer use, and with the entries still in a store from first on that
