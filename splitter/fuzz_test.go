@@ -3,6 +3,7 @@ package splitter
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,15 +28,40 @@ func FuzzParseTable(f *testing.F) {
 	}
 	f.Add([]byte(specTable))
 	// Canonical JSON, whose appkeys' texts are kept as they are
-	// (verbatim.go).
-	if gen, err := json.Marshal(GenerateTableWith(12, 3, GenOptions{LuaScript: "region_route", LuaEvery: 5})); err == nil {
-		f.Add(gen)
-	}
+	// (verbatim.go): genDoc, below.
 	f.Add([]byte(`{"default_group":"stable","appkeys":{"a":{"split":"on","rules":[{"name":"m","type":"match","group":"north","all":[["attr:region","in",["n","ne"]],["attr:age","\u003e=",18.5]]},{"name":"v","type":"version","group":"v2","match":"\u003e=2.0.0 \u003c3.0.0"}]},"b":{"split":"off","default_group":"vip","rules":[{"name":"w","type":"weighted","weights":{"blue":1,"green":3}},{"name":"c","type":"canary","group":"canary","percent":0.01}]}}}`))
+	// The snapshot in force of the reuse check: the canonical seed,
+	// compiled against goldenEnv's groups and GenerateTable's.
+	genDoc, err := json.Marshal(GenerateTableWith(12, 3, GenOptions{LuaScript: "region_route", LuaEvery: 5}))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(genDoc)
+	reuseEnv := Env{Groups: maps.Clone(goldenEnv.Groups), Scripts: goldenEnv.Scripts}
+	maps.Copy(reuseEnv.Groups, GenEnv().Groups)
+	base, err := CompileBytes(genDoc, 1, reuseEnv)
+	if err != nil {
+		f.Fatalf("the seed table does not compile: %v", err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Streamed (one worker) and whole (two), the same outcome, and
 		// every kept text canonical JSON to the byte.
 		compileBoth(t, string(data), goldenEnv)
+		// With a table in force to take entries from, the same outcome
+		// as compiling afresh (reuse.go), on one worker and two.
+		for _, workers := range []int{1, 2} {
+			env := reuseEnv
+			env.Workers = workers
+			want, werr := CompileBytes(data, 2, env)
+			env.Base = base
+			got, gerr := CompileBytes(data, 2, env)
+			if p1, p2 := problemText(nil, gerr), problemText(nil, werr); p1 != p2 {
+				t.Fatalf("%d workers: problems differ:\nwith a base:\n%s\nafresh:\n%s", workers, p1, p2)
+			}
+			if gerr == nil {
+				sameSnapshot(t, got, want)
+			}
+		}
 		tab, err := ParseTable(data)
 		if err != nil {
 			return
