@@ -211,12 +211,11 @@ func prefixOf(p netip.Prefix) prefix {
 	if p.Addr().Is4() {
 		bits += 96
 	}
-	var m [16]byte
-	for i := range bits {
-		m[i/8] |= 0x80 >> (i % 8)
-	}
+	// The first bits of 128 set (a shift by 64 or more gives 0).
+	mhi := ^uint64(0) << (64 - min(bits, 64))
+	mlo := ^uint64(0) << (128 - max(bits, 64))
 	return prefix{hi: binary.BigEndian.Uint64(a[:8]), lo: binary.BigEndian.Uint64(a[8:]),
-		mhi: binary.BigEndian.Uint64(m[:8]), mlo: binary.BigEndian.Uint64(m[8:]), is4: p.Addr().Is4()}
+		mhi: mhi, mlo: mlo, is4: p.Addr().Is4()}
 }
 
 // contains is netip.Prefix.Contains for an address without a zone.

@@ -196,3 +196,25 @@ func TestPrefixContains(t *testing.T) {
 		}
 	}
 }
+
+// prefixOf's mask, for every prefix length: the address just inside and
+// just outside each bit of the boundary, as netip.Prefix.Contains says.
+func TestPrefixEveryLength(t *testing.T) {
+	for _, base := range []string{"255.255.255.255", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "10.170.85.3", "2001:db8:aaaa:5555::1"} {
+		addr := netip.MustParseAddr(base)
+		for bits := range addr.BitLen() + 1 {
+			pf := netip.PrefixFrom(addr, bits)
+			p := prefixOf(pf)
+			for flip := range addr.BitLen() {
+				b := addr.AsSlice()
+				b[flip/8] ^= 0x80 >> (flip % 8)
+				ip, _ := netip.AddrFromSlice(b)
+				a := ip.As16()
+				got := p.contains(ip, binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:]))
+				if want := pf.Masked().Contains(ip); got != want {
+					t.Fatalf("%s contains %s: %v; want %v", pf, ip, got, want)
+				}
+			}
+		}
+	}
+}
