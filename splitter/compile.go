@@ -332,9 +332,6 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 			stores = append(stores, subs[w].st.seal())
 		}
 	}
-	for i, st := range stores {
-		st.dropView(entries, uint32(i))
-	}
 	idxDone.Wait()
 	appkeysVerbatim.Add(int64(c.verbatims))
 	if len(c.list) > 0 || !c.checkEnv {
@@ -343,11 +340,22 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 	if pacedIdx {
 		idx = newIndexPaced(names, yield)
 	}
-	if n := reused.Load(); n > 0 {
-		countReuse(n)
+	return c.snapshot(t, version, entries, stores, idx, int(reused.Load()))
+}
+
+// snapshot builds the snapshot of table t compiled into entries, whose
+// new stores are stores, reused of them taken from c.env.Base (reuse.go):
+// the stores let go of a document little of which is kept (dropView),
+// and the base's follow the new ones, pruned.
+func (c *compiler) snapshot(t *Table, version uint64, entries []entry, stores []*store, idx *index, reused int) *Snapshot {
+	for i, st := range stores {
+		st.dropView(entries, uint32(i))
+	}
+	if reused > 0 {
+		countReuse(int64(reused))
 		// The new stores hold what changed; when that is little, compacted
 		// may move it with other small ones.
-		bulk := 2*(len(entries)-int(n)) >= len(entries)
+		bulk := 2*(len(entries)-reused) >= len(entries)
 		for _, st := range stores {
 			st.bulk = bulk
 		}
@@ -356,7 +364,7 @@ func (c *compiler) table(t *Table, version uint64, order []namedAppkey) *Snapsho
 	// Interned: t's strings may alias a pushed body, which the snapshot
 	// keeps only as the text of the appkeys kept verbatim.
 	snap := newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, stores, idx).with(keyOf(c.env, t.DefaultGroup))
-	snap.reused = int(reused.Load())
+	snap.reused = reused
 	return snap.compacted()
 }
 

@@ -176,22 +176,11 @@ func (s *streamCompiler) snapshot(t *Table, version uint64) *Snapshot {
 	} else {
 		idx = newIndexPaced(names, yield)
 	}
-	c.st.dropView(entries, 0)
-	stores := []*store{c.st.seal()}
-	if r := s.reuse; r != nil && r.n > 0 {
-		countReuse(int64(r.n))
-		// The new store holds what changed; when that is little, compacted
-		// may move it with other small ones.
-		c.st.bulk = 2*c.st.filled >= len(entries)
-		stores = pruneStores(entries, append(stores, r.base.stores...), 1)
-	}
-	// Interned: t's strings may alias a pushed body, which the snapshot
-	// keeps only as the text of the appkeys kept verbatim.
-	snap := newSnapshot(internName(t.DefaultGroup), t.Appkeys == nil, version, entries, stores, idx).with(keyOf(c.env, t.DefaultGroup))
+	reused := 0
 	if s.reuse != nil {
-		snap.reused = s.reuse.n
+		reused = s.reuse.n
 	}
-	return snap.compacted()
+	return c.snapshot(t, version, entries, []*store{c.st.seal()}, idx, reused)
 }
 
 // reuseArenas empties the decoder's arenas for the next appkey, once the

@@ -749,10 +749,11 @@ func medianRPS(scenario, server string) float64 {
 	return v[len(v)/2]
 }
 
-// pushSection: open-loop load at 70% of the server's median peak (and,
-// in one more round, at 35%); after a third of the run a table of n other
-// appkeys' rules (seed 2, then back to seed 1 …) is pushed. Latency counts
-// from the scheduled send time.
+// pushSection: open-loop load at 70% of the server's median peak, then
+// at 35% and 15%; after a third of each run a table of n other appkeys'
+// rules (seed 2, then back to seed 1 …) is pushed. Then, with no traffic
+// and at smallLoads, the table in force with 1% of its appkeys changed.
+// Latency counts from the scheduled send time.
 func pushSection(scenario string, n int, in inputs, sy, ng *proc, canon1 []byte) error {
 	in2, err := generate(scenario+"-seed2", n, false, 2, syIngress, syAdmin, "")
 	if err != nil {

@@ -98,7 +98,7 @@ type PushRun struct {
 	// (the rules of another seed), or a few (kill-switches flipped).
 	// 0 in results from before it was recorded: all.
 	Changed     int     `json:"changed,omitempty"`
-	LoadPct     int     `json:"load_pct"` // Rate as a percentage of PeakRPS: 70, or 35 in the lighter round
+	LoadPct     int     `json:"load_pct"` // Rate as a percentage of PeakRPS: 70, 35 or 15
 	Rate        int     `json:"rate"`     // LoadPct% of the server's median peak
 	PeakRPS     float64 `json:"peak_rps"`
 	PushStartMs int     `json:"push_start_ms"`
